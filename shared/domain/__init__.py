@@ -1,0 +1,1 @@
+"""Pure trading domain: statuses, fills, positions, P&L and risk rules (stdlib only)."""

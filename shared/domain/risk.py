@@ -1,0 +1,137 @@
+"""Pre-trade checks: order shape against the instrument, buying-power reservation, free position."""
+
+from dataclasses import dataclass
+from decimal import ROUND_UP, Decimal, localcontext
+from typing import Final
+
+from shared.domain.enums import OrderType, Side, TimeInForce
+from shared.domain.errors import InsufficientBuyingPower, InsufficientPosition, InvalidOrder
+from shared.domain.values import ARITHMETIC, MONEY_PLACES, is_multiple, quantize_money
+
+PRICED_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
+STOP_TYPES: Final = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a client asks for, before any check."""
+
+    symbol: str
+    side: Side
+    order_type: OrderType
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: TimeInForce
+
+    def __post_init__(self) -> None:
+        for name in ("quantity", "price", "stop_price"):
+            value = getattr(self, name)
+            if isinstance(value, float):
+                raise TypeError(f"{name} must be a Decimal, was float {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class Instrument:
+    """A tradable symbol with its currency, tick size and lot size."""
+
+    symbol: str
+    currency: str
+    tick_size: Decimal
+    lot_size: Decimal
+
+
+def _invalid(message: str, field: str, value: object = None) -> InvalidOrder:
+    details: dict[str, object] = {"field": field}
+    if value is not None:
+        details["value"] = str(value)
+    return InvalidOrder(message, details=details)
+
+
+def _check_number(name: str, value: Decimal) -> None:
+    if not isinstance(value, Decimal) or not value.is_finite():
+        raise _invalid(f"{name} must be a finite number, was {value}", name, value)
+    if value <= 0:
+        raise _invalid(f"{name} must be positive, was {value}", name, value)
+
+
+def _check_price(
+    name: str, value: Decimal | None, required: bool, tick: Decimal, kind: str
+) -> None:
+    if value is None:
+        if required:
+            raise _invalid(f"{name} is required for a {kind} order", name)
+        return
+    if not required:
+        raise _invalid(f"{name} must be omitted for a {kind} order, was {value}", name, value)
+    _check_number(name, value)
+    if not is_multiple(value, tick):
+        raise _invalid(
+            f"{name} must be a multiple of the tick size {tick}, was {value}", name, value
+        )
+
+
+def validate_order(req: OrderRequest, instrument: Instrument | None) -> None:
+    """Raise InvalidOrder, naming the field, unless the request fits the instrument's rules."""
+    if instrument is None:
+        raise _invalid(f"unknown symbol {req.symbol}", "symbol", req.symbol)
+    _check_number("quantity", req.quantity)
+    if not is_multiple(req.quantity, instrument.lot_size):
+        raise _invalid(
+            f"quantity must be a multiple of the lot size {instrument.lot_size}, "
+            f"was {req.quantity}",
+            "quantity",
+            req.quantity,
+        )
+    kind = req.order_type.value
+    tick = instrument.tick_size
+    _check_price("price", req.price, req.order_type in PRICED_TYPES, tick, kind)
+    _check_price("stop_price", req.stop_price, req.order_type in STOP_TYPES, tick, kind)
+
+
+def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Decimal) -> Decimal:
+    """Return the cash to reserve for an order (zero for a SELL), rounded up to MONEY_PLACES.
+
+    LIMIT and STOP_LIMIT reserve price × quantity; MARKET reserves the reference price plus the
+    cushion; STOP reserves the stop price plus the cushion.
+    """
+    if cushion < 0:
+        raise ValueError(f"cushion must not be negative, was {cushion}")
+    if req.side is Side.SELL:
+        return quantize_money(Decimal(0), MONEY_PLACES, ROUND_UP)
+    if req.order_type in PRICED_TYPES:
+        if req.price is None:
+            raise _invalid(f"price is required for a {req.order_type.value} order", "price")
+        unit = req.price
+        factor = Decimal(1)
+    elif req.order_type is OrderType.STOP:
+        if req.stop_price is None:
+            raise _invalid("stop_price is required for a STOP order", "stop_price")
+        unit = req.stop_price
+        factor = 1 + cushion
+    else:
+        if reference_price is None:
+            raise _invalid(f"no quote for {req.symbol}", "symbol", req.symbol)
+        unit = reference_price
+        factor = 1 + cushion
+    with localcontext(ARITHMETIC):
+        amount = unit * factor * req.quantity
+    return quantize_money(amount, MONEY_PLACES, ROUND_UP)
+
+
+def check_buying_power(required: Decimal, available: Decimal) -> None:
+    """Raise InsufficientBuyingPower when `required` exceeds `available`."""
+    if required > available:
+        raise InsufficientBuyingPower(
+            f"insufficient buying power: the order needs {required}, available is {available}",
+            details={"field": "quantity", "required": str(required), "available": str(available)},
+        )
+
+
+def check_free_position(qty: Decimal, free: Decimal) -> None:
+    """Raise InsufficientPosition when selling `qty` exceeds the `free` (unreserved) position."""
+    if qty > free:
+        raise InsufficientPosition(
+            f"insufficient position: selling {qty} needs {qty} free, available is {free}",
+            details={"field": "quantity", "required": str(qty), "available": str(free)},
+        )
