@@ -1,0 +1,1 @@
+"""Developer tooling: embedded servers (devstack) and the `make run` orchestrator."""
