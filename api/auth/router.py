@@ -1,0 +1,112 @@
+"""Auth routes: register, log in (JSON or OAuth2 form), rotate and revoke refresh tokens."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Response
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import EmailStr, TypeAdapter, ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.auth import service
+from api.auth.schemas import (
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    TokenResponse,
+    UserResponse,
+    normalise_email,
+)
+from api.deps import EngineDep, SettingsDep
+from shared.settings import Settings
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_INVALID: dict[int | str, dict[str, Any]] = {
+    422: {"description": "the request is invalid; `details.field` names the field"},
+}
+_BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "email or password is incorrect (the same answer for both)"}, **_INVALID,
+}
+_BAD_REFRESH: dict[int | str, dict[str, Any]] = {
+    401: {"description": "refresh token unknown, expired or revoked"}, **_INVALID,
+}
+_email = TypeAdapter(EmailStr)
+
+
+@router.post(
+    "/register", status_code=201, response_model=UserResponse,
+    responses={409: {"description": "email or username taken; `details.field` names it"},
+               **_INVALID},
+)
+async def register(body: RegisterRequest, engine: EngineDep, settings: SettingsDep
+                   ) -> UserResponse:
+    """Create a user with a funded paper account."""
+    new_user = await service.prepare_user(body.email, body.username, body.password)
+    async with engine.begin() as conn:
+        user = await service.register(conn, settings, new_user)
+    return UserResponse(id=user.id, email=user.email, username=user.username)
+
+
+@router.post("/login", response_model=TokenResponse, responses=_BAD_CREDENTIALS)
+async def login(body: LoginRequest, engine: EngineDep, settings: SettingsDep,
+                response: Response) -> TokenResponse:
+    """Log in with email and password; get an access and a refresh token."""
+    return _no_store(response, await _login(engine, settings, body.email, body.password))
+
+
+@router.post("/token", response_model=TokenResponse, responses=_BAD_CREDENTIALS)
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], engine: EngineDep,
+                settings: SettingsDep, response: Response) -> TokenResponse:
+    """Log in with an OAuth2 password form (`username` is the email), as Swagger's Authorize."""
+    try:
+        email = normalise_email(_email.validate_python(form.username))
+    except ValidationError:
+        # Not an email, so no such user: still spend the hash check and answer the same 401.
+        email = None
+    return _no_store(response, await _login(engine, settings, email, form.password))
+
+
+@router.post("/refresh", response_model=TokenResponse, responses=_BAD_REFRESH)
+async def refresh(body: RefreshRequest, engine: EngineDep, settings: SettingsDep,
+                  response: Response) -> TokenResponse:
+    """Swap a refresh token for a new pair; the old refresh token stops working."""
+    async with engine.begin() as conn:
+        pair = await service.rotate(conn, settings, body.refresh_token)
+    # Raised after the commit: a reuse's family revocation must persist.
+    if pair is None:
+        raise service.unauthorized(service.BAD_REFRESH_TOKEN, "invalid_refresh_token")
+    return _no_store(response, _tokens(pair))
+
+
+@router.post("/logout", status_code=204, response_class=Response, responses=_INVALID)
+async def logout(body: RefreshRequest, engine: EngineDep) -> Response:
+    """Revoke this refresh token's session; unknown or already revoked tokens are fine."""
+    async with engine.begin() as conn:
+        await service.logout(conn, body.refresh_token)
+    return Response(status_code=204)
+
+
+async def _login(engine: AsyncEngine, settings: Settings, email: str | None, password: str
+                 ) -> TokenResponse:
+    user = None
+    if email is not None:
+        async with engine.connect() as conn:
+            user = await service.find_user(conn, email)
+    login = await service.authenticate(user, password)
+    async with engine.begin() as conn:
+        pair = await service.start_session(conn, settings, login)
+    return _tokens(pair)
+
+
+def _tokens(pair: service.TokenPair) -> TokenResponse:
+    return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
+                         expires_in=pair.expires_in)
+
+
+def _no_store(response: Response, tokens: TokenResponse) -> TokenResponse:
+    # RFC 6749 §5.1: responses carrying tokens must not be cached by any intermediary.
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return tokens

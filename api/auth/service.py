@@ -1,0 +1,164 @@
+"""Sign-up, login, refresh-token rotation and logout. Never commits: the router owns transactions.
+
+Password hashing (~0.1 s) happens outside any transaction, so a burst of logins never holds
+database connections while the CPU works.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth import passwords
+from api.errors import ApiError
+from api.security import issue_access_token
+from shared.db.repositories import tokens, users
+from shared.db.repositories.users import UserRow
+from shared.domain.errors import Conflict
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+PAPER_BROKER = "paper"
+# One message for an unknown email and a wrong password: nothing tells them apart.
+BAD_CREDENTIALS = "email or password is incorrect"
+BAD_REFRESH_TOKEN = "refresh token is invalid, expired or revoked; log in again"
+
+
+@dataclass(frozen=True)
+class NewUser:
+    """A sign-up whose password is already hashed."""
+
+    email: str
+    username: str | None
+    password_hash: str
+
+
+@dataclass(frozen=True)
+class Authenticated:
+    """A user whose password checked out; `new_hash` replaces an outdated stored hash."""
+
+    user: UserRow
+    new_hash: str | None
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    """What a login or a refresh hands back to the client."""
+
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+def unauthorized(message: str, code: str) -> ApiError:
+    """A 401 in the one error shape, with the Bearer challenge."""
+    return ApiError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+def hash_refresh_token(token: str) -> str:
+    """The only form in which a refresh token is stored: its SHA-256, hex."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+async def prepare_user(email: str, username: str | None, password: str) -> NewUser:
+    """Hash the password (off the event loop) before any transaction opens."""
+    return NewUser(email=email, username=username,
+                   password_hash=await passwords.hash_password(password))
+
+
+async def register(conn: AsyncConnection, settings: Settings, new_user: NewUser) -> UserRow:
+    """Create the user and its funded paper account; 409 if the email or username is taken."""
+    user_id = uuid.uuid4()
+    inserted = await users.insert_user(
+        conn, user_id=user_id, email=new_user.email, username=new_user.username,
+        password_hash=new_user.password_hash,
+    )
+    if not inserted:
+        taken = await users.taken_fields(conn, email=new_user.email, username=new_user.username)
+        field = taken[0] if taken else "email"
+        raise Conflict(f"a user with this {field} already exists", code="already_registered",
+                       details={"field": field})
+    await users.insert_account(
+        conn, account_id=uuid.uuid4(), user_id=user_id, broker=PAPER_BROKER,
+        currency=settings.paper_currency, cash=settings.paper_starting_cash,
+    )
+    return UserRow(id=user_id, email=new_user.email, username=new_user.username,
+                   password_hash=new_user.password_hash)
+
+
+async def find_user(conn: AsyncConnection, email: str) -> UserRow | None:
+    """Look up the user who is trying to log in."""
+    return await users.get_by_email(conn, email)
+
+
+async def authenticate(user: UserRow | None, password: str) -> Authenticated:
+    """Check the password; unknown users cost the same hash check and get the same 401."""
+    verification = await passwords.verify_password(
+        password, user.password_hash if user is not None else None
+    )
+    if user is None or not verification.ok:
+        raise unauthorized(BAD_CREDENTIALS, "invalid_credentials")
+    return Authenticated(user=user, new_hash=verification.new_hash)
+
+
+async def start_session(
+    conn: AsyncConnection, settings: Settings, login: Authenticated
+) -> TokenPair:
+    """Store an upgraded password hash if any, and issue tokens in a new refresh family."""
+    if login.new_hash is not None:
+        await users.replace_password_hash(
+            conn, user_id=login.user.id, old_hash=login.user.password_hash,
+            new_hash=login.new_hash,
+        )
+    return await _issue_pair(conn, settings, login.user.id, family_id=uuid.uuid4())
+
+
+async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) -> TokenPair | None:
+    """Swap a live refresh token for a new pair; None if it is unknown, expired or revoked.
+
+    Presenting an already-rotated token means it leaked (RFC 9700 §4.14.2): the whole family is
+    revoked. The caller must commit even when this returns None, so that revocation sticks.
+    """
+    now = datetime.now(UTC)
+    row = await tokens.lock_by_hash(conn, hash_refresh_token(refresh_token))
+    if row is None:
+        return None
+    if row.revoked_at is not None:
+        revoked = await tokens.revoke_family(conn, row.family_id, now)
+        log.warning(
+            "security: revoked refresh token reused; family %s of user %s revoked (%d live)",
+            row.family_id, row.user_id, revoked,
+        )
+        return None
+    if row.expires_at <= now:
+        return None
+    await tokens.revoke(conn, row.id, now)
+    return await _issue_pair(conn, settings, row.user_id, family_id=row.family_id)
+
+
+async def logout(conn: AsyncConnection, refresh_token: str) -> None:
+    """End the session this refresh token belongs to: its whole family is revoked."""
+    await tokens.revoke_family_of(conn, hash_refresh_token(refresh_token), datetime.now(UTC))
+
+
+async def _issue_pair(
+    conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, *, family_id: uuid.UUID
+) -> TokenPair:
+    refresh_token = secrets.token_urlsafe(32)
+    await tokens.insert_token(
+        conn, token_id=uuid.uuid4(), user_id=user_id,
+        token_hash=hash_refresh_token(refresh_token), family_id=family_id,
+        expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
+    )
+    return TokenPair(
+        access_token=issue_access_token(settings, user_id),
+        refresh_token=refresh_token,
+        expires_in=settings.access_token_ttl_seconds,
+    )

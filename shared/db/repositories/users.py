@@ -1,0 +1,89 @@
+"""Every SQL statement about users and the accounts opened for them at sign-up."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy import insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.models import accounts, users
+
+
+@dataclass(frozen=True)
+class UserRow:
+    """A user as stored, including the password hash (never leaves the API's auth service)."""
+
+    id: uuid.UUID
+    email: str
+    username: str | None
+    password_hash: str
+
+
+async def insert_user(
+    conn: AsyncConnection, *, user_id: uuid.UUID, email: str, username: str | None,
+    password_hash: str,
+) -> bool:
+    """Insert a user; False (and nothing written) when the email or username is taken."""
+    statement = (
+        pg_insert(users)
+        .values(id=user_id, email=email, username=username, password_hash=password_hash)
+        .on_conflict_do_nothing()
+        .returning(users.c.id)
+    )
+    result = await conn.execute(statement)
+    return result.first() is not None
+
+
+async def taken_fields(conn: AsyncConnection, *, email: str, username: str | None) -> list[str]:
+    """Which of email and username already belong to someone, email first."""
+    condition = users.c.email == email
+    if username is not None:
+        condition = or_(condition, users.c.username == username)
+    rows = (await conn.execute(select(users.c.email, users.c.username).where(condition))).all()
+    fields = []
+    if any(row.email == email for row in rows):
+        fields.append("email")
+    if username is not None and any(row.username == username for row in rows):
+        fields.append("username")
+    return fields
+
+
+async def get_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
+    """The user with this (normalised) email, or None."""
+    statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash).where(
+        users.c.email == email
+    )
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    return UserRow(id=row.id, email=row.email, username=row.username,
+                   password_hash=row.password_hash)
+
+
+async def replace_password_hash(
+    conn: AsyncConnection, *, user_id: uuid.UUID, old_hash: str, new_hash: str
+) -> bool:
+    """Swap the hash only if it is still the one verified, so a concurrent change wins."""
+    statement = (
+        update(users)
+        .where(users.c.id == user_id, users.c.password_hash == old_hash)
+        .values(password_hash=new_hash)
+    )
+    result = await conn.execute(statement)
+    return result.rowcount == 1
+
+
+async def insert_account(
+    conn: AsyncConnection, *, account_id: uuid.UUID, user_id: uuid.UUID, broker: str,
+    currency: str, cash: Decimal,
+) -> None:
+    """Open a cash account for a user at a broker (the paper account at sign-up)."""
+    await conn.execute(
+        insert(accounts).values(
+            id=account_id, user_id=user_id, broker=broker, currency=currency, cash=cash
+        )
+    )
