@@ -1,0 +1,88 @@
+"""One error shape for the whole API: {"error": {code, message, details, request_id}}."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from shared.domain.errors import DomainError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "unavailable": 503}
+CODE_BY_STATUS = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
+    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
+    503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An HTTP-level failure that is not a business outcome (auth, rate limits)."""
+
+    def __init__(self, status: int, message: str, *, code: str | None = None,
+                 details: dict[str, Any] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code or CODE_BY_STATUS.get(status, "error")
+        self.details = details or {}
+        self.headers = headers
+
+
+def error_response(request: Request, status: int, code: str, message: str,
+                   details: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    """Render the one error shape."""
+    body = {"error": {"code": code, "message": message, "details": details or {},
+                      "request_id": getattr(request.state, "request_id", None)}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _field_errors(exc: RequestValidationError) -> dict[str, Any]:
+    fields = []
+    for err in exc.errors():
+        location = [str(part) for part in err.get("loc", ()) if part not in ("body", "query")]
+        fields.append({"field": ".".join(location), "message": err.get("msg", "invalid")})
+    first = fields[0]["field"] if fields else None
+    return {"field": first, "errors": fields}
+
+
+def install(app: FastAPI) -> None:
+    """Map every exception family to the one error shape, once."""
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        return error_response(request, STATUS_BY_KIND[exc.kind], exc.code, exc.message,
+                              exc.details)
+
+    @app.exception_handler(ApiError)
+    async def _api(request: Request, exc: ApiError) -> JSONResponse:
+        return error_response(request, exc.status, exc.code, exc.message, exc.details,
+                              exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = _field_errors(exc)
+        message = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in details["errors"])
+        return error_response(request, 422, "invalid_request", message or "invalid request",
+                              details)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = CODE_BY_STATUS.get(exc.status_code, "error")
+        return error_response(request, exc.status_code, code, str(exc.detail),
+                              headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return error_response(request, 500, "internal_error",
+                              "an internal error occurred; quote the request id to support")

@@ -1,0 +1,70 @@
+"""The FastAPI application: thin, async, and the only HTTP edge of ordergate.
+
+Served with `uvicorn api.main:create_app --factory`: nothing is built at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from redis.asyncio import Redis
+
+from api import errors
+from api.accounts.router import router as accounts_router
+from api.auth.router import router as auth_router
+from api.health.router import router as health_router
+from api.market.router import router as market_router
+from api.market.service import InstrumentCache
+from api.middleware import RequestContext
+from api.orders.router import router as orders_router
+from shared.db.engine import make_engine
+from shared.messaging.enqueue import OrderDispatcher
+from shared.settings import Settings, get_settings
+
+DESCRIPTION = """
+Submit stock orders, follow them to a fill, and read fills, positions, cash and P&L.
+
+Every error has one shape: `{"error": {"code", "message", "details", "request_id"}}`.
+Amounts are decimal strings in responses and are accepted as strings or JSON numbers.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; the lifespan opens the database pool, Redis and the order dispatcher."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.engine = make_engine(settings)
+        # Single-statement writes run without BEGIN/COMMIT: one round trip, still atomic.
+        app.state.autocommit_engine = app.state.engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+        app.state.instruments = InstrumentCache(app.state.engine)
+        app.state.redis = Redis.from_url(
+            settings.redis_url, socket_timeout=settings.publish_timeout_seconds,
+            socket_connect_timeout=settings.publish_timeout_seconds,
+        )
+        app.state.dispatcher = OrderDispatcher(
+            app.state.redis, max_pending=settings.max_pending_dispatch,
+            timeout=settings.publish_timeout_seconds,
+        )
+        app.state.dispatcher.start()
+        try:
+            yield
+        finally:
+            await app.state.dispatcher.stop()
+            await app.state.redis.aclose()
+            await app.state.engine.dispose()
+
+    logging.basicConfig(level=settings.log_level)
+    app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    errors.install(app)
+    for router in (auth_router, accounts_router, orders_router, market_router):
+        app.include_router(router, prefix="/api/v1")
+    app.include_router(health_router)
+    app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
+    return app

@@ -1,0 +1,176 @@
+"""Order routes: parse, call the service, shape the response."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
+from api.deps import DispatcherDep, EngineDep, PrincipalDep, RedisDep, SettingsDep
+from api.errors import ApiError
+from api.orders import service
+from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder
+from shared.db.repositories import fills, orders
+from shared.domain.enums import OrderStatus
+from shared.domain.errors import NotFound
+from shared.messaging import tasks
+from shared.messaging.enqueue import send
+from shared.messaging.order_view import json_value, order_resource
+from shared.messaging.publish import cached_order, publish_order_changes
+
+log = logging.getLogger(__name__)
+router = APIRouter(tags=["orders"])
+MAX_PAGE = 500
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid access token"},
+    404: {"description": "no such order for this user"},
+    409: {"description": "conflict with the order's state or an earlier request"},
+    422: {"description": "the request is invalid; `details.field` names the field"},
+}
+
+
+def _parse_order(raw: bytes) -> PlaceOrder:
+    # parse_float=Decimal: a JSON number like 123456789.123456789 keeps every digit.
+    try:
+        data = json.loads(raw, parse_float=Decimal)
+    except ValueError:
+        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    try:
+        return PlaceOrder.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from None
+
+
+def _order_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise NotFound(f"order {raw} not found", details={"field": "order_id"}) from None
+
+
+@router.post(
+    "/orders", status_code=202, response_model=OrderOut, responses=_ERRORS,
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": PlaceOrder.model_json_schema()}}}},
+)
+async def submit_order(
+    request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,
+    dispatcher: DispatcherDep,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
+                                                  max_length=255)] = None,
+) -> Response:
+    """Submit an order: 202 once it is persisted and queued for the broker."""
+    body = _parse_order(await request.body())
+    autocommit = request.app.state.autocommit_engine
+    async with autocommit.connect() as conn:
+        row, replayed = await service.place_order(
+            conn, user_id=principal.user_id, body=body, idempotency_key=idempotency_key,
+            instruments=request.app.state.instruments, settings=settings)
+    if replayed:
+        resource = order_resource(service.as_accepted(row))
+    else:
+        dispatcher.submit(str(row["id"]))
+        resource = order_resource(row)
+    headers = {"Location": f"/api/v1/orders/{resource['id']}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return JSONResponse(resource, status_code=202, headers=headers)
+
+
+@router.get("/orders/{order_id}", response_model=OrderOut, responses=_ERRORS)
+async def get_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
+                    redis: RedisDep) -> Response:
+    """Return one order (from the results cache when it has it, else the database)."""
+    oid = _order_id(order_id)
+    try:
+        cached = await cached_order(redis, str(oid), str(principal.user_id))
+    except Exception as exc:  # noqa: BLE001 - the cache is an optimisation, the DB is the truth
+        log.warning("results cache unavailable: %s", exc)
+        cached = None
+    if cached is not None:
+        return JSONResponse(cached)
+    async with engine.connect() as conn:
+        row = await orders.get_for_user(conn, principal.user_id, oid)
+    if row is None:
+        raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
+    return JSONResponse(order_resource(row))
+
+
+@router.get("/orders", response_model=OrderPage, responses=_ERRORS)
+async def list_orders(
+    principal: PrincipalDep, engine: EngineDep,
+    status: Annotated[OrderStatus | None, Query()] = None,
+    symbol: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """List your orders, newest first, with keyset pagination."""
+    after = service.decode_cursor(cursor) if cursor else None
+    async with engine.connect() as conn:
+        rows = await orders.list_for_user(
+            conn, principal.user_id, status=status.value if status else None,
+            symbol=symbol.upper() if symbol else None, limit=limit, after=after)
+    next_cursor = service.encode_cursor(rows[-1]) if len(rows) == limit else None
+    return JSONResponse({"items": [order_resource(r) for r in rows], "next_cursor": next_cursor})
+
+
+@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=_ERRORS)
+async def cancel_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
+                       redis: RedisDep, settings: SettingsDep) -> Response:
+    """Cancel an order: CANCELED at once if not yet at the broker, else PENDING_CANCEL."""
+    oid = _order_id(order_id)
+    async with engine.begin() as conn:
+        row, ask_broker = await service.cancel_order(
+            conn, principal.user_id, oid, settings.dispatch_grace_seconds)
+    await _announce(redis, row, ask_broker, settings)
+    return JSONResponse(order_resource(row), status_code=202)
+
+
+async def _announce(redis: Any, row: Any, ask_broker: bool, settings: Any) -> None:
+    # Best effort after commit: the sweeper re-drives a lost cancel, the DB serves a stale cache.
+    try:
+        event = {"version": row["version"], "from_status": None, "to_status": row["status"]}
+        await publish_order_changes(redis, [(row, event)], settings.order_cache_ttl_seconds)
+        if ask_broker:
+            await send(redis, tasks.CANCEL_ORDER, [str(row["id"])], tasks.ORDERS_QUEUE)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not publish the cancel of %s now; the sweeper will: %s",
+                    row["id"], exc)
+
+
+def _fill_page(rows: Any, limit: int) -> dict[str, Any]:
+    items = [{k: json_value(v) for k, v in r.items() if k != "created_at"} for r in rows]
+    next_cursor = service.encode_cursor(rows[-1]) if len(rows) == limit else None
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/orders/{order_id}/fills", response_model=FillPage, responses=_ERRORS)
+async def order_fills(order_id: str, principal: PrincipalDep, engine: EngineDep) -> Response:
+    """List the fills of one of your orders."""
+    oid = _order_id(order_id)
+    async with engine.connect() as conn:
+        if await orders.get_for_user(conn, principal.user_id, oid) is None:
+            raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
+        rows = await fills.list_for_user(conn, principal.user_id, order_id=oid, limit=MAX_PAGE)
+    return JSONResponse(_fill_page(rows, MAX_PAGE + 1))
+
+
+@router.get("/fills", response_model=FillPage, responses=_ERRORS)
+async def list_fills(
+    principal: PrincipalDep, engine: EngineDep,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """List your fills, newest first."""
+    after = service.decode_cursor(cursor) if cursor else None
+    async with engine.connect() as conn:
+        rows = await fills.list_for_user(conn, principal.user_id, limit=limit, after=after)
+    return JSONResponse(_fill_page(rows, limit))

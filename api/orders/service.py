@@ -1,0 +1,200 @@
+"""Order use cases: place, cancel, read. Services never commit; the router owns transactions."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.market.service import InstrumentCache
+from api.orders.schemas import PlaceOrder
+from shared.db.repositories import market, orders
+from shared.domain.enums import OrderStatus, OrderType, Side
+from shared.domain.errors import Conflict, InvalidOrder, NotFound
+from shared.domain.orders import is_terminal, transition
+from shared.domain.risk import (
+    OrderRequest,
+    check_buying_power,
+    check_free_position,
+    reservation,
+    validate_order,
+)
+from shared.messaging.order_view import decimal_str
+from shared.settings import Settings
+
+PAPER = "paper"
+
+
+def request_hash(body: PlaceOrder) -> str:
+    """Fingerprint a request body, so an Idempotency-Key reused with other content is caught."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _to_request(body: PlaceOrder) -> OrderRequest:
+    return OrderRequest(symbol=body.symbol, side=body.side, order_type=body.order_type,
+                        quantity=body.quantity, price=body.price, stop_price=body.stop_price,
+                        time_in_force=body.time_in_force)
+
+
+async def _validate(body: PlaceOrder, instruments: InstrumentCache, settings: Settings) -> None:
+    if body.broker != PAPER:
+        raise InvalidOrder(f"broker {body.broker} is not connected; use paper",
+                           details={"field": "broker", "value": body.broker})
+    instrument = await instruments.get(body.symbol)
+    validate_order(_to_request(body), instrument)
+    assert instrument is not None
+    if instrument.currency != settings.paper_currency:
+        raise InvalidOrder(
+            f"{body.symbol} trades in {instrument.currency}; the paper account holds "
+            f"{settings.paper_currency}", details={"field": "symbol", "value": body.symbol})
+
+
+async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceOrder,
+                      idempotency_key: str | None, instruments: InstrumentCache,
+                      settings: Settings) -> tuple[RowMapping, bool]:
+    """Validate, reserve and persist a new order; returns (order row, replayed?).
+
+    `conn` must be in autocommit mode: the insert is one atomic statement.
+    """
+    await _validate(body, instruments, settings)
+    req = _to_request(body)
+    fingerprint = request_hash(body) if idempotency_key else None
+    reference = None
+    if req.side is Side.BUY and req.order_type is OrderType.MARKET:
+        reference = await market.get_ask(conn, req.symbol)
+    new = orders.NewOrder(
+        id=uuid.uuid4(), user_id=user_id, broker=body.broker, request=req,
+        client_order_id=body.client_order_id, idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        reserve_cash=reservation(req, reference, settings.market_order_cushion),
+        dispatch_grace_seconds=settings.dispatch_grace_seconds,
+    )
+    try:
+        row = await orders.insert_order(conn, new)
+    except IntegrityError as exc:
+        return await _on_conflict(conn, exc, new), True
+    if row is None:
+        if idempotency_key and (earlier := await _replay(conn, new)) is not None:
+            return earlier, True
+        await _explain_rejected_reservation(conn, new)
+    assert row is not None
+    return row, False
+
+
+def _constraint(exc: IntegrityError) -> str | None:
+    cause = getattr(exc.orig, "__cause__", None)
+    name: str | None = getattr(cause, "constraint_name", None)
+    return name
+
+
+async def _on_conflict(conn: AsyncConnection, exc: IntegrityError,
+                       new: orders.NewOrder) -> RowMapping:
+    constraint = _constraint(exc)
+    if constraint == "uq_orders_user_idempotency_key":
+        earlier = await _replay(conn, new)
+        if earlier is not None:
+            return earlier
+    if constraint == "uq_orders_user_client_order_id":
+        raise Conflict(f"client_order_id {new.client_order_id} is already used by another order",
+                       code="duplicate_client_order_id",
+                       details={"field": "client_order_id", "value": new.client_order_id})
+    raise exc
+
+
+async def _replay(conn: AsyncConnection, new: orders.NewOrder) -> RowMapping | None:
+    assert new.idempotency_key is not None
+    earlier = await orders.get_by_idempotency_key(conn, new.user_id, new.idempotency_key)
+    if earlier is None:
+        return None
+    if earlier["request_hash"] != new.request_hash:
+        raise InvalidOrder(
+            "this Idempotency-Key was already used with a different request body",
+            code="idempotency_key_reused", details={"field": "Idempotency-Key"})
+    return earlier
+
+
+async def _explain_rejected_reservation(conn: AsyncConnection, new: orders.NewOrder) -> None:
+    req = new.request
+    if req.side is Side.BUY:
+        result = await conn.execute(
+            text("SELECT cash - reserved_cash FROM accounts WHERE user_id = :u AND broker = :b"),
+            {"u": new.user_id, "b": new.broker})
+        check_buying_power(new.reserve_cash, _plain(result.scalar()))
+    else:
+        result = await conn.execute(
+            text("SELECT p.quantity - p.reserved_quantity FROM positions p JOIN accounts a"
+                 " ON a.id = p.account_id WHERE a.user_id = :u AND a.broker = :b"
+                 " AND p.symbol = :s"), {"u": new.user_id, "b": new.broker, "s": req.symbol})
+        check_free_position(req.quantity, _plain(result.scalar()))
+    # The balance moved between the statement and this check: still a rejection.
+    raise InvalidOrder("the reservation for this order could not be made; retry",
+                       code="reservation_failed", details={"field": "quantity"})
+
+
+def _plain(amount: Decimal | None) -> Decimal:
+    # NUMERIC(24,8) pads with zeros; error messages read better without them.
+    return Decimal(decimal_str(amount or Decimal(0)))
+
+
+def as_accepted(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """The order as it was when first accepted: what an idempotent replay returns."""
+    return {**row, "status": OrderStatus.PENDING_NEW.value, "filled_quantity": Decimal(0),
+            "avg_fill_price": None, "broker_order_id": None, "reject_reason": None,
+            "updated_at": row["created_at"]}
+
+
+async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID,
+                       order_id: uuid.UUID, grace_seconds: float) -> tuple[RowMapping, bool]:
+    """Cancel an order; returns (order row, must the broker be asked?)."""
+    row = await orders.get_for_user(conn, user_id, order_id, for_update=True)
+    if row is None:
+        raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
+    status = OrderStatus(row["status"])
+    if is_terminal(status):
+        raise Conflict(f"order is {status.value} and can no longer be canceled",
+                       code="order_not_cancelable", details={"status": status.value})
+    if status is OrderStatus.PENDING_CANCEL:
+        return row, False
+    if status is OrderStatus.PENDING_NEW:
+        # Not at the broker yet: cancel here. The worker's compare-and-set will then skip it.
+        await orders.release_reservation(conn, row)
+        updated = await orders.set_status(
+            conn, row, transition(status, OrderStatus.CANCELED),
+            reserved_cash=Decimal(0), reserved_quantity=Decimal(0), next_dispatch_at=None)
+        await orders.log_events(conn, [(updated, status.value)])
+        return updated, False
+    updated = await orders.set_status(
+        conn, row, transition(status, OrderStatus.PENDING_CANCEL),
+        next_dispatch_at=_in_seconds(grace_seconds))
+    await orders.log_events(conn, [(updated, status.value)])
+    return updated, True
+
+
+def _in_seconds(seconds: float) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)
+
+
+def encode_cursor(row: Mapping[Any, Any]) -> str:
+    """Make an opaque keyset cursor from the last row of a page."""
+    raw = f"{row['created_at'].isoformat()}|{row['id']}"
+    return base64.urlsafe_b64encode(raw.encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
+    """Read a cursor made by encode_cursor; InvalidOrder if it was tampered with."""
+    try:
+        created, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(created), uuid.UUID(order_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidOrder("cursor is not valid; pass next_cursor from a previous page",
+                           code="invalid_cursor", details={"field": "cursor"}) from None

@@ -1,0 +1,16 @@
+"""Async engine construction: one engine per process, made by the process's edge."""
+
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from shared.settings import Settings
+
+
+def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+    """Create the async engine for DATABASE_URL with sane pool settings."""
+    return create_async_engine(
+        settings.database_url,
+        pool_size=pool_size or settings.db_pool_size,
+        max_overflow=pool_size or settings.db_pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )

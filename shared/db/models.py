@@ -1,0 +1,206 @@
+"""The schema as SQLAlchemy Core tables; Alembic migrations are written from it."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+from shared.db.types import Amount, Timestamp
+from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _one_of(column: str, values: type[Side | OrderType | TimeInForce | OrderStatus]) -> str:
+    listed = ", ".join(f"'{v.value}'" for v in values)
+    return f"{column} IN ({listed})"
+
+
+def _owner(table: str = "users", ondelete: str | None = "CASCADE") -> ForeignKey:
+    return ForeignKey(f"{table}.id", ondelete=ondelete)
+
+
+def _created_at() -> Column[object]:
+    return Column("created_at", Timestamp, nullable=False, server_default=func.now())
+
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("email", String(320), nullable=False, unique=True),
+    Column("username", String(64), unique=True),
+    Column("password_hash", Text, nullable=False),
+    _created_at(),
+)
+
+refresh_tokens = Table(
+    "refresh_tokens",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    # Only a SHA-256 of the token is stored: a leaked table cannot be replayed.
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("family_id", UUID(as_uuid=True), nullable=False, index=True),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("revoked_at", Timestamp),
+    _created_at(),
+)
+
+accounts = Table(
+    "accounts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("broker", String(32), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cash", Amount, nullable=False),
+    Column("reserved_cash", Amount, nullable=False, server_default=text("0")),
+    _created_at(),
+    UniqueConstraint("user_id", "broker", name="uq_accounts_user_broker"),
+    CheckConstraint("reserved_cash >= 0", name="reserved_cash_non_negative"),
+)
+
+instruments = Table(
+    "instruments",
+    metadata,
+    Column("symbol", String(32), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("tick_size", Amount, nullable=False),
+    Column("lot_size", Amount, nullable=False),
+)
+
+quotes = Table(
+    "quotes",
+    metadata,
+    Column("symbol", String(32), ForeignKey("instruments.symbol"), primary_key=True),
+    Column("bid", Amount, nullable=False),
+    Column("ask", Amount, nullable=False),
+    Column("last", Amount, nullable=False),
+    Column("ts", Timestamp, nullable=False, server_default=func.now()),
+    CheckConstraint("bid > 0 AND ask >= bid AND last > 0", name="sane"),
+)
+
+orders = Table(
+    "orders",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", None), nullable=False),
+    Column("client_order_id", String(64)),
+    Column("idempotency_key", String(255)),
+    Column("request_hash", String(64)),
+    Column("symbol", String(32), ForeignKey("instruments.symbol"), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("order_type", String(10), nullable=False),
+    Column("quantity", Amount, nullable=False),
+    Column("price", Amount),
+    Column("stop_price", Amount),
+    Column("time_in_force", String(3), nullable=False),
+    Column("broker", String(32), nullable=False),
+    Column("broker_order_id", String(64)),
+    Column("status", String(16), nullable=False),
+    Column("filled_quantity", Amount, nullable=False, server_default=text("0")),
+    Column("avg_fill_price", Amount),
+    # What this order still holds of the account's cash (BUY) or position (SELL).
+    Column("reserved_cash", Amount, nullable=False, server_default=text("0")),
+    Column("reserved_quantity", Amount, nullable=False, server_default=text("0")),
+    Column("reject_reason", Text),
+    Column("version", Integer, nullable=False, server_default=text("1")),
+    # The order row is its own dispatch record (outbox): the sweeper re-publishes when this passes.
+    Column("next_dispatch_at", Timestamp),
+    Column("dispatch_attempts", Integer, nullable=False, server_default=text("0")),
+    _created_at(),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "client_order_id", name="uq_orders_user_client_order_id"),
+    UniqueConstraint("user_id", "idempotency_key", name="uq_orders_user_idempotency_key"),
+    CheckConstraint(_one_of("side", Side), name="side"),
+    CheckConstraint(_one_of("order_type", OrderType), name="order_type"),
+    CheckConstraint(_one_of("time_in_force", TimeInForce), name="time_in_force"),
+    CheckConstraint(_one_of("status", OrderStatus), name="status"),
+    CheckConstraint("quantity > 0", name="quantity_positive"),
+    CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_bounds"),
+    CheckConstraint("reserved_cash >= 0 AND reserved_quantity >= 0", name="reservations"),
+    Index("ix_orders_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+    Index(
+        "ix_orders_due_dispatch",
+        "next_dispatch_at",
+        postgresql_where=text("next_dispatch_at IS NOT NULL"),
+    ),
+)
+
+order_events = Table(
+    "order_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("order_id", UUID(as_uuid=True), _owner("orders"), nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("detail", JSONB),
+    _created_at(),
+    UniqueConstraint("order_id", "version", name="uq_order_events_order_version"),
+)
+
+fills = Table(
+    "fills",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("order_id", UUID(as_uuid=True), _owner("orders"), nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", None), nullable=False),
+    Column("broker", String(32), nullable=False),
+    Column("broker_exec_id", String(128), nullable=False),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", Amount, nullable=False),
+    Column("price", Amount, nullable=False),
+    Column("commission", Amount, nullable=False, server_default=text("0")),
+    Column("executed_at", Timestamp, nullable=False),
+    _created_at(),
+    # A fill delivered twice counts once: the broker's execution id is unique per account.
+    UniqueConstraint("broker", "account_id", "broker_exec_id", name="uq_fills_broker_exec"),
+    CheckConstraint("quantity > 0 AND price > 0", name="positive"),
+    Index("ix_fills_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_fills_order", "order_id"),
+)
+
+positions = Table(
+    "positions",
+    metadata,
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", None), primary_key=True),
+    Column("symbol", String(32), ForeignKey("instruments.symbol"), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("quantity", Amount, nullable=False),
+    Column("avg_price", Amount, nullable=False),
+    Column("realized_pnl", Amount, nullable=False, server_default=text("0")),
+    Column("reserved_quantity", Amount, nullable=False, server_default=text("0")),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    CheckConstraint("reserved_quantity >= 0", name="reserved_non_negative"),
+    Index("ix_positions_user", "user_id"),
+)

@@ -1,0 +1,69 @@
+"""SQL for accounts and positions, always starting from the owning user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from decimal import Decimal
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def get_for_user(conn: AsyncConnection, user_id: uuid.UUID,
+                       broker: str = "paper") -> RowMapping | None:
+    """Return the user's account at this broker."""
+    result = await conn.execute(
+        text("SELECT id, currency, cash, reserved_cash FROM accounts"
+             " WHERE user_id = :user_id AND broker = :broker"),
+        {"user_id": user_id, "broker": broker})
+    return result.mappings().first()
+
+
+async def positions_for_user(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[RowMapping]:
+    """Return the user's positions (open ones and closed ones that hold realized P&L)."""
+    result = await conn.execute(
+        text("SELECT p.symbol, p.quantity, p.avg_price, p.realized_pnl, p.reserved_quantity,"
+             " q.last AS mark FROM positions p LEFT JOIN quotes q USING (symbol)"
+             " WHERE p.user_id = :user_id ORDER BY p.symbol"),
+        {"user_id": user_id})
+    return result.mappings().all()
+
+
+async def lock_position(conn: AsyncConnection, account_id: uuid.UUID, user_id: uuid.UUID,
+                        symbol: str) -> RowMapping:
+    """Return the position row locked FOR UPDATE, creating a flat one if there is none.
+
+    The upsert locks the row even when it already exists, so two first fills on one symbol
+    cannot both start from flat.
+    """
+    result = await conn.execute(
+        text("INSERT INTO positions (account_id, symbol, user_id, quantity, avg_price)"
+             " VALUES (:account_id, :symbol, :user_id, 0, 0)"
+             " ON CONFLICT (account_id, symbol) DO UPDATE SET updated_at = positions.updated_at"
+             " RETURNING quantity, avg_price, realized_pnl, reserved_quantity"),
+        {"account_id": account_id, "symbol": symbol, "user_id": user_id})
+    return result.mappings().one()
+
+
+async def update_position(conn: AsyncConnection, account_id: uuid.UUID, symbol: str, *,
+                          quantity: Decimal, avg_price: Decimal, realized_pnl: Decimal,
+                          release_quantity: Decimal) -> None:
+    """Write a locked position's new state and release shares a SELL had reserved."""
+    await conn.execute(
+        text("UPDATE positions SET quantity = :quantity, avg_price = :avg_price,"
+             " realized_pnl = :realized_pnl,"
+             " reserved_quantity = reserved_quantity - :release_quantity, updated_at = now()"
+             " WHERE account_id = :account_id AND symbol = :symbol"),
+        {"account_id": account_id, "symbol": symbol, "quantity": quantity,
+         "avg_price": avg_price, "realized_pnl": realized_pnl,
+         "release_quantity": release_quantity})
+
+
+async def apply_cash(conn: AsyncConnection, account_id: uuid.UUID, *, delta: Decimal,
+                     release: Decimal) -> None:
+    """Move cash by `delta` and release `release` of the account's reserved cash."""
+    await conn.execute(
+        text("UPDATE accounts SET cash = cash + :delta, reserved_cash = reserved_cash - :release"
+             " WHERE id = :id"),
+        {"id": account_id, "delta": delta, "release": release})

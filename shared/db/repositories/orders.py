@@ -1,0 +1,210 @@
+"""Every SQL statement about orders; user-facing reads always start from the owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.domain.enums import OrderStatus, Side
+from shared.domain.risk import OrderRequest
+
+ORDER_COLUMNS = (
+    "id, user_id, account_id, client_order_id, symbol, side, order_type, quantity, price,"
+    " stop_price, time_in_force, broker, broker_order_id, status, filled_quantity,"
+    " avg_fill_price, reserved_cash, reserved_quantity, reject_reason, version,"
+    " request_hash, created_at, updated_at"
+)
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    """An order that passed validation, with what it must reserve."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    broker: str
+    request: OrderRequest
+    client_order_id: str | None
+    idempotency_key: str | None
+    request_hash: str | None
+    reserve_cash: Decimal
+    dispatch_grace_seconds: float
+
+
+# One statement, so one round trip and atomic without BEGIN/COMMIT: reserve, insert, log the event.
+# A BUY reserves cash on the account; a SELL reserves shares on the position. No row from the
+# reservation (not enough of either) inserts nothing.
+_RESERVE_CASH = """
+    UPDATE accounts SET reserved_cash = reserved_cash + :reserve_cash
+    WHERE user_id = :user_id AND broker = :broker AND cash - reserved_cash >= :reserve_cash
+    RETURNING id AS account_id"""
+_RESERVE_POSITION = """
+    UPDATE positions p SET reserved_quantity = p.reserved_quantity + :quantity
+    FROM accounts a
+    WHERE a.user_id = :user_id AND a.broker = :broker AND p.account_id = a.id
+      AND p.symbol = :symbol AND p.quantity - p.reserved_quantity >= :quantity
+    RETURNING a.id AS account_id"""
+_INSERT = f"""
+WITH reserved AS ({{reserve}}),
+inserted AS (
+    INSERT INTO orders (id, user_id, account_id, client_order_id, idempotency_key, request_hash,
+        symbol, side, order_type, quantity, price, stop_price, time_in_force, broker, status,
+        reserved_cash, reserved_quantity, next_dispatch_at)
+    SELECT :id, :user_id, account_id, :client_order_id, :idempotency_key, :request_hash,
+        :symbol, :side, :order_type, :quantity, :price, :stop_price, :time_in_force, :broker,
+        'PENDING_NEW', :reserve_cash, :reserve_quantity,
+        now() + make_interval(secs => :grace)
+    FROM reserved
+    RETURNING {ORDER_COLUMNS}
+), logged AS (
+    INSERT INTO order_events (order_id, user_id, version, from_status, to_status)
+    SELECT id, user_id, 1, NULL, 'PENDING_NEW' FROM inserted
+)
+SELECT * FROM inserted"""
+INSERT_BUY = text(_INSERT.format(reserve=_RESERVE_CASH))
+INSERT_SELL = text(_INSERT.format(reserve=_RESERVE_POSITION))
+
+
+async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | None:
+    """Reserve and insert a new order in one statement; None when the reservation failed."""
+    req = order.request
+    is_buy = req.side is Side.BUY
+    params = {
+        "id": order.id, "user_id": order.user_id, "client_order_id": order.client_order_id,
+        "idempotency_key": order.idempotency_key, "request_hash": order.request_hash,
+        "symbol": req.symbol, "side": req.side.value, "order_type": req.order_type.value,
+        "quantity": req.quantity, "price": req.price, "stop_price": req.stop_price,
+        "time_in_force": req.time_in_force.value, "broker": order.broker,
+        "reserve_cash": order.reserve_cash if is_buy else Decimal(0),
+        "reserve_quantity": Decimal(0) if is_buy else req.quantity,
+        "grace": order.dispatch_grace_seconds,
+    }
+    result = await conn.execute(INSERT_BUY if is_buy else INSERT_SELL, params)
+    return result.mappings().first()
+
+
+async def get_for_user(conn: AsyncConnection, user_id: uuid.UUID, order_id: uuid.UUID,
+                       *, for_update: bool = False) -> RowMapping | None:
+    """Return this user's order, or None for an absent or foreign one."""
+    lock = " FOR UPDATE" if for_update else ""
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id AND user_id = :user_id{lock}"),
+        {"id": order_id, "user_id": user_id},
+    )
+    return result.mappings().first()
+
+
+async def get_by_idempotency_key(conn: AsyncConnection, user_id: uuid.UUID,
+                                 key: str) -> RowMapping | None:
+    """Return the order this user created with this Idempotency-Key."""
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders"
+             " WHERE user_id = :user_id AND idempotency_key = :key"),
+        {"user_id": user_id, "key": key},
+    )
+    return result.mappings().first()
+
+
+async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, status: str | None,
+                        symbol: str | None, limit: int,
+                        after: tuple[datetime, uuid.UUID] | None) -> Sequence[RowMapping]:
+    """Return this user's orders, newest first, after the keyset cursor if given."""
+    clauses = ["user_id = :user_id"]
+    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+    if status is not None:
+        clauses.append("status = :status")
+        params["status"] = status
+    if symbol is not None:
+        clauses.append("symbol = :symbol")
+        params["symbol"] = symbol
+    if after is not None:
+        clauses.append("(created_at, id) < (:after_ts, :after_id)")
+        params["after_ts"], params["after_id"] = after
+    where = " AND ".join(clauses)
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where}"
+             " ORDER BY created_at DESC, id DESC LIMIT :limit"),
+        params,
+    )
+    return result.mappings().all()
+
+
+async def set_status(conn: AsyncConnection, row: Mapping[Any, Any], status: OrderStatus,
+                     **changes: Any) -> RowMapping:
+    """Move a locked order to `status` (already checked by the domain); the caller logs it."""
+    assignments = "".join(f", {column} = :{column}" for column in changes)
+    result = await conn.execute(
+        text(f"UPDATE orders SET status = :status, version = version + 1, updated_at = now()"
+             f"{assignments} WHERE id = :id RETURNING {ORDER_COLUMNS}"),
+        {"status": status.value, "id": row["id"], **changes},
+    )
+    return result.mappings().one()
+
+
+async def log_events(conn: AsyncConnection,
+                     changes: Sequence[tuple[Mapping[Any, Any], str | None]]) -> None:
+    """Append (order row after the change, status before it) pairs to the order event log."""
+    await conn.execute(
+        text("INSERT INTO order_events (order_id, user_id, version, from_status, to_status)"
+             " VALUES (:order_id, :user_id, :version, :from_status, :to_status)"),
+        [{"order_id": row["id"], "user_id": row["user_id"], "version": row["version"],
+          "from_status": before, "to_status": row["status"]} for row, before in changes],
+    )
+
+
+async def release_reservation(conn: AsyncConnection, row: Mapping[Any, Any]) -> None:
+    """Give back what an order still holds of the account's cash or the position's shares."""
+    if row["reserved_cash"] > 0:
+        await conn.execute(
+            text("UPDATE accounts SET reserved_cash = reserved_cash - :amount WHERE id = :id"),
+            {"amount": row["reserved_cash"], "id": row["account_id"]},
+        )
+    if row["reserved_quantity"] > 0:
+        await conn.execute(
+            text("UPDATE positions SET reserved_quantity = reserved_quantity - :qty"
+                 " WHERE account_id = :account_id AND symbol = :symbol"),
+            {"qty": row["reserved_quantity"], "account_id": row["account_id"],
+             "symbol": row["symbol"]},
+        )
+
+
+async def claim_for_submit(conn: AsyncConnection, order_id: uuid.UUID,
+                           broker_order_id: str) -> RowMapping | None:
+    """Compare-and-set PENDING_NEW → SUBMITTED; None if another delivery got there first."""
+    result = await conn.execute(
+        text(f"UPDATE orders SET status = 'SUBMITTED', version = version + 1,"
+             f" broker_order_id = :broker_order_id, next_dispatch_at = NULL, updated_at = now()"
+             f" WHERE id = :id AND status = 'PENDING_NEW' RETURNING {ORDER_COLUMNS}"),
+        {"id": order_id, "broker_order_id": broker_order_id})
+    return result.mappings().first()
+
+
+async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> RowMapping | None:
+    """Return the order locked FOR UPDATE (worker side: no owner filter, ids come from us)."""
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
+    return result.mappings().first()
+
+
+async def claim_due(conn: AsyncConnection, limit: int,
+                    max_backoff_seconds: int) -> Sequence[RowMapping]:
+    """Take orders whose dispatch deadline passed, and push their next deadline back.
+
+    SKIP LOCKED lets several sweepers run at once without taking the same orders.
+    """
+    result = await conn.execute(
+        text("UPDATE orders SET dispatch_attempts = dispatch_attempts + 1,"
+             " next_dispatch_at = now() + make_interval(secs =>"
+             "   least(power(2, dispatch_attempts), :max_backoff))"
+             " WHERE id IN (SELECT id FROM orders WHERE next_dispatch_at <= now()"
+             "   ORDER BY next_dispatch_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
+             " RETURNING id, status, dispatch_attempts"),
+        {"limit": limit, "max_backoff": max_backoff_seconds})
+    return result.mappings().all()

@@ -1,0 +1,72 @@
+"""Publish order changes to Redis: the results cache and each user's event stream."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from redis.asyncio import Redis
+
+from shared.messaging.order_view import order_resource
+
+STREAM_MAXLEN = 10_000
+
+# Concurrent workers may publish the same order out of order; the cache keeps the newest version.
+_SET_IF_NEWER = """
+local current = redis.call('HGET', KEYS[1], 'version')
+if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
+redis.call('HSET', KEYS[1], 'version', ARGV[1], 'user_id', ARGV[2], 'body', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[4])
+return 1
+"""
+
+
+def order_cache_key(order_id: str) -> str:
+    """Name the results-cache hash of one order."""
+    return f"ordergate:order:{order_id}"
+
+
+def user_stream_key(user_id: str) -> str:
+    """Name the per-user event stream (a Redis stream, so a reader can resume by id)."""
+    return f"ordergate:events:{user_id}"
+
+
+async def publish_order_changes(
+    redis: Redis, changes: list[tuple[Mapping[Any, Any], Mapping[Any, Any]]], ttl_seconds: int
+) -> None:
+    """Cache each order snapshot and append its events to its owner's stream, in one round trip.
+
+    `changes` holds (order row, event) pairs; the event has `version`, `from_status`, `to_status`.
+    """
+    async with redis.pipeline(transaction=False) as pipe:
+        for row, event in changes:
+            body = order_resource(row)
+            user_id = str(row["user_id"])
+            pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), row["version"], user_id,
+                      json.dumps(body), ttl_seconds)
+            payload: dict[Any, Any] = {"type": "order", "order_id": body["id"],
+                                       **_event_fields(event), "order": json.dumps(body)}
+            pipe.xadd(user_stream_key(user_id), payload, maxlen=STREAM_MAXLEN, approximate=True)
+        await pipe.execute()
+
+
+def _event_fields(event: Mapping[Any, Any]) -> dict[str, str]:
+    return {
+        "version": str(event["version"]),
+        "from_status": event.get("from_status") or "",
+        "to_status": event["to_status"],
+    }
+
+
+async def cached_order(redis: Redis, order_id: str, user_id: str) -> dict[str, Any] | None:
+    """Return the cached order resource if this user owns it, else None."""
+    owner, body = await redis.hmget(order_cache_key(order_id), ["user_id", "body"])
+    if body is None or owner is None or _text(owner) != user_id:
+        return None
+    resource: dict[str, Any] = json.loads(body)
+    return resource
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -1,0 +1,62 @@
+"""The sweeper: the database re-drives every order whose message was lost or whose work failed."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.repositories import orders
+from shared.domain.enums import OrderStatus
+from worker.handlers.cancel import cancel_order
+from worker.handlers.closing import close_order
+from worker.handlers.submit import submit_orders
+from worker.runtime import Change, Runtime
+
+log = logging.getLogger(__name__)
+BATCH = 500
+MAX_BACKOFF_SECONDS = 60
+# About ten minutes of exponential backoff: past it, a bug or a bad row, not a lost message.
+MAX_DISPATCH_ATTEMPTS = 12
+
+
+async def sweep(runtime: Runtime) -> dict[str, int]:
+    """Re-drive due orders: submit PENDING_NEW, finish PENDING_CANCEL, reject the hopeless."""
+    due = await runtime.in_transaction(
+        lambda conn: orders.claim_due(conn, BATCH, MAX_BACKOFF_SECONDS))
+    to_submit = [str(r["id"]) for r in due if r["status"] == OrderStatus.PENDING_NEW
+                 and r["dispatch_attempts"] <= MAX_DISPATCH_ATTEMPTS]
+    hopeless = [r["id"] for r in due if r["dispatch_attempts"] > MAX_DISPATCH_ATTEMPTS]
+    to_cancel = [str(r["id"]) for r in due if r["status"] == OrderStatus.PENDING_CANCEL
+                 and r["dispatch_attempts"] <= MAX_DISPATCH_ATTEMPTS]
+    if due:
+        log.info("sweeper re-drives %d submits and %d cancels; rejects %d", len(to_submit),
+                 len(to_cancel), len(hopeless))
+    submitted = await submit_orders(runtime, to_submit) if to_submit else 0
+    for order_id in to_cancel:
+        await cancel_order(runtime, order_id)
+    for order_id in hopeless:
+        await runtime.publish(await runtime.in_transaction(
+            functools.partial(_give_up, order_id=order_id)))
+    return {"due": len(due), "submitted": submitted, "canceled": len(to_cancel),
+            "rejected": len(hopeless)}
+
+
+async def _give_up(conn: AsyncConnection, *, order_id: uuid.UUID) -> list[Change]:
+    row = await orders.lock(conn, order_id)
+    if row is None or row["status"] not in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL):
+        return []
+    log.error("order %s could not be processed after %d attempts", order_id,
+              MAX_DISPATCH_ATTEMPTS)
+    if row["status"] == OrderStatus.PENDING_NEW:
+        change = await close_order(conn, row, OrderStatus.REJECTED,
+                                   "the order could not be processed; nothing was executed")
+    else:
+        # A cancel we could not complete leaves the order working; the user may retry it.
+        updated = await orders.set_status(conn, row, OrderStatus.ACCEPTED, next_dispatch_at=None)
+        change = (updated, row["status"])
+    changes = [change]
+    await orders.log_events(conn, changes)
+    return changes

@@ -1,0 +1,96 @@
+"""One event loop, engine and Redis client per worker process (Celery tasks are sync)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+from sqlalchemy import RowMapping
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db.engine import make_engine
+from shared.messaging.publish import publish_order_changes
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+# (order row after a change, status before it)
+Change = tuple[RowMapping, str | None]
+RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
+MAX_TRANSACTION_ATTEMPTS = 5
+
+
+class Runtime:
+    """The process's async resources; built once per worker process, never per task."""
+
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None,
+                 redis: Redis | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or make_engine(settings, pool_size=2)
+        self.redis = redis or Redis.from_url(settings.redis_url)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run a coroutine to completion on this process's loop (one loop for its lifetime)."""
+        if self._loop is None:
+            self._loop = asyncio.new_event_loop()
+        return self._loop.run_until_complete(coro)
+
+    async def in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """Run `work` in one transaction, retrying deadlocks and serialization failures."""
+        for attempt in range(1, MAX_TRANSACTION_ATTEMPTS + 1):
+            try:
+                async with self.engine.begin() as conn:
+                    return await work(conn)
+            except DBAPIError as exc:
+                if _sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_TRANSACTION_ATTEMPTS:
+                    raise
+                log.info("transaction conflict (%s), retrying", _sqlstate(exc))
+        raise AssertionError("unreachable")
+
+    async def publish(self, changes: list[Change]) -> None:
+        """Publish committed changes; Redis trouble is logged, never undoes the commit."""
+        if not changes:
+            return
+        pairs: list[tuple[Mapping[Any, Any], Mapping[Any, Any]]] = [
+            (row, {"version": row["version"], "from_status": before, "to_status": row["status"]})
+            for row, before in changes
+        ]
+        try:
+            await publish_order_changes(self.redis, pairs, self.settings.order_cache_ttl_seconds)
+        except Exception as exc:  # noqa: BLE001 - the DB is the truth; GET falls back to it
+            log.warning("could not publish %d order changes: %s", len(pairs), exc)
+
+    def close(self) -> None:
+        """Release connections at process exit."""
+        if self._loop is not None:
+            self._loop.run_until_complete(self.engine.dispose())
+            self._loop.run_until_complete(self.redis.aclose())
+            self._loop.close()
+
+
+def _sqlstate(exc: DBAPIError) -> str | None:
+    cause = getattr(exc.orig, "__cause__", None)
+    code: str | None = getattr(cause, "sqlstate", None)
+    return code
+
+
+_runtime: Runtime | None = None
+
+
+def get_runtime() -> Runtime:
+    """The process's runtime, created on first use (after fork, never before)."""
+    global _runtime
+    if _runtime is None:
+        _runtime = Runtime(get_settings())
+    return _runtime
+
+
+def reset_runtime() -> None:
+    """Drop a runtime inherited through fork; the child builds its own."""
+    global _runtime
+    _runtime = None
