@@ -1,0 +1,58 @@
+# ordergate developer commands. Needs only Python 3.11+; everything else lands in .venv.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.requirements.stamp
+# Type-check the packages that exist so far (others are written in parallel).
+MYPY_PATHS := $(wildcard shared api worker scripts tests)
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run test lint bench migrate clean distclean
+
+help:
+	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
+	@echo "make test       ruff + mypy + the whole pytest suite against real PostgreSQL and Redis"
+	@echo "make lint       ruff + mypy only"
+	@echo "make bench      throughput/latency benchmark"
+	@echo "make migrate    alembic upgrade head on the dev database"
+	@echo "make venv       create .venv and install pinned requirements (automatic)"
+	@echo "make clean      stop embedded servers, remove caches and test data"
+	@echo "make distclean  clean, then remove .venv and ALL local data (.data/)"
+
+venv: $(STAMP)
+
+# Reinstall only when a requirements file is newer than the stamp.
+$(STAMP): requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
+		|| { echo "ordergate needs Python 3.11+: run make PYTHON=python3.11 ..." >&2; exit 1; }
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV) \
+		|| { echo "could not create $(VENV); on Debian/Ubuntu: apt install python3-venv" >&2; exit 1; }
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+run: venv
+	$(PY) -m scripts.run
+
+migrate: venv
+	$(PY) -m scripts.run --migrate-only
+
+lint: venv
+	$(PY) -m ruff check .
+	$(PY) -m mypy $(MYPY_PATHS)
+
+test: lint
+	$(PY) -m pytest -q
+
+bench: venv
+	$(PY) -m bench
+
+clean:
+	@if [ -x $(PY) ]; then \
+		$(PY) scripts/devstack.py stop --profile test; \
+		$(PY) scripts/devstack.py stop --profile run; \
+	fi
+	rm -rf .data/test .mypy_cache .ruff_cache .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) .data

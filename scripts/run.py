@@ -1,0 +1,283 @@
+"""`make run`: servers, schema, demo data, then API, worker, beat, Flower and the simulator.
+
+Ctrl-C (or SIGTERM) stops the app processes first, then the embedded servers, so that no
+process is left writing to a database that is already gone. `--migrate-only` stops after the
+migrations (`make migrate`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+if __package__ in (None, ""):  # run as `python scripts/run.py`: make `scripts` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from scripts import devstack
+
+ROOT = devstack.ROOT
+RUN_DIR = devstack.DATA_DIR / "run"
+PY = sys.executable
+HOST = "127.0.0.1"
+STOP_TIMEOUT_S = 20.0  # Celery's warm shutdown lets running tasks finish first
+HEALTH_TIMEOUT_S = 60.0
+
+
+class RunError(RuntimeError):
+    """A step failed; the message says which and why."""
+
+
+@dataclass
+class Child:
+    """One long-running app process and the thread that prefixes its output."""
+
+    name: str
+    proc: subprocess.Popen[str]
+    pump: threading.Thread
+
+
+class Shutdown:
+    """Signal state: the first Ctrl-C asks for a clean stop, a second one for a hard stop."""
+
+    requested = threading.Event()
+    hurry = threading.Event()
+
+    @classmethod
+    def handle(cls, signum: int, _frame: FrameType | None) -> None:
+        if cls.requested.is_set():
+            cls.hurry.set()
+        cls.requested.set()
+
+
+# ---------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True)
+class Options:
+    """Knobs of `make run`, from the environment."""
+
+    api_port: int
+    api_workers: int
+    flower_port: int
+    flower_auth: str
+
+    @classmethod
+    def from_env(cls) -> Options:
+        # Flower shows every task argument; never serve it without a password.
+        auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"
+        return cls(
+            api_port=int(os.environ.get("API_PORT", "8000")),
+            api_workers=int(os.environ.get("API_WORKERS", "2")),
+            flower_port=int(os.environ.get("FLOWER_PORT", "5555")),
+            flower_auth=auth,
+        )
+
+
+def _commands(opts: Options) -> list[tuple[str, list[str]]]:
+    celery = [PY, "-m", "celery", "-A", "worker.app"]
+    return [
+        ("api", [PY, "-m", "uvicorn", "api.main:app", "--host", HOST, "--port",
+                 str(opts.api_port), "--workers", str(opts.api_workers)]),
+        ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",
+                    "--concurrency", "2"]),
+        ("beat", [*celery, "beat", "-l", "info", "-s", str(RUN_DIR / "celerybeat-schedule")]),
+        ("flower", [*celery, "flower", f"--address={HOST}", f"--port={opts.flower_port}",
+                    f"--basic-auth={opts.flower_auth}"]),
+        ("simulator", [PY, "-m", "worker.simulator"]),
+    ]
+
+
+# ---------------------------------------------------------------- steps
+
+
+@contextlib.contextmanager
+def _exclusive_run() -> Iterator[bool]:
+    """Yield True if no other `make run` is active (then this one owns the servers)."""
+    RUN_DIR.mkdir(parents=True, exist_ok=True)
+    with open(RUN_DIR / ".make-run.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _step(name: str, cmd: list[str], env: dict[str, str]) -> str:
+    """Run a one-shot command in the foreground; return its stdout (shown in the banner)."""
+    print(f"==> {name}", flush=True)
+    result = subprocess.run(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+                            check=False)
+    if Shutdown.requested.is_set():
+        raise RunError("interrupted")
+    if result.returncode != 0:
+        raise RunError(f"{name} failed with exit code {result.returncode}")
+    return result.stdout
+
+
+def _check_ports_free(opts: Options) -> None:
+    for name, port in (("API_PORT", opts.api_port), ("FLOWER_PORT", opts.flower_port)):
+        with socket.socket() as sock:
+            if sock.connect_ex((HOST, port)) == 0:
+                raise RunError(f"port {port} is in use; stop that process or set {name}")
+
+
+# ---------------------------------------------------------------- children
+
+
+def _pump(name: str, stream: IO[str]) -> None:
+    for line in stream:
+        sys.stdout.write(f"{name:>9} | {line}")
+    sys.stdout.flush()
+
+
+def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> Child:
+    # Own session: the terminal's Ctrl-C reaches only us, and we stop children in order.
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)
+    assert proc.stdout is not None
+    pump = threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True)
+    pump.start()
+    return Child(name, proc, pump)
+
+
+def _first_dead(children: list[Child]) -> Child | None:
+    return next((c for c in children if c.proc.poll() is not None), None)
+
+
+def _wait_healthy(url: str, children: list[Child]) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if Shutdown.requested.is_set():
+            raise RunError("interrupted")
+        dead = _first_dead(children)
+        if dead is not None:
+            raise RunError(f"{dead.name} exited with code {dead.proc.returncode} during start")
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.25)
+    raise RunError(f"{url} did not answer within {HEALTH_TIMEOUT_S:.0f}s")
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+
+
+def _stop_children(children: list[Child]) -> None:
+    """SIGTERM each main process, wait, then SIGKILL whatever is left of its group."""
+    for child in children:
+        if child.proc.poll() is None:
+            child.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while _alive(children) and time.monotonic() < deadline and not Shutdown.hurry.is_set():
+        time.sleep(0.1)
+    for child in children:
+        if child.proc.poll() is None:
+            print(f"==> {child.name} did not stop in time; killing it", flush=True)
+        _kill_group(child.proc)  # also reaps orphans (uvicorn/celery pool processes)
+        child.proc.wait()
+        child.pump.join(timeout=2)
+
+
+def _alive(children: list[Child]) -> bool:
+    return any(c.proc.poll() is None for c in children)
+
+
+# ---------------------------------------------------------------- main flow
+
+
+def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
+    user, _, password = opts.flower_auth.partition(":")
+    api = f"http://{HOST}:{opts.api_port}"
+    lines = [
+        "", "ordergate is running. Ctrl-C stops everything.",
+        f"  API        {api}", f"  API docs   {api}/docs",
+        f"  Flower     http://{HOST}:{opts.flower_port}  (user {user}, password {password})",
+        f"  Postgres   {urls['DATABASE_URL']}", f"  Redis      {urls['REDIS_URL']}",
+    ]
+    lines += [f"  Demo       {line}" for line in seed_output.strip().splitlines()]
+    print("\n".join([*lines, ""]), flush=True)
+
+
+def _serve(opts: Options, env: dict[str, str], urls: dict[str, str], seed: str) -> int:
+    _check_ports_free(opts)
+    children: list[Child] = []
+    try:
+        for name, cmd in _commands(opts):
+            children.append(_spawn(name, cmd, env))
+        _wait_healthy(f"http://{HOST}:{opts.api_port}/health", children)
+        _banner(opts, urls, seed)
+        while not Shutdown.requested.wait(0.5):
+            dead = _first_dead(children)
+            if dead is not None:
+                print(f"==> {dead.name} exited with code {dead.proc.returncode}; "
+                      "stopping the rest", flush=True)
+                return 1
+        return 0
+    finally:
+        print("==> stopping app processes", flush=True)
+        _stop_children(children)
+
+
+def _child_env(urls: dict[str, str]) -> dict[str, str]:
+    env = {**os.environ, **urls, "PYTHONUNBUFFERED": "1"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _run(migrate_only: bool, owner: bool) -> int:
+    if not (owner or migrate_only):
+        raise RunError("another `make run` is active in this checkout; stop it first")
+    opts = Options.from_env()
+    urls = devstack.start("run")
+    env = _child_env(urls)
+    _step("migrate", [PY, "-m", "alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+          env)
+    if migrate_only:
+        return 0
+    seed = _step("seed demo data", [PY, "-m", "worker.seed"], env)
+    return _serve(opts, env, urls, seed)
+
+
+def main(argv: list[str]) -> int:
+    """Run the whole stack until interrupted; return the process exit code."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--migrate-only", action="store_true", help="migrate, then stop")
+    args = parser.parse_args(argv)
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, Shutdown.handle)
+    # With both URLs given there is no embedded server to start or stop.
+    embedded = not ("DATABASE_URL" in os.environ and "REDIS_URL" in os.environ)
+    with _exclusive_run() as owner:
+        try:
+            return _run(args.migrate_only, owner)
+        except (RunError, devstack.DevstackError) as err:
+            print(f"run: {err}", file=sys.stderr, flush=True)
+            return 0 if Shutdown.requested.is_set() else 1
+        finally:
+            if owner and embedded:  # leftovers of a killed run are stopped by the next one
+                print("==> stopping embedded servers", flush=True)
+                devstack.stop("run")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
