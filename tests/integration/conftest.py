@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
-from decimal import Decimal
 
 import httpx
 import pytest
@@ -12,13 +10,13 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
-from shared.db.repositories import market
-from shared.settings import get_settings
+from shared.settings import Settings
+from tests.helpers import register_and_login
 
 
 @pytest.fixture(scope="session")
 async def app() -> AsyncIterator[FastAPI]:
-    application = create_app(get_settings())
+    application = create_app(Settings())
     async with application.router.lifespan_context(application):
         yield application
 
@@ -36,25 +34,6 @@ def engine(app: FastAPI) -> AsyncEngine:
     return db
 
 
-async def register_and_login(client: httpx.AsyncClient) -> dict[str, str]:
-    """Create a fresh user and return its Authorization header."""
-    email = f"trader-{uuid.uuid4().hex[:12]}@example.com"
-    response = await client.post("/api/v1/auth/register",
-                                 json={"email": email, "password": "correct horse battery"})
-    assert response.status_code == 201, response.text
-    response = await client.post("/api/v1/auth/login",
-                                 json={"email": email, "password": "correct horse battery"})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['access_token']}"}
-
-
 @pytest.fixture
 async def auth(client: httpx.AsyncClient) -> dict[str, str]:
     return await register_and_login(client)
-
-
-async def set_quote(engine: AsyncEngine, symbol: str, bid: str, ask: str) -> None:
-    """Set a symbol's quote exactly, as the market simulator would."""
-    low, high = Decimal(bid), Decimal(ask)
-    async with engine.begin() as conn:
-        await market.set_quote(conn, symbol, low, high, (low + high) / 2)

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.integration.conftest import register_and_login, set_quote
+from tests.helpers import register_and_login, set_quote
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import get_settings
-from tests.integration.conftest import set_quote
+from tests.helpers import set_quote
 from worker.handlers.cancel import cancel_order
 from worker.handlers.fills import BrokerExecution, record_execution
 from worker.handlers.submit import submit_orders
