@@ -14,7 +14,6 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ordergate"
     redis_url: str = "redis://127.0.0.1:6379/0"
     db_pool_size: int = 10
@@ -28,7 +27,6 @@ class Settings(BaseSettings):
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"
     market_order_cushion: Decimal = Decimal("0.05")
-    allow_short_selling: bool = False
 
     dispatch_grace_seconds: float = 5.0
     sweep_interval_seconds: float = 2.0
