@@ -42,10 +42,12 @@ class ProfileConfig:
     durable: bool  # run keeps data across restarts; test trades durability for speed
 
 
+# Ports stay below 32768, Linux's ephemeral range: a port in that range can be held for a
+# moment by any outgoing connection, and the server's bind then fails at random.
 PROFILES: Mapping[str, ProfileConfig] = {
-    "run": ProfileConfig(pg_port=55432, redis_port=56379, database="ordergate", durable=True),
+    "run": ProfileConfig(pg_port=25432, redis_port=26379, database="ordergate", durable=True),
     "test": ProfileConfig(
-        pg_port=55433, redis_port=56380, database="ordergate_test", durable=False
+        pg_port=25433, redis_port=26380, database="ordergate_test", durable=False
     ),
 }
 

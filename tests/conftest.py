@@ -105,11 +105,11 @@ def _start_stack() -> None:
     _Session.own_redis = "REDIS_URL" in missing
     if missing:
         _Session.lock = _lock_embedded_stack()
+        _Session.started_stack = True  # also on failure: stop what did come up
         try:
             os.environ.update(devstack.start("test"))
         except devstack.DevstackError as err:
             raise pytest.UsageError(f"could not start the embedded test servers: {err}") from None
-        _Session.started_stack = True
     os.environ["DATABASE_URL"] = _test_database_url(os.environ["DATABASE_URL"])
 
 
@@ -129,8 +129,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Provide the servers and a fresh migrated database before tests are collected."""
     if config.option.help or config.option.version:
         return
-    _start_stack()
     try:
+        _start_stack()
         _reset_state()
     except BaseException:
         pytest_unconfigure(config)
