@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.domain.errors import DomainError
@@ -80,6 +81,17 @@ def install(app: FastAPI) -> None:
         code = CODE_BY_STATUS.get(exc.status_code, "error")
         return error_response(request, exc.status_code, code, str(exc.detail),
                               headers=getattr(exc, "headers", None))
+
+    @app.exception_handler(sa_exc.TimeoutError)
+    @app.exception_handler(sa_exc.OperationalError)
+    @app.exception_handler(sa_exc.InterfaceError)
+    @app.exception_handler(OSError)
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # No pooled connection in time, or PostgreSQL unreachable: the client should retry.
+        log.warning("database unavailable on %s: %s", request.url.path, exc)
+        return error_response(request, 503, "unavailable",
+                              "the database is unavailable or saturated; retry shortly",
+                              headers={"Retry-After": "1"})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -12,5 +12,7 @@ def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEng
         pool_size=pool_size or settings.db_pool_size,
         max_overflow=pool_size or settings.db_pool_size,
         pool_pre_ping=True,
+        # Waiting long for a connection only builds a queue; fail fast and let callers retry.
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
     )

@@ -1,0 +1,62 @@
+"""One error shape everywhere, and no stack traces, whatever goes wrong."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from api.main import create_app
+from shared.settings import Settings
+
+pytestmark = pytest.mark.integration
+
+
+def _assert_error_shape(response: httpx.Response, status: int, code: str) -> None:
+    assert response.status_code == status, response.text
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert set(error) == {"code", "message", "details", "request_id"}
+    assert error["request_id"] == response.headers["x-request-id"]
+    assert "Traceback" not in response.text
+
+
+async def test_unknown_route_and_wrong_method_use_the_error_shape(
+    client: httpx.AsyncClient,
+) -> None:
+    _assert_error_shape(await client.get("/api/v1/nope"), 404, "not_found")
+    _assert_error_shape(await client.put("/api/v1/orders"), 405, "method_not_allowed")
+
+
+async def test_malformed_json_is_400_and_wrong_types_are_422(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    response = await client.post("/api/v1/orders", content=b"{not json",
+                                 headers={**auth, "content-type": "application/json"})
+    _assert_error_shape(response, 400, "invalid_json")
+    response = await client.post("/api/v1/orders", json=["a list"], headers=auth)
+    _assert_error_shape(response, 422, "invalid_request")
+    response = await client.post("/api/v1/orders", headers=auth, json={
+        "symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
+        "price": "10", "colour": "blue"})
+    _assert_error_shape(response, 422, "invalid_request")
+    assert response.json()["error"]["details"]["field"] == "colour"
+
+
+async def test_client_request_id_is_echoed(client: httpx.AsyncClient) -> None:
+    response = await client.get("/api/v1/nope", headers={"X-Request-ID": "trace-123"})
+    assert response.headers["x-request-id"] == "trace-123"
+    assert response.json()["error"]["request_id"] == "trace-123"
+
+
+async def test_database_down_is_503_with_retry_after() -> None:
+    app = create_app(Settings(database_url="postgresql+asyncpg://postgres@127.0.0.1:9/none"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.post("/api/v1/auth/register", json={
+                "email": "nobody@example.com", "password": "long enough pass"})
+            _assert_error_shape(response, 503, "unavailable")
+            assert response.headers["retry-after"] == "1"
+            ready = await client.get("/ready")
+            assert ready.status_code == 503
+            assert "postgres" in ready.json()["down"]
