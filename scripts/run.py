@@ -91,8 +91,8 @@ class Options:
 def _commands(opts: Options) -> list[tuple[str, list[str]]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return [
-        ("api", [PY, "-m", "uvicorn", "api.main:app", "--host", HOST, "--port",
-                 str(opts.api_port), "--workers", str(opts.api_workers)]),
+        ("api", [PY, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", HOST,
+                 "--port", str(opts.api_port), "--workers", str(opts.api_workers)]),
         ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",
                     "--concurrency", "2"]),
         ("beat", [*celery, "beat", "-l", "info", "-s", str(RUN_DIR / "celerybeat-schedule")]),
@@ -254,7 +254,7 @@ def _run(migrate_only: bool, owner: bool) -> int:
           env)
     if migrate_only:
         return 0
-    seed = _step("seed demo data", [PY, "-m", "worker.seed"], env)
+    seed = _step("seed demo data", [PY, "-m", "scripts.seed"], env)
     return _serve(opts, env, urls, seed)
 
 
