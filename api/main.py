@@ -5,11 +5,15 @@ Served with `uvicorn api.main:create_app --factory`: nothing is built at import 
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 
 from api import errors
@@ -20,6 +24,7 @@ from api.market.router import router as market_router
 from api.market.service import InstrumentCache
 from api.middleware import RequestContext
 from api.orders.router import router as orders_router
+from api.orders.schemas import PlaceOrder
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings, get_settings
@@ -64,7 +69,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (auth_router, accounts_router, orders_router, market_router):
-        app.include_router(router, prefix="/api/v1")
-    app.include_router(health_router)
+        app.include_router(_summarized(router), prefix="/api/v1")
+    app.include_router(_summarized(health_router))
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
+    app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
+
+
+def _summarized(router: APIRouter) -> APIRouter:
+    """Use each route's one-line docstring as its OpenAPI summary."""
+    for route in router.routes:
+        if isinstance(route, APIRoute) and route.description and not route.summary:
+            route.summary = route.description.strip().splitlines()[0].rstrip(".")
+    return router
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """The generated schema plus the bodies that routes parse themselves."""
+    if app.openapi_schema is None:
+        schema = get_openapi(title=app.title, version=app.version,
+                             description=app.description, routes=app.routes)
+        body = PlaceOrder.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components.update(body.pop("$defs", {}))
+        components["PlaceOrder"] = body
+        app.openapi_schema = schema
+    return app.openapi_schema

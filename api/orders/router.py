@@ -58,8 +58,9 @@ def _order_id(raw: str) -> uuid.UUID:
 
 @router.post(
     "/orders", status_code=202, response_model=OrderOut, responses=_ERRORS,
+    # The body is parsed by hand (to keep every digit of JSON numbers), so document it here.
     openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": PlaceOrder.model_json_schema()}}}},
+        "application/json": {"schema": {"$ref": "#/components/schemas/PlaceOrder"}}}}},
 )
 async def submit_order(
     request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,

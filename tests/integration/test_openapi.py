@@ -1,0 +1,36 @@
+"""The OpenAPI document describes the API truthfully: every reference resolves."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.integration
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+async def test_openapi_documents_the_order_body_and_every_reference_resolves(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.get("/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    components = schema["components"]["schemas"]
+    for ref in _refs(schema):
+        assert ref.startswith("#/components/schemas/"), ref
+        assert ref.rsplit("/", 1)[1] in components, ref
+    body = components["PlaceOrder"]
+    assert set(body["required"]) == {"symbol", "side", "order_type", "quantity"}
+    submit = schema["paths"]["/api/v1/orders"]["post"]
+    assert submit["summary"].startswith("Submit an order")
+    assert {"202", "401", "409", "422"} <= set(submit["responses"])
