@@ -5,8 +5,10 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
 
 
 class Settings(BaseSettings):
@@ -14,12 +16,13 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ordergate"
     redis_url: str = "redis://127.0.0.1:6379/0"
     db_pool_size: int = 10
     db_pool_timeout_seconds: float = 2.0
 
-    jwt_secret: str = Field(default="change-me-in-production-please-32-bytes-min", min_length=32)
+    jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
     jwt_issuer: str = "ordergate"
     jwt_audience: str = "ordergate-api"
     access_token_ttl_seconds: int = 900
@@ -49,6 +52,13 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
+
+    @model_validator(mode="after")
+    def _no_dev_secret_in_production(self) -> Settings:
+        # Tokens signed with a published key would let anyone act as any user.
+        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
+            raise ValueError("JWT_SECRET must be set to a secret value when ENVIRONMENT=production")
+        return self
 
     @property
     def asyncpg_dsn(self) -> str:
