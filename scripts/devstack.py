@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import fcntl
 import importlib.util
+import json
 import os
 import pwd
 import socket
@@ -70,6 +72,36 @@ def _config(profile: str) -> ProfileConfig:
     except KeyError:
         known = ", ".join(sorted(PROFILES))
         raise DevstackError(f"unknown profile {profile!r}, expected one of: {known}") from None
+
+
+def _ports_file(profile: str) -> Path:
+    return DATA_DIR / profile / "ports.json"
+
+
+def _effective(profile: str) -> ProfileConfig:
+    """The profile with the ports its servers really use (recorded at the last start)."""
+    cfg = _config(profile)
+    try:
+        ports = json.loads(_ports_file(profile).read_text())
+        return dataclasses.replace(cfg, pg_port=int(ports["pg"]), redis_port=int(ports["redis"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return cfg
+
+
+def _record(profile: str, cfg: ProfileConfig) -> None:
+    _ports_file(profile).write_text(json.dumps({"pg": cfg.pg_port, "redis": cfg.redis_port}))
+
+
+def _free_port(preferred: int, what: str) -> int:
+    """`preferred` if nothing listens there, else a free port (another checkout may hold it)."""
+    if not _port_open(preferred):
+        return preferred
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+    sys.stderr.write(f"devstack: port {preferred} is taken by another process; {what} uses "
+                     f"{port} instead\n")
+    return port
 
 
 def _profile_dir(profile: str) -> Path:
@@ -229,24 +261,22 @@ def _pg_server_options(cfg: ProfileConfig) -> str:
     return options
 
 
-def _pg_start(profile: str, cfg: ProfileConfig) -> None:
+def _pg_start(profile: str, cfg: ProfileConfig) -> ProfileConfig:
+    """Start (or reuse, on whatever port it runs) this profile's PostgreSQL; return its config."""
     pgdata = _profile_dir(profile) / "pg"
     user = _pg_run_as()
     _pg_prepare(pgdata, user)
     port = _pg_running_port(pgdata)
-    if port != cfg.pg_port:
-        _pg_launch(pgdata, user, cfg, stale_port=port)
+    if port is None:
+        port = _free_port(cfg.pg_port, "PostgreSQL")
+        cfg = dataclasses.replace(cfg, pg_port=port)
+        _pg_launch(pgdata, user, cfg)
+    cfg = dataclasses.replace(cfg, pg_port=port)
     _pg_ensure_database(cfg)
+    return cfg
 
 
-def _pg_launch(pgdata: Path, user: str | None, cfg: ProfileConfig, stale_port: int | None) -> None:
-    if stale_port is not None:  # ours, but on another port (settings changed): restart it
-        _pg_ctl(pgdata, user, "-m", "fast", "-w", "stop")
-    if _port_open(cfg.pg_port):
-        raise DevstackError(
-            f"port {cfg.pg_port} is taken by a process that is not the embedded PostgreSQL "
-            f"under {pgdata}; stop it, or set DATABASE_URL to use your own server"
-        )
+def _pg_launch(pgdata: Path, user: str | None, cfg: ProfileConfig) -> None:
     _wait_for_reaped_postmaster(pgdata)
     log = pgdata / "server.log"
     try:
@@ -313,16 +343,13 @@ def _redis_args(cfg: ProfileConfig, redis_dir: Path) -> list[str]:
     return [*args, "--save", "", "--appendonly", "no"]
 
 
-def _redis_start(profile: str, cfg: ProfileConfig) -> None:
+def _redis_start(profile: str, cfg: ProfileConfig) -> ProfileConfig:
+    """Start (or reuse) this profile's Redis; return the config with its real port."""
     redis_dir = _profile_dir(profile) / "redis"
     redis_dir.mkdir(exist_ok=True)
     if _redis_is_ours(cfg.redis_port, redis_dir):
-        return  # already running: reuse it
-    if _port_open(cfg.redis_port):
-        raise DevstackError(
-            f"port {cfg.redis_port} is taken by a process that is not the embedded Redis under "
-            f"{redis_dir}; stop it, or set REDIS_URL to use your own server"
-        )
+        return cfg  # already running: reuse it
+    cfg = dataclasses.replace(cfg, redis_port=_free_port(cfg.redis_port, "Redis"))
     # A child in its own session: it outlives the CLI and ignores the terminal's Ctrl-C,
     # so `make run` can stop the app first and the servers last.
     proc = subprocess.Popen(
@@ -341,10 +368,11 @@ def _redis_start(profile: str, cfg: ProfileConfig) -> None:
                             f"{_tail(redis_dir / 'redis.log')}")
     _redis_children[profile] = proc
     (redis_dir / "redis-server.pid").write_text(f"{proc.pid}\n")
+    return cfg
 
 
 def _redis_stop(profile: str) -> None:
-    cfg = _config(profile)
+    cfg = _effective(profile)
     redis_dir = DATA_DIR / profile / "redis"
     pidfile = redis_dir / "redis-server.pid"
     if _redis_is_ours(cfg.redis_port, redis_dir):
@@ -363,7 +391,7 @@ def _redis_stop(profile: str) -> None:
 
 def env(profile: str) -> dict[str, str]:
     """Return DATABASE_URL and REDIS_URL of the embedded servers of `profile`."""
-    cfg = _config(profile)
+    cfg = _effective(profile)
     return {
         "DATABASE_URL": f"postgresql+asyncpg://postgres@{HOST}:{cfg.pg_port}/{cfg.database}",
         "REDIS_URL": f"redis://{HOST}:{cfg.redis_port}/0",
@@ -372,17 +400,16 @@ def env(profile: str) -> dict[str, str]:
 
 def start(profile: str) -> dict[str, str]:
     """Start (or reuse) embedded servers for the URLs not already set; return both URLs."""
-    cfg = _config(profile)
-    urls = env(profile)
     with _locked(profile):
-        if "DATABASE_URL" in os.environ:
-            urls["DATABASE_URL"] = os.environ["DATABASE_URL"]
-        else:
-            _pg_start(profile, cfg)
-        if "REDIS_URL" in os.environ:
-            urls["REDIS_URL"] = os.environ["REDIS_URL"]
-        else:
-            _redis_start(profile, cfg)
+        cfg = _effective(profile)
+        if "DATABASE_URL" not in os.environ:
+            cfg = _pg_start(profile, cfg)
+        if "REDIS_URL" not in os.environ:
+            cfg = _redis_start(profile, cfg)
+        _record(profile, cfg)
+        urls = env(profile)
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        urls[name] = os.environ.get(name, urls[name])
     return urls
 
 
