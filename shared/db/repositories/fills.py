@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories import pages
+
 FILL_COLUMNS = (
     "id, order_id, symbol, side, quantity, price, commission, broker, broker_exec_id,"
     " executed_at, created_at"
@@ -20,18 +22,9 @@ async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,
                         order_id: uuid.UUID | None = None, limit: int = 100,
                         after: tuple[datetime, uuid.UUID] | None = None) -> Sequence[RowMapping]:
     """Return this user's fills (of one order if given), newest first."""
-    clauses = ["user_id = :user_id"]
-    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
-    if order_id is not None:
-        clauses.append("order_id = :order_id")
-        params["order_id"] = order_id
-    if after is not None:
-        clauses.append("(created_at, id) < (:after_ts, :after_id)")
-        params["after_ts"], params["after_id"] = after
-    result = await conn.execute(
-        text(f"SELECT {FILL_COLUMNS} FROM fills WHERE {' AND '.join(clauses)}"
-             " ORDER BY created_at DESC, id DESC LIMIT :limit"), params)
-    return result.mappings().all()
+    return await pages.newest_first(
+        conn, table="fills", columns=FILL_COLUMNS, user_id=user_id,
+        filters={"order_id": order_id}, limit=limit, after=after)
 
 
 async def insert_fill(conn: AsyncConnection, fill: dict[str, Any]) -> bool:

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories import pages
 from shared.domain.enums import OrderStatus, Side
 from shared.domain.risk import OrderRequest
 
@@ -116,24 +117,9 @@ async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, status: st
                         symbol: str | None, limit: int,
                         after: tuple[datetime, uuid.UUID] | None) -> Sequence[RowMapping]:
     """Return this user's orders, newest first, after the keyset cursor if given."""
-    clauses = ["user_id = :user_id"]
-    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
-    if status is not None:
-        clauses.append("status = :status")
-        params["status"] = status
-    if symbol is not None:
-        clauses.append("symbol = :symbol")
-        params["symbol"] = symbol
-    if after is not None:
-        clauses.append("(created_at, id) < (:after_ts, :after_id)")
-        params["after_ts"], params["after_id"] = after
-    where = " AND ".join(clauses)
-    result = await conn.execute(
-        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE {where}"
-             " ORDER BY created_at DESC, id DESC LIMIT :limit"),
-        params,
-    )
-    return result.mappings().all()
+    return await pages.newest_first(
+        conn, table="orders", columns=ORDER_COLUMNS, user_id=user_id,
+        filters={"status": status, "symbol": symbol}, limit=limit, after=after)
 
 
 async def set_status(conn: AsyncConnection, row: Mapping[Any, Any], status: OrderStatus,
