@@ -1,0 +1,71 @@
+"""`python -m bench` (`make bench`): start the stack, run every phase, print and save figures."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+import time
+from types import FrameType
+from typing import Any
+
+from bench import phases, procs, report, stack
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--users", type=int, default=1, choices=range(1, 257), metavar="N",
+        help="bench users the orders rotate over (default 1: every order reserves cash on the "
+             "same account row, the worst case for lock contention)")
+    return parser.parse_args(argv)
+
+
+def _config(users: int) -> dict[str, Any]:
+    return {
+        "users": users,
+        "uvicorn": stack.UVICORN_FLAGS, "celery_concurrency": 2, "devstack_profile": stack.PROFILE,
+        "database": stack.DATABASE, "closed_connections": phases.CLOSED_CONNECTIONS,
+        "closed_seconds": phases.CLOSED_SECONDS, "warmup_seconds": phases.WARMUP_SECONDS,
+        "open_rate": phases.OPEN_RATE, "open_seconds": phases.OPEN_SECONDS,
+        "overload_seconds": phases.OVERLOAD_SECONDS, "symbols": phases.SYMBOLS,
+    }
+
+
+def _terminate(signum: int, _frame: FrameType | None) -> None:
+    # SIGTERM takes the same way out as Ctrl-C, so the stack is stopped either way.
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str]) -> int:
+    """Run the whole bench; exit 0 when it ran (targets missed or not), 1 when it failed."""
+    args = _parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    try:
+        with stack.running() as running:
+            users = phases.bench_users(running, args.users)
+            results = asyncio.run(phases.run_all(running, users))
+            print("==> stopping the stack", flush=True)
+    except procs.BenchError as err:
+        print(f"bench: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("bench: interrupted; everything it started is stopped", file=sys.stderr)
+        return 130
+    lines = report.rows(results)
+    out = stack.OUT_DIR / "last.json"
+    report.write_json(out, results, lines, _config(args.users))
+    print(f"\nordergate bench: {args.users} user(s), uvicorn --workers 2, Celery concurrency 2,"
+          f" {os.cpu_count()} CPUs")
+    print(report.table(lines))
+    print()
+    print(report.cpu_table(results))
+    print(f"\nfull results: {out}  (bench took {time.monotonic() - started:.0f}s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,186 @@
+"""The measured phases: reference, closed loop, open loop at 150/s, and 2× overload."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
+from typing import Any
+
+import asyncpg
+
+from bench import analysis, procs, reference
+from bench.loadgen import Spec
+from bench.stack import HOST, ROOT, Stack
+
+SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM"]
+CLOSED_CONNECTIONS = 64
+CLOSED_SECONDS = 10.0
+WARMUP_SECONDS = 2.0
+OPEN_RATE = 150.0
+OPEN_SECONDS = 10.0
+OPEN_CONNECTIONS = 16
+OVERLOAD_SECONDS = 4.0
+OVERLOAD_CONNECTIONS = 64
+TERMINAL_TIMEOUT_S = 120.0  # bound on waiting for the worker to drain a phase
+LOADGEN_SLACK_S = 60.0  # beyond its own duration, before the load generator is killed
+HUGE_CASH = "1e12"  # NUMERIC(24,8) holds up to 1e16; buying power must never run out
+
+
+# ---------------------------------------------------------------- the bench user
+
+
+def _post_json(url: str, body: dict[str, str]) -> dict[str, Any]:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        data: dict[str, Any] = json.loads(response.read())
+        return data
+
+
+def _new_user(api: str) -> tuple[str, str, str]:
+    email, password = f"bench-{secrets.token_hex(6)}@example.com", secrets.token_urlsafe(16)
+    user = _post_json(f"{api}/register", {"email": email, "password": password})
+    return str(user["id"]), email, password
+
+
+def _login(api: str, email: str, password: str) -> str:
+    return str(_post_json(f"{api}/login", {"email": email, "password": password})
+               ["access_token"])
+
+
+def bench_users(stack: Stack, count: int) -> list[tuple[str, str]]:
+    """Register users, fund their paper accounts without limit, log in; (id, token) each."""
+    api = f"http://{HOST}:{stack.api_port}/api/v1/auth"
+    # Threads: each register/login spends tens of ms hashing with argon2 on the server.
+    with ThreadPoolExecutor(max_workers=min(count, 8)) as pool:
+        users = list(pool.map(lambda _: _new_user(api), range(count)))
+        asyncio.run(_fund(stack.dsn, [user_id for user_id, _, _ in users]))
+        tokens = list(pool.map(lambda u: _login(api, u[1], u[2]), users))
+    return [(user_id, token) for (user_id, _, _), token in zip(users, tokens, strict=True)]
+
+
+async def _fund(dsn: str, user_ids: list[str]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"UPDATE accounts SET cash = {HUGE_CASH}"
+                           " WHERE user_id = ANY($1::uuid[])", user_ids)
+    finally:
+        await conn.close()
+
+
+# ---------------------------------------------------------------- load generator process
+
+
+async def drive(spec: Spec) -> dict[str, Any]:
+    """Run the load generator in its own process and return its result."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.loadgen", cwd=ROOT, stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, start_new_session=True)
+    try:
+        out, _ = await asyncio.wait_for(
+            proc.communicate(json.dumps(asdict(spec)).encode()),
+            spec.warmup_s + spec.duration_s + LOADGEN_SLACK_S)
+    finally:
+        if proc.returncode is None:  # interrupted or timed out: never leave it running
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise procs.BenchError(f"the load generator failed with exit code {proc.returncode}")
+    result: dict[str, Any] = json.loads(out)
+    return result
+
+
+class CpuMeter:
+    """CPU seconds each component spent during one phase (where the 2 cores went)."""
+
+    def __init__(self, stack: Stack) -> None:
+        self._stack = stack
+        self._start: dict[str, float] = {}
+        self._wall = 0.0
+        self.used: dict[str, float] = {}
+
+    def __enter__(self) -> CpuMeter:
+        self._start = self._sample()
+        self._wall = time.monotonic()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._wall = time.monotonic() - self._wall
+        end = self._sample()
+        self.used = {name: round(end[name] - self._start.get(name, 0.0), 2) for name in end}
+
+    def _sample(self) -> dict[str, float]:
+        return {name: procs.cpu_seconds(pids) for name, pids in self._stack.cpu_groups().items()}
+
+    @property
+    def wall_s(self) -> float:
+        """How long the phase took."""
+        return round(self._wall, 2)
+
+
+# ---------------------------------------------------------------- phases
+
+
+def _spec(stack: Stack, tokens: list[str], prefix: str, **kwargs: Any) -> Spec:
+    port, path = ((stack.api_port, "/api/v1/orders") if tokens
+                  else (stack.reference_port, reference.PATH))
+    return Spec(port=port, path=path, tokens=tokens, key_prefix=prefix, symbols=SYMBOLS,
+                **kwargs)
+
+
+async def reference_phase(stack: Stack) -> dict[str, Any]:
+    """Closed loop against the yardstick: its requests per second."""
+    print("==> reference endpoint, closed loop", flush=True)
+    with CpuMeter(stack) as cpu:
+        result = await drive(_spec(stack, [], "ref-", mode="closed",
+                                   duration_s=CLOSED_SECONDS, warmup_s=WARMUP_SECONDS,
+                                   connections=CLOSED_CONNECTIONS))
+    result["cpu_s"] = {**cpu.used, "loadgen": result.pop("cpu_s")}
+    result.pop("accepted_ids")
+    return result
+
+
+async def order_phase(stack: Stack, pool: asyncpg.Pool, prefix: str, spec: Spec) -> dict[str, Any]:
+    """Drive POST /orders, wait for the worker, then read latency and exactly-once from the DB."""
+    with CpuMeter(stack) as cpu:
+        result = await drive(spec)
+    load_end = time.time()
+    accepted = result.pop("accepted_ids")
+    result["not_terminal"] = await analysis.wait_terminal(pool, prefix, TERMINAL_TIMEOUT_S)
+    result["drain_s"] = round(time.time() - load_end, 2)
+    result["fills"] = await analysis.fill_figures(pool, prefix, load_end)
+    result["exactly_once"] = (await analysis.exactly_once(pool, prefix, accepted)).as_dict()
+    result["cpu_s"] = {**cpu.used, "loadgen": result.pop("cpu_s")}
+    result["load_wall_s"] = cpu.wall_s
+    return result
+
+
+async def run_all(stack: Stack, users: list[tuple[str, str]]) -> dict[str, Any]:
+    """Every phase in order; the worker drains each before the next starts."""
+    tokens = [token for _, token in users]
+    results: dict[str, Any] = {"reference": await reference_phase(stack)}
+    async with asyncpg.create_pool(stack.dsn, min_size=1, max_size=2) as pool:
+        print("==> orders, closed loop", flush=True)
+        results["closed"] = await order_phase(stack, pool, "cl-", _spec(
+            stack, tokens, "cl-", mode="closed", duration_s=CLOSED_SECONDS,
+            warmup_s=WARMUP_SECONDS, connections=CLOSED_CONNECTIONS))
+        print(f"==> orders, open loop at {OPEN_RATE:.0f}/s", flush=True)
+        results["open"] = await order_phase(stack, pool, "ol-", _spec(
+            stack, tokens, "ol-", mode="open", rate=OPEN_RATE, duration_s=OPEN_SECONDS,
+            connections=OPEN_CONNECTIONS))
+        # Twice what the API sustained in the closed loop: it must shed, not queue for seconds.
+        rate = 2 * max(results["closed"]["accepted_per_s"], OPEN_RATE)
+        print(f"==> orders, overload at {rate:.0f}/s", flush=True)
+        results["overload"] = await order_phase(stack, pool, "ov-", _spec(
+            stack, tokens, "ov-", mode="open", rate=rate, duration_s=OVERLOAD_SECONDS,
+            connections=OVERLOAD_CONNECTIONS))
+        results["books"] = await analysis.books_balance(pool, [u for u, _ in users])
+    return results

@@ -1,0 +1,137 @@
+"""Turn phase results into the table of issue 3's Speed targets, and into JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+MIN_RATIO = 0.8
+MIN_FILLS_PER_S = 400.0
+MAX_HTTP_P99_MS = 15.0
+MAX_FILL_P99_MS = 50.0
+MAX_OVERLOAD_P99_MS = 1000.0  # "rather than building multi-second queues"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the table."""
+
+    metric: str
+    value: str
+    target: str
+    verdict: str  # PASS, MISS or "" (informational)
+
+
+def _verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def _ms(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.1f}"
+
+
+def _rates_rows(r: dict[str, Any]) -> list[Row]:
+    closed, ref = r["closed"], r["reference"]
+    ratio = closed["accepted_per_s"] / ref["accepted_per_s"] if ref["accepted_per_s"] else 0.0
+    lat = closed["latency_ms"]
+    fills = closed["fills"]
+    per_s, drain = fills["fills_per_s"], fills["drain_fills_per_s"]
+    return [
+        Row("accepted orders/s (closed loop, 64 conns)", f"{closed['accepted_per_s']:.0f}",
+            "", ""),
+        Row("accept latency p50 / p99 (ms)", f"{_ms(lat['p50'])} / {_ms(lat['p99'])}", "", ""),
+        Row("reference req/s (INSERT + LPUSH)", f"{ref['accepted_per_s']:.0f}", "", ""),
+        Row("ratio orders / reference", f"{ratio:.2f}x", f">= {MIN_RATIO:.1f}x",
+            _verdict(ratio >= MIN_RATIO)),
+        Row("worker fills/s (first to last fill)", _ms(per_s), f">= {MIN_FILLS_PER_S:.0f}",
+            _verdict(per_s is not None and per_s >= MIN_FILLS_PER_S)),
+        Row("  of which after the load stopped", _ms(drain), "(worker alone)", ""),
+    ]
+
+
+def _open_rows(r: dict[str, Any]) -> list[Row]:
+    http, fill = r["open"]["latency_ms"], r["open"]["fills"]["submit_to_filled_ms"]
+    return [
+        Row("open loop 150/s: HTTP p50 / p99 (ms)", f"{_ms(http['p50'])} / {_ms(http['p99'])}",
+            f"p99 <= {MAX_HTTP_P99_MS:.0f}",
+            _verdict(http["p99"] is not None and http["p99"] <= MAX_HTTP_P99_MS)),
+        Row("open loop 150/s: submit->FILLED p50 / p99 (ms)",
+            f"{_ms(fill['p50'])} / {_ms(fill['p99'])}", f"p99 <= {MAX_FILL_P99_MS:.0f}",
+            _verdict(fill["p99"] is not None and fill["p99"] <= MAX_FILL_P99_MS)),
+    ]
+
+
+def _overload_rows(r: dict[str, Any]) -> list[Row]:
+    ov = r["overload"]
+    statuses: dict[str, int] = ov["statuses"]
+    accepted = sum(n for code, n in statuses.items() if code.startswith("2"))
+    shed = statuses.get("429", 0) + statuses.get("503", 0)
+    other = sum(statuses.values()) - accepted - shed + sum(ov["errors"].values())
+    p99 = ov["latency_ms"]["p99"]
+    return [
+        Row(f"overload {ov['offered_rate']:.0f}/s: 202 / 429+503 / errors",
+            f"{accepted} / {shed} / {other}", "sheds with Retry-After",
+            _verdict(ov["shed_without_retry_after"] == 0)),
+        Row("overload: 202 latency p50 / p99 (ms)",
+            f"{_ms(ov['latency_ms']['p50'])} / {_ms(p99)}",
+            f"p99 < {MAX_OVERLOAD_P99_MS:.0f}",
+            _verdict(p99 is not None and p99 < MAX_OVERLOAD_P99_MS)),
+    ]
+
+
+def _exactly_once_row(r: dict[str, Any]) -> Row:
+    phases = ("closed", "open", "overload")
+    ok = all(r[p]["exactly_once"]["ok"] for p in phases) and r["books"]["ok"]
+    orders = sum(r[p]["exactly_once"]["in_database"] for p in phases)
+    detail = "all FILLED once" if ok else "VIOLATED (see JSON)"
+    return Row("exactly-once (every phase) + books balance", f"{orders} orders, {detail}",
+               "no loss, no double", _verdict(ok))
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    """Every figure beside its target."""
+    return [*_rates_rows(results), *_open_rows(results), *_overload_rows(results),
+            _exactly_once_row(results)]
+
+
+def table(lines: list[Row]) -> str:
+    """A plain-text table."""
+    header = Row("metric", "value", "target", "")
+    widths = [max(len(getattr(r, f)) for r in [header, *lines])
+              for f in ("metric", "value", "target")]
+    out = []
+    for row in [header, *lines]:
+        out.append(f"{row.metric:<{widths[0]}}  {row.value:>{widths[1]}}  "
+                   f"{row.target:<{widths[2]}}  {row.verdict}".rstrip())
+    out.insert(1, "-" * len(out[0]))
+    return "\n".join(out)
+
+
+def cpu_table(results: dict[str, Any]) -> str:
+    """CPU seconds per component in each phase: where the two cores went."""
+    phases = ("reference", "closed", "open", "overload")
+    names = sorted({n for p in phases for n in results[p]["cpu_s"]})
+    out = ["CPU seconds during each load phase (2 cores):",
+           f"{'':<10}" + "".join(f"{n:>10}" for n in names)]
+    for phase in phases:
+        used = results[phase]["cpu_s"]
+        out.append(f"{phase:<10}" + "".join(f"{used.get(n, 0.0):>10.1f}" for n in names))
+    return "\n".join(out)
+
+
+def write_json(path: Path, results: dict[str, Any], lines: list[Row],
+               config: dict[str, Any]) -> None:
+    """Save the figures, the raw phase results and the configuration."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = {
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "cpus": os.cpu_count(),
+        "config": config,
+        "summary": [asdict(r) for r in lines],
+        "phases": results,
+    }
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n")

@@ -1,0 +1,238 @@
+"""The bench's own stack: servers, a fresh database, uvicorn (API and reference), Celery.
+
+devstack knows only the profiles "run" and "test", so the bench uses the embedded "test"
+servers (unless DATABASE_URL and REDIS_URL are given) with its own database, `ordergate_bench`,
+and its own Redis database number. It holds the test session lock meanwhile: a pytest session
+would otherwise flush that Redis or stop the servers under the bench, and both runs would
+distort each other's timings. Everything started here is stopped on the way out, whatever
+the way out is.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import redis
+
+from bench import procs, reference
+from scripts import devstack
+
+ROOT = devstack.ROOT
+OUT_DIR = devstack.DATA_DIR / "bench"
+PY = sys.executable
+HOST = "127.0.0.1"
+PROFILE = "test"
+DATABASE = "ordergate_bench"
+REDIS_DB = 3  # the test suite uses 0; a separate number keeps queues apart
+LOCK_WAIT_S = 600.0
+START_TIMEOUT_S = 60.0
+UVICORN_FLAGS = ["--workers", "2", "--no-access-log", "--log-level", "warning",
+                 "--loop", "uvloop", "--http", "httptools", "--host", HOST]
+
+
+@dataclass
+class Stack:
+    """What the phases need to know about the running stack."""
+
+    env: dict[str, str]
+    dsn: str  # asyncpg DSN of the bench database
+    api_port: int
+    reference_port: int
+    children: dict[str, procs.Child] = field(default_factory=dict)
+    pg_pid: int | None = None
+    redis_pid: int | None = None
+
+    def cpu_groups(self) -> dict[str, list[int]]:
+        """Processes per component, for CPU accounting of each phase."""
+        groups = {name: procs.group_pids(c.proc.pid) for name, c in self.children.items()}
+        if self.pg_pid is not None:
+            groups["postgres"] = procs.children_of(self.pg_pid)
+        if self.redis_pid is not None:
+            groups["redis"] = [self.redis_pid]
+        return groups
+
+
+@contextlib.contextmanager
+def running() -> Iterator[Stack]:
+    """Start the whole stack; stop all of it on exit (normal, error or Ctrl-C)."""
+    with contextlib.ExitStack() as exits:
+        embedded = not ("DATABASE_URL" in os.environ and "REDIS_URL" in os.environ)
+        if embedded:
+            exits.enter_context(_test_session_lock())
+        urls = _start_servers(exits)
+        stack = _prepare(urls, own_redis="REDIS_URL" not in os.environ)
+        children: list[procs.Child] = []
+        exits.callback(procs.stop, children)  # registered before the first spawn
+        _start_children(stack, children)
+        yield stack
+
+
+# ---------------------------------------------------------------- servers and data
+
+
+@contextlib.contextmanager
+def _test_session_lock() -> Iterator[None]:
+    path = devstack.DATA_DIR / PROFILE / ".session.lock"  # the lock tests/conftest.py holds
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        _flock_bounded(handle)
+        yield
+
+
+def _flock_bounded(handle: IO[str]) -> None:
+    deadline = time.monotonic() + LOCK_WAIT_S
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                raise procs.BenchError("a test session held the embedded stack for "
+                                       f"{LOCK_WAIT_S:.0f}s; try again later") from None
+            if not told:
+                print("waiting for a test session to release the embedded stack...",
+                      flush=True)
+                told = True
+            time.sleep(1.0)
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((HOST, port)) == 0
+
+
+def _start_servers(exits: contextlib.ExitStack) -> dict[str, str]:
+    cfg = devstack.PROFILES[PROFILE]
+    was_up = _port_open(cfg.pg_port) and _port_open(cfg.redis_port)
+    print("==> starting PostgreSQL and Redis (devstack profile test)", flush=True)
+    urls = devstack.start(PROFILE)
+    uses_embedded = not ("DATABASE_URL" in os.environ and "REDIS_URL" in os.environ)
+    if uses_embedded and not was_up:  # only stop what this run started
+        exits.callback(devstack.stop, PROFILE)
+    return urls
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def _prepare(urls: dict[str, str], own_redis: bool) -> Stack:
+    database_url = _with_database(urls["DATABASE_URL"], DATABASE)
+    redis_url = urls["REDIS_URL"]
+    if own_redis:
+        redis_url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{REDIS_DB}"))
+        with contextlib.closing(redis.Redis.from_url(redis_url)) as client:
+            client.flushdb()  # leftover task messages of an interrupted run
+    dsn = _asyncpg_dsn(database_url)
+    asyncio.run(_recreate_database(dsn))
+    env = _child_env(database_url, redis_url)
+    _migrate(env)
+    asyncio.run(_create_reference_table(dsn))
+    stack = Stack(env=env, dsn=dsn, api_port=_free_port(), reference_port=_free_port())
+    if "DATABASE_URL" not in os.environ:
+        stack.pg_pid = _pidfile(devstack.DATA_DIR / PROFILE / "pg" / "postmaster.pid")
+    if own_redis:
+        stack.redis_pid = _pidfile(devstack.DATA_DIR / PROFILE / "redis" / "redis-server.pid")
+    return stack
+
+
+async def _recreate_database(dsn: str) -> None:
+    conn = await asyncpg.connect(_with_database(dsn, "postgres"))
+    try:
+        # FORCE ends sessions an interrupted earlier run may have left behind.
+        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    finally:
+        await conn.close()
+
+
+async def _create_reference_table(dsn: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(reference.CREATE_TABLE)
+    finally:
+        await conn.close()
+
+
+def _child_env(database_url: str, redis_url: str) -> dict[str, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING",
+           # A fresh secret per run: the bench's tokens must not work anywhere else.
+           "JWT_SECRET": secrets.token_urlsafe(48)}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
+def _migrate(env: dict[str, str]) -> None:
+    print(f"==> migrating {DATABASE}", flush=True)
+    result = subprocess.run(
+        [PY, "-m", "alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
+        cwd=ROOT, env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise procs.BenchError(f"alembic upgrade head failed:\n{result.stdout}{result.stderr}")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _pidfile(path: Path) -> int | None:
+    try:
+        first = path.read_text().split("\n", 1)[0].strip()
+    except OSError:
+        return None
+    return int(first) if first.isdigit() else None
+
+
+# ---------------------------------------------------------------- app processes
+
+
+def _commands(stack: Stack) -> dict[str, list[str]]:
+    celery = [PY, "-m", "celery", "-A", "worker.app"]
+    return {
+        "api": [PY, "-m", "uvicorn", "api.main:create_app", "--factory",
+                "--port", str(stack.api_port), *UVICORN_FLAGS],
+        "reference": [PY, "-m", "uvicorn", "bench.reference:create_app", "--factory",
+                      "--port", str(stack.reference_port), *UVICORN_FLAGS],
+        # -B: beat in the worker, for the sweeper that re-drives lost dispatches.
+        "worker": [*celery, "worker", "-B", "-Q", "orders,default", "--concurrency", "2",
+                   "-l", "warning", "-n", "bench@%h",
+                   "-s", str(OUT_DIR / "celerybeat-schedule")],
+    }
+
+
+def _start_children(stack: Stack, children: list[procs.Child]) -> None:
+    print("==> starting the API (2 workers), the reference app and a Celery worker", flush=True)
+    for name, cmd in _commands(stack).items():
+        child = procs.spawn(name, cmd, stack.env, ROOT, OUT_DIR / "logs")
+        children.append(child)
+        stack.children[name] = child
+    api = f"http://{HOST}:{stack.api_port}"
+    procs.wait_http_ok(f"{api}/health", stack.children["api"], START_TIMEOUT_S)
+    procs.wait_http_ok(f"http://{HOST}:{stack.reference_port}/health",
+                       stack.children["reference"], START_TIMEOUT_S)
+    # /ready needs a worker heartbeat in Redis, so the worker is consuming once it is 200.
+    procs.wait_http_ok(f"{api}/ready", stack.children["worker"], START_TIMEOUT_S)
