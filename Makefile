@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
 # Type-check the packages that exist so far (others are written in parallel).
-MYPY_PATHS := $(wildcard shared api worker scripts tests)
+MYPY_PATHS := $(wildcard shared api worker scripts tests bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint bench migrate clean distclean

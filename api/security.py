@@ -32,8 +32,27 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID) -> str:
     return str(jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM))
 
 
+# A client sends the same token with every request until it expires; verifying the signature
+# once per process is enough. Bounded, and entries die with their token's `exp`.
+_MAX_CACHED = 10_000
+_verified: dict[tuple[str, str, str], tuple[Principal, float]] = {}
+
+
 def verify_access_token(settings: Settings, token: str) -> Principal | None:
     """Return the principal of a valid access token, or None for anything else."""
+    key = (settings.jwt_secret, settings.jwt_audience, token)
+    cached = _verified.get(key)
+    if cached is not None and cached[1] > time.time():
+        return cached[0]
+    principal, expires = _decode(settings, token)
+    if principal is not None:
+        if len(_verified) >= _MAX_CACHED:
+            _verified.clear()
+        _verified[key] = (principal, expires)
+    return principal
+
+
+def _decode(settings: Settings, token: str) -> tuple[Principal | None, float]:
     try:
         claims = jwt.decode(
             token, settings.jwt_secret, algorithms=[ALGORITHM],
@@ -41,7 +60,7 @@ def verify_access_token(settings: Settings, token: str) -> Principal | None:
             options={"require_exp": True, "require_sub": True, "require_iat": True},
         )
         if claims.get("typ") != ACCESS_TOKEN_TYPE:
-            return None
-        return Principal(user_id=uuid.UUID(claims["sub"]))
+            return None, 0.0
+        return Principal(user_id=uuid.UUID(claims["sub"])), float(claims["exp"])
     except (JWTError, ValueError, KeyError):
-        return None
+        return None, 0.0

@@ -1,28 +1,23 @@
 """The bench's own stack: servers, a fresh database, uvicorn (API and reference), Celery.
 
-devstack knows only the profiles "run" and "test", so the bench uses the embedded "test"
-servers (unless DATABASE_URL and REDIS_URL are given) with its own database, `ordergate_bench`,
-and its own Redis database number. It holds the test session lock meanwhile: a pytest session
-would otherwise flush that Redis or stop the servers under the bench, and both runs would
-distort each other's timings. Everything started here is stopped on the way out, whatever
-the way out is.
+The bench runs on devstack's "bench" profile (unless DATABASE_URL and REDIS_URL are given):
+embedded servers of its own with production durability (fsync on, Redis AOF), so a test
+session can neither flush them nor stop them under it. Everything started here is stopped on
+the way out, whatever the way out is.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import os
 import secrets
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -35,10 +30,9 @@ ROOT = devstack.ROOT
 OUT_DIR = devstack.DATA_DIR / "bench"
 PY = sys.executable
 HOST = "127.0.0.1"
-PROFILE = "test"
+PROFILE = "bench"
 DATABASE = "ordergate_bench"
 REDIS_DB = 3  # the test suite uses 0; a separate number keeps queues apart
-LOCK_WAIT_S = 600.0
 START_TIMEOUT_S = 60.0
 UVICORN_FLAGS = ["--workers", "2", "--no-access-log", "--log-level", "warning",
                  "--loop", "uvloop", "--http", "httptools", "--host", HOST]
@@ -70,9 +64,6 @@ class Stack:
 def running() -> Iterator[Stack]:
     """Start the whole stack; stop all of it on exit (normal, error or Ctrl-C)."""
     with contextlib.ExitStack() as exits:
-        embedded = not ("DATABASE_URL" in os.environ and "REDIS_URL" in os.environ)
-        if embedded:
-            exits.enter_context(_test_session_lock())
         urls = _start_servers(exits)
         stack = _prepare(urls, own_redis="REDIS_URL" not in os.environ)
         children: list[procs.Child] = []
@@ -84,33 +75,6 @@ def running() -> Iterator[Stack]:
 # ---------------------------------------------------------------- servers and data
 
 
-@contextlib.contextmanager
-def _test_session_lock() -> Iterator[None]:
-    path = devstack.DATA_DIR / PROFILE / ".session.lock"  # the lock tests/conftest.py holds
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w") as handle:
-        _flock_bounded(handle)
-        yield
-
-
-def _flock_bounded(handle: IO[str]) -> None:
-    deadline = time.monotonic() + LOCK_WAIT_S
-    told = False
-    while True:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            if time.monotonic() > deadline:
-                raise procs.BenchError("a test session held the embedded stack for "
-                                       f"{LOCK_WAIT_S:.0f}s; try again later") from None
-            if not told:
-                print("waiting for a test session to release the embedded stack...",
-                      flush=True)
-                told = True
-            time.sleep(1.0)
-
-
 def _port_open(port: int) -> bool:
     with socket.socket() as sock:
         sock.settimeout(0.5)
@@ -120,7 +84,7 @@ def _port_open(port: int) -> bool:
 def _start_servers(exits: contextlib.ExitStack) -> dict[str, str]:
     cfg = devstack.PROFILES[PROFILE]
     was_up = _port_open(cfg.pg_port) and _port_open(cfg.redis_port)
-    print("==> starting PostgreSQL and Redis (devstack profile test)", flush=True)
+    print(f"==> starting PostgreSQL and Redis (devstack profile {PROFILE})", flush=True)
     urls = devstack.start(PROFILE)
     uses_embedded = not ("DATABASE_URL" in os.environ and "REDIS_URL" in os.environ)
     if uses_embedded and not was_up:  # only stop what this run started

@@ -51,6 +51,10 @@ PROFILES: Mapping[str, ProfileConfig] = {
     "test": ProfileConfig(
         pg_port=25433, redis_port=26380, database="ordergate_test", durable=False
     ),
+    # `make bench` measures production settings: fsync on, Redis AOF.
+    "bench": ProfileConfig(
+        pg_port=25434, redis_port=26381, database="ordergate_bench", durable=True
+    ),
 }
 
 

@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ordergate"
     redis_url: str = "redis://127.0.0.1:6379/0"
-    db_pool_size: int = 10
+    db_pool_size: int = 20
     db_pool_timeout_seconds: float = 2.0
 
     jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
@@ -37,7 +37,7 @@ class Settings(BaseSettings):
     order_cache_ttl_seconds: int = 24 * 3600
     publish_timeout_seconds: float = 0.5
     max_pending_dispatch: int = 5000
-    max_inflight_requests: int = 256
+    max_inflight_requests: int = 64
     task_time_limit_seconds: int = 60
     broker_visibility_timeout_seconds: int = 300
 

@@ -10,8 +10,12 @@ def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEng
     return create_async_engine(
         settings.database_url,
         pool_size=pool_size or settings.db_pool_size,
-        max_overflow=pool_size or settings.db_pool_size,
-        pool_pre_ping=True,
+        # Overflow connections are opened and closed per burst: a fixed pool is cheaper.
+        max_overflow=0,
+        # No pre-ping: it costs three round trips per checkout. A connection broken by a
+        # PostgreSQL restart fails one request (503, or a task the sweeper re-drives) and the
+        # pool then discards every connection of the old server.
+        pool_pre_ping=False,
         # Waiting long for a connection only builds a queue; fail fast and let callers retry.
         pool_timeout=settings.db_pool_timeout_seconds,
         pool_recycle=1800,
