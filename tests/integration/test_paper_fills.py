@@ -174,3 +174,24 @@ async def test_a_duplicate_fill_is_ignored(
         count = (await conn.execute(text("SELECT count(*) FROM fills WHERE order_id = :id"),
                                     {"id": order_id})).scalar_one()
     assert count == 1
+
+
+async def test_a_batch_fills_every_order_once_with_books_that_add_up(
+    client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
+) -> None:
+    await set_quote(engine, "GOOGL", "164.99", "165.00")
+    await set_quote(engine, "AMZN", "185.99", "186.00")
+    ids = [await _place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                        quantity="2") for symbol in ("GOOGL", "AMZN", "GOOGL")]
+    resting = await _place(client, auth, symbol="AMZN", side="BUY", order_type="LIMIT",
+                           quantity="1", price="150.00")
+    assert await submit_orders(runtime, [*ids, resting, ids[0]]) == 4
+    statuses = [(await _get(client, auth, f"/api/v1/orders/{i}"))["status"] for i in ids]
+    assert statuses == ["FILLED"] * 3
+    assert (await _get(client, auth, f"/api/v1/orders/{resting}"))["status"] == "ACCEPTED"
+    positions = {p["symbol"]: p["quantity"] for p in await _get(client, auth,
+                                                                "/api/v1/positions")}
+    assert positions == {"AMZN": "2", "GOOGL": "4"}
+    account = await _get(client, auth, "/api/v1/account")
+    assert account["cash"] == str(100000 - 4 * 165 - 2 * 186)
+    assert account["buying_power"] == str(100000 - 4 * 165 - 2 * 186 - 150)

@@ -25,7 +25,8 @@ async def positions_for_user(conn: AsyncConnection, user_id: uuid.UUID) -> Seque
     result = await conn.execute(
         text("SELECT p.symbol, p.quantity, p.avg_price, p.realized_pnl, p.reserved_quantity,"
              " q.last AS mark FROM positions p LEFT JOIN quotes q USING (symbol)"
-             " WHERE p.user_id = :user_id ORDER BY p.symbol"),
+             " WHERE p.user_id = :user_id AND (p.quantity <> 0 OR p.realized_pnl <> 0)"
+             " ORDER BY p.symbol"),
         {"user_id": user_id})
     return result.mappings().all()
 
@@ -67,3 +68,16 @@ async def apply_cash(conn: AsyncConnection, account_id: uuid.UUID, *, delta: Dec
         text("UPDATE accounts SET cash = cash + :delta, reserved_cash = reserved_cash - :release"
              " WHERE id = :id"),
         {"id": account_id, "delta": delta, "release": release})
+
+
+async def lock_books(conn: AsyncConnection,
+                     books: Sequence[tuple[uuid.UUID, uuid.UUID, str]]) -> None:
+    """Lock the positions, then the accounts, of (account, user, symbol) triples, sorted.
+
+    Taking every lock up front in one global order keeps concurrent batches deadlock-free.
+    """
+    for account_id, user_id, symbol in sorted(set(books), key=lambda b: (str(b[0]), b[2])):
+        await lock_position(conn, account_id, user_id, symbol)
+    await conn.execute(
+        text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+        {"ids": sorted({account_id for account_id, _, _ in books}, key=str)})

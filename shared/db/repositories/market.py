@@ -40,6 +40,15 @@ async def get_quote(conn: AsyncConnection, symbol: str) -> RowMapping | None:
     return result.mappings().first()
 
 
+async def get_quotes(conn: AsyncConnection,
+                     symbols: Sequence[str]) -> dict[str, RowMapping]:
+    """Return the current quote of each symbol that has one."""
+    result = await conn.execute(
+        text("SELECT symbol, bid, ask, last, ts FROM quotes WHERE symbol = ANY(:symbols)"),
+        {"symbols": list(symbols)})
+    return {row["symbol"]: row for row in result.mappings()}
+
+
 async def get_ask(conn: AsyncConnection, symbol: str) -> Decimal | None:
     """Return the current ask of a symbol, or None."""
     result = await conn.execute(text("SELECT ask FROM quotes WHERE symbol = :symbol"),

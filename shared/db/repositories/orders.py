@@ -161,15 +161,19 @@ async def release_reservation(conn: AsyncConnection, row: Mapping[Any, Any]) -> 
         )
 
 
-async def claim_for_submit(conn: AsyncConnection, order_id: uuid.UUID,
-                           broker_order_id: str) -> RowMapping | None:
-    """Compare-and-set PENDING_NEW → SUBMITTED; None if another delivery got there first."""
+async def claim_for_submit(conn: AsyncConnection,
+                           order_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
+    """Compare-and-set PENDING_NEW → SUBMITTED; orders another delivery moved are skipped.
+
+    The paper broker's order id is derived from ours, so a replay names the same order.
+    """
     result = await conn.execute(
         text(f"UPDATE orders SET status = 'SUBMITTED', version = version + 1,"
-             f" broker_order_id = :broker_order_id, next_dispatch_at = NULL, updated_at = now()"
-             f" WHERE id = :id AND status = 'PENDING_NEW' RETURNING {ORDER_COLUMNS}"),
-        {"id": order_id, "broker_order_id": broker_order_id})
-    return result.mappings().first()
+             f" broker_order_id = 'PAPER-' || left(replace(id::text, '-', ''), 16),"
+             f" next_dispatch_at = NULL, updated_at = now()"
+             f" WHERE id = ANY(:ids) AND status = 'PENDING_NEW' RETURNING {ORDER_COLUMNS}"),
+        {"ids": list(order_ids)})
+    return sorted(result.mappings().all(), key=lambda row: row["id"])
 
 
 async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> RowMapping | None:
