@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -12,6 +13,8 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from redis.asyncio import Redis
+from sqlalchemy import RowMapping
 
 from api.deps import DispatcherDep, EngineDep, PrincipalDep, RedisDep, SettingsDep
 from api.errors import ApiError
@@ -24,6 +27,7 @@ from shared.messaging import tasks
 from shared.messaging.enqueue import send
 from shared.messaging.order_view import json_value, order_resource
 from shared.messaging.publish import cached_order, publish_order_changes
+from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["orders"])
@@ -135,7 +139,8 @@ async def cancel_order(order_id: str, principal: PrincipalDep, engine: EngineDep
     return JSONResponse(order_resource(row), status_code=202)
 
 
-async def _announce(redis: Any, row: Any, ask_broker: bool, settings: Any) -> None:
+async def _announce(redis: Redis, row: RowMapping, ask_broker: bool,
+                    settings: Settings) -> None:
     # Best effort after commit: the sweeper re-drives a lost cancel, the DB serves a stale cache.
     try:
         event = {"version": row["version"], "from_status": None, "to_status": row["status"]}
@@ -147,9 +152,10 @@ async def _announce(redis: Any, row: Any, ask_broker: bool, settings: Any) -> No
                     row["id"], exc)
 
 
-def _fill_page(rows: Any, limit: int) -> dict[str, Any]:
+def _fill_page(rows: Sequence[RowMapping], limit: int | None) -> dict[str, Any]:
+    """Shape fills; a full page (`limit` rows) gets a cursor to the next one."""
     items = [{k: json_value(v) for k, v in r.items() if k != "created_at"} for r in rows]
-    next_cursor = service.encode_cursor(rows[-1]) if len(rows) == limit else None
+    next_cursor = service.encode_cursor(rows[-1]) if limit and len(rows) == limit else None
     return {"items": items, "next_cursor": next_cursor}
 
 
@@ -161,7 +167,7 @@ async def order_fills(order_id: str, principal: PrincipalDep, engine: EngineDep)
         if await orders.get_for_user(conn, principal.user_id, oid) is None:
             raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
         rows = await fills.list_for_user(conn, principal.user_id, order_id=oid, limit=MAX_PAGE)
-    return JSONResponse(_fill_page(rows, MAX_PAGE + 1))
+    return JSONResponse(_fill_page(rows, None))  # one order has few fills: no paging
 
 
 @router.get("/fills", response_model=FillPage, responses=_ERRORS)
