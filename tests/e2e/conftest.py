@@ -65,6 +65,18 @@ class WorkerProcess:
             client.close()
         raise RuntimeError(f"worker not ready in {timeout}s:\n{self.log.read_text()[-3000:]}")
 
+    def restart_if_exited(self) -> bool:
+        """Do what a supervisor (compose's `restart: unless-stopped`) does; True if it had to.
+
+        Celery 5.7's consumer can exit on a lost Redis connection (an AttributeError from
+        kombu while closing the broken connection), so the worker must run supervised.
+        """
+        assert self.process is not None
+        if self.process.poll() is None:
+            return False
+        self.start()
+        return True
+
     def kill(self) -> None:
         """SIGKILL the worker, its children and its beat: no cleanup, like a power cut."""
         assert self.process is not None

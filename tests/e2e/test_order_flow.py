@@ -88,6 +88,7 @@ async def test_orders_submitted_while_redis_is_down_are_all_filled_once_after_it
     private_redis.start()  # empty: every queued message was lost with it
 
     async def all_filled() -> bool:
+        worker.restart_if_exited()
         return set((await order_statuses(engine, ids)).values()) == {"FILLED"}
 
     await _wait_for(all_filled, 60, "the sweeper to re-drive every order")
