@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import ApiError
+from api.market.service import InstrumentCache
 from api.security import Principal, verify_access_token
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings
@@ -18,35 +19,14 @@ from shared.settings import Settings
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
 
 
-async def get_settings_dep(request: Request) -> Settings:
-    """The settings the app was built with."""
-    settings: Settings = request.app.state.settings
-    return settings
+def _app_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
+    """A dependency returning one of the process-wide objects the lifespan put on app.state."""
 
+    async def dependency(request: Request) -> Any:
+        return getattr(request.app.state, attribute)
 
-async def get_engine(request: Request) -> AsyncEngine:
-    """The process's async engine."""
-    engine: AsyncEngine = request.app.state.engine
-    return engine
-
-
-async def get_redis(request: Request) -> Redis:
-    """The process's Redis client (results cache, event stream, task queue)."""
-    redis: Redis = request.app.state.redis
-    return redis
-
-
-async def get_dispatcher(request: Request) -> OrderDispatcher:
-    """The process's order dispatcher (publishes accepted orders after commit)."""
-    dispatcher: OrderDispatcher = request.app.state.dispatcher
-    return dispatcher
-
-
-async def get_transaction(engine: Annotated[AsyncEngine, Depends(get_engine)]
-                          ) -> AsyncIterator[AsyncConnection]:
-    """One transaction per request: committed when the handler returns, rolled back if it raises."""
-    async with engine.begin() as connection:
-        yield connection
+    dependency.__name__ = f"get_{attribute}"
+    return dependency
 
 
 async def current_principal(
@@ -60,9 +40,11 @@ async def current_principal(
     return principal
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
-EngineDep = Annotated[AsyncEngine, Depends(get_engine)]
-RedisDep = Annotated[Redis, Depends(get_redis)]
-TransactionDep = Annotated[AsyncConnection, Depends(get_transaction)]
+SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
+EngineDep = Annotated[AsyncEngine, Depends(_app_state("engine"))]
+# Single-statement writes: no BEGIN/COMMIT round trips, still atomic.
+AutocommitEngineDep = Annotated[AsyncEngine, Depends(_app_state("autocommit_engine"))]
+RedisDep = Annotated[Redis, Depends(_app_state("redis"))]
+InstrumentsDep = Annotated[InstrumentCache, Depends(_app_state("instruments"))]
+DispatcherDep = Annotated[OrderDispatcher, Depends(_app_state("dispatcher"))]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
-DispatcherDep = Annotated[OrderDispatcher, Depends(get_dispatcher)]

@@ -45,7 +45,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.engine = make_engine(settings)
-        # Single-statement writes run without BEGIN/COMMIT: one round trip, still atomic.
         app.state.autocommit_engine = app.state.engine.execution_options(
             isolation_level="AUTOCOMMIT")
         app.state.instruments = InstrumentCache(app.state.engine)

@@ -16,7 +16,15 @@ from pydantic import ValidationError
 from redis.asyncio import Redis
 from sqlalchemy import RowMapping
 
-from api.deps import DispatcherDep, EngineDep, PrincipalDep, RedisDep, SettingsDep
+from api.deps import (
+    AutocommitEngineDep,
+    DispatcherDep,
+    EngineDep,
+    InstrumentsDep,
+    PrincipalDep,
+    RedisDep,
+    SettingsDep,
+)
 from api.errors import ApiError
 from api.orders import service
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder
@@ -67,18 +75,17 @@ def _order_id(raw: str) -> uuid.UUID:
         "application/json": {"schema": {"$ref": "#/components/schemas/PlaceOrder"}}}}},
 )
 async def submit_order(
-    request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,
-    dispatcher: DispatcherDep,
+    request: Request, principal: PrincipalDep, autocommit: AutocommitEngineDep,
+    instruments: InstrumentsDep, settings: SettingsDep, dispatcher: DispatcherDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                   max_length=255)] = None,
 ) -> Response:
     """Submit an order: 202 once it is persisted and queued for the broker."""
     body = _parse_order(await request.body())
-    autocommit = request.app.state.autocommit_engine
     async with autocommit.connect() as conn:
         row, replayed = await service.place_order(
             conn, user_id=principal.user_id, body=body, idempotency_key=idempotency_key,
-            instruments=request.app.state.instruments, settings=settings)
+            instruments=instruments, settings=settings)
     if replayed:
         resource = order_resource(service.as_accepted(row))
     else:

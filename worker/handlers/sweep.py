@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import orders
 from shared.domain.enums import OrderStatus
+from shared.domain.orders import transition
 from worker.handlers.cancel import cancel_order
 from worker.handlers.closing import close_order
 from worker.handlers.submit import submit_orders
@@ -55,7 +56,9 @@ async def _give_up(conn: AsyncConnection, *, order_id: uuid.UUID) -> list[Change
                                    "the order could not be processed; nothing was executed")
     else:
         # A cancel we could not complete leaves the order working; the user may retry it.
-        updated = await orders.set_status(conn, row, OrderStatus.ACCEPTED, next_dispatch_at=None)
+        updated = await orders.set_status(
+            conn, row, transition(OrderStatus.PENDING_CANCEL, OrderStatus.ACCEPTED),
+            next_dispatch_at=None)
         change = (updated, row["status"])
     changes = [change]
     await orders.log_events(conn, changes)

@@ -57,15 +57,6 @@ async def get_ask(conn: AsyncConnection, symbol: str) -> Decimal | None:
     return ask
 
 
-async def get_marks(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str, Decimal]:
-    """Return the last price of each symbol, for marking positions to market."""
-    result = await conn.execute(
-        text("SELECT symbol, last FROM quotes WHERE symbol = ANY(:symbols)"),
-        {"symbols": list(symbols)},
-    )
-    return {row.symbol: row.last for row in result}
-
-
 async def set_quote(conn: AsyncConnection, symbol: str, bid: Decimal, ask: Decimal,
                     last: Decimal) -> None:
     """Replace a symbol's quote."""
