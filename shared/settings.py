@@ -9,6 +9,9 @@ from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
+# Fernet keys (urlsafe base64 of 32 bytes). Development only: production refuses them.
+DEV_CREDENTIALS_KEY = "b3JkZXJnYXRlLWRldi1vbmx5LWNyZWRlbnRpYWxzLWs="
+DEV_WEBHOOK_SECRET = "ordergate-dev-webhook-secret-change-me"
 
 
 class Settings(BaseSettings):
@@ -41,6 +44,32 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = 60
     broker_visibility_timeout_seconds: int = 300
 
+    # --- Brokers -----------------------------------------------------------------------
+    # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+    credentials_keys: str = DEV_CREDENTIALS_KEY
+    broker_webhook_secret: str = Field(default=DEV_WEBHOOK_SECRET, min_length=16)
+    broker_webhook_additional_secrets: str = ""
+    webhook_tolerance_seconds: int = 300
+    webhook_max_body_bytes: int = 65536
+    # Where brokers reach this gateway; shown in webhook URLs of connections.
+    public_base_url: str = "http://127.0.0.1:8000"
+    circuit_failure_threshold: int = 3
+    circuit_reset_seconds: float = 10.0
+    broker_http_timeout_seconds: float = 5.0
+    # A place whose outcome is unknown is looked up this many times before it is placed again.
+    unknown_lookup_attempts: int = 3
+    reconcile_interval_seconds: float = 15.0
+    reconcile_min_age_seconds: float = 30.0
+    zerodha_root_url: str = "https://api.kite.trade"
+    upstox_base_url: str = "https://api.upstox.com"
+    upstox_order_url: str = "https://api-hft.upstox.com"
+    upstox_redirect_uri: str = "http://127.0.0.1:8000/api/v1/brokers/upstox/callback"
+    groww_base_url: str = "https://api.groww.in"
+    angelone_base_url: str = "https://apiconnect.angelone.in"
+    ib_host: str | None = None
+    ib_port: int = 4002
+    ib_client_id: int = 1
+
     simulator_interval_seconds: float = 1.0
     log_level: str = "INFO"
 
@@ -58,7 +87,22 @@ class Settings(BaseSettings):
         # Tokens signed with a published key would let anyone act as any user.
         if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
             raise ValueError("JWT_SECRET must be set to a secret value when ENVIRONMENT=production")
+        if self.environment == "production" and DEV_CREDENTIALS_KEY in self.credentials_key_list:
+            raise ValueError("CREDENTIALS_KEYS must not contain the development key in production")
+        if self.environment == "production" and DEV_WEBHOOK_SECRET in self.webhook_secrets:
+            raise ValueError("BROKER_WEBHOOK_SECRET must be set when ENVIRONMENT=production")
         return self
+
+    @property
+    def credentials_key_list(self) -> list[str]:
+        """Fernet keys, newest (the one that encrypts) first."""
+        return [key.strip() for key in self.credentials_keys.split(",") if key.strip()]
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        """Every secret a webhook signature may be made with (current first, then rotating)."""
+        extra = self.broker_webhook_additional_secrets.split(",")
+        return [self.broker_webhook_secret, *(s.strip() for s in extra if s.strip())]
 
     @property
     def asyncpg_dsn(self) -> str:

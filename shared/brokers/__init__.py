@@ -1,0 +1,1 @@
+"""What api/ and worker/ share about brokers: names, capabilities, wire formats, sessions."""
