@@ -78,9 +78,26 @@ accounts = Table(
     Column("currency", String(3), nullable=False),
     Column("cash", Amount, nullable=False),
     Column("reserved_cash", Amount, nullable=False, server_default=text("0")),
+    # A broker connection is an account: the columns below are empty for the paper account.
+    Column("label", String(64)),
+    Column("broker_user_id", String(64)),
+    Column("status", String(16), nullable=False, server_default="active"),
+    # Fernet ciphertext bound to (user, broker, account) inside; see shared/credentials.py.
+    Column("credentials", Text),
+    Column("token_expires_at", Timestamp),
+    Column("last_error", Text),
+    Column("webhook_token", String(64)),
     _created_at(),
-    UniqueConstraint("user_id", "broker", name="uq_accounts_user_broker"),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
     CheckConstraint("reserved_cash >= 0", name="reserved_cash_non_negative"),
+    CheckConstraint("status IN ('active', 'expired', 'revoked')", name="status"),
+    Index("uq_accounts_paper_user", "user_id", unique=True,
+          postgresql_where=text("broker = 'paper'")),
+    Index("uq_accounts_user_broker_login", "user_id", "broker", "broker_user_id", unique=True,
+          postgresql_where=text("broker_user_id IS NOT NULL")),
+    Index("uq_accounts_webhook_token", "webhook_token", unique=True,
+          postgresql_where=text("webhook_token IS NOT NULL")),
+    Index("ix_accounts_broker_login", "broker", "broker_user_id"),
 )
 
 instruments = Table(
@@ -92,6 +109,9 @@ instruments = Table(
     Column("currency", String(3), nullable=False),
     Column("tick_size", Amount, nullable=False),
     Column("lot_size", Amount, nullable=False),
+    Column("isin", String(12)),
+    # Identifiers some brokers need besides exchange:symbol, e.g. Angel One's symboltoken.
+    Column("broker_refs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
 )
 
 quotes = Table(
@@ -123,6 +143,14 @@ orders = Table(
     Column("time_in_force", String(3), nullable=False),
     Column("broker", String(32), nullable=False),
     Column("broker_order_id", String(64)),
+    Column("product", String(8)),
+    # Our id in the broker's tag/reference field: found by it after an unknown outcome.
+    Column("broker_tag", String(64)),
+    Column("broker_status", String(64)),  # the broker's raw status beside ours
+    Column("status_detail", Text),  # why the order waits, or the broker's message
+    # in_flight: placing, or the outcome is unknown; not_sent: certainly not placed; placed.
+    Column("placement", String(16)),
+    Column("placement_attempts", Integer, nullable=False, server_default=text("0")),
     Column("status", String(16), nullable=False),
     Column("filled_quantity", Amount, nullable=False, server_default=text("0")),
     Column("avg_fill_price", Amount),
@@ -145,6 +173,15 @@ orders = Table(
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_bounds"),
     CheckConstraint("reserved_cash >= 0 AND reserved_quantity >= 0", name="reservations"),
+    CheckConstraint("placement IN ('in_flight', 'not_sent', 'placed')", name="placement"),
+    CheckConstraint("product IN ('CNC', 'MIS', 'NRML')", name="product"),
+    Index("ix_orders_broker_order", "broker", "broker_order_id",
+          postgresql_where=text("broker_order_id IS NOT NULL")),
+    Index("ix_orders_broker_tag", "broker", "broker_tag", unique=True,
+          postgresql_where=text("broker_tag IS NOT NULL")),
+    Index("ix_orders_open_at_brokers", "updated_at",
+          postgresql_where=text("broker <> 'paper' AND status IN ('PENDING_NEW', 'SUBMITTED',"
+                                " 'ACCEPTED', 'PARTIALLY_FILLED', 'PENDING_CANCEL')")),
     Index("ix_orders_user_created", "user_id", text("created_at DESC"), text("id DESC")),
     Index(
         "ix_orders_due_dispatch",
@@ -203,4 +240,38 @@ positions = Table(
     Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
     CheckConstraint("reserved_quantity >= 0", name="reserved_non_negative"),
     Index("ix_positions_user", "user_id"),
+)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("broker", String(32), nullable=False),
+    # A redelivery carries the same id (the body's hash when the broker sends none).
+    Column("delivery_id", String(128), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", "SET NULL")),
+    Column("broker_order_id", String(64)),
+    Column("body", Text, nullable=False),
+    Column("status", String(16), nullable=False, server_default="queued"),
+    Column("error", Text),
+    Column("received_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("processed_at", Timestamp),
+    UniqueConstraint("broker", "delivery_id", name="uq_webhook_events_delivery"),
+    CheckConstraint("status IN ('queued', 'processed', 'ignored', 'failed')", name="status"),
+)
+
+quality_checks = Table(
+    "quality_checks",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", UUID(as_uuid=True)),
+    Column("account_id", UUID(as_uuid=True)),
+    Column("order_id", UUID(as_uuid=True)),
+    Column("broker", String(32), nullable=False),
+    Column("kind", String(48), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("details", JSONB),
+    _created_at(),
+    Column("resolved_at", Timestamp),
+    Index("ix_quality_checks_user_created", "user_id", text("created_at DESC")),
 )
