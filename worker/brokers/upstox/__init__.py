@@ -1,0 +1,1 @@
+"""The Upstox adapter: REST over httpx against the order host and the API host."""
