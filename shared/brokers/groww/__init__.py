@@ -1,0 +1,1 @@
+"""Groww (Groww Trade API): wire format and login."""

@@ -1,0 +1,1 @@
+"""A local stub of the Groww Trade API."""
