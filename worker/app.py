@@ -18,7 +18,8 @@ from worker import runtime
 log = logging.getLogger(__name__)
 settings = get_settings()
 
-app = Celery("ordergate", broker=settings.redis_url, include=["worker.tasks.orders"])
+app = Celery("ordergate", broker=settings.redis_url,
+             include=["worker.tasks.orders", "worker.tasks.brokers"])
 app.conf.update(
     task_acks_late=True,  # ack after the work, so a crash mid-task redelivers it
     task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue
@@ -33,6 +34,7 @@ app.conf.update(
         tasks.SUBMIT_ORDERS: {"queue": tasks.ORDERS_QUEUE},
         tasks.CANCEL_ORDER: {"queue": tasks.ORDERS_QUEUE},
         tasks.SWEEP_ORDERS: {"queue": tasks.DEFAULT_QUEUE},
+        tasks.RECONCILE: {"queue": tasks.DEFAULT_QUEUE},
     },
     task_time_limit=settings.task_time_limit_seconds,  # far below the visibility timeout
     task_soft_time_limit=max(1, settings.task_time_limit_seconds - 10),
@@ -43,6 +45,11 @@ app.conf.update(
             "schedule": settings.sweep_interval_seconds,
             # A sweep that waited longer than two intervals is stale: the next one does its job.
             "options": {"expires": settings.sweep_interval_seconds * 2},
+        },
+        "reconcile-broker-orders": {
+            "task": tasks.RECONCILE,
+            "schedule": settings.reconcile_interval_seconds,
+            "options": {"expires": settings.reconcile_interval_seconds * 2},
         },
     },
     timezone="UTC",
@@ -82,6 +89,15 @@ def _beat_forever(name: str) -> None:
 def _start_heartbeat(sender: Any = None, **_: Any) -> None:
     name = getattr(sender, "hostname", None) or f"worker@{socket.gethostname()}.{os.getpid()}"
     threading.Thread(target=_beat_forever, args=(name,), daemon=True, name="heartbeat").start()
+
+
+@signals.worker_ready.connect
+def _reconcile_at_start(**_: Any) -> None:
+    # Orders a crash left in flight are looked up at their broker before anything re-places them.
+    try:
+        app.send_task(tasks.RECONCILE, args=[True], queue=tasks.DEFAULT_QUEUE)
+    except Exception as exc:  # noqa: BLE001 - the periodic reconcile will do it
+        log.warning("could not queue the start-up reconciliation: %s", exc)
 
 
 @signals.worker_shutdown.connect

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
 from sqlalchemy import RowMapping
@@ -15,6 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from shared.db.engine import make_engine
 from shared.messaging.publish import publish_order_changes
 from shared.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from worker.brokers.registry import BrokerAccess
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -33,6 +36,17 @@ class Runtime:
         self.engine = engine or make_engine(settings, pool_size=2)
         self.redis = redis or Redis.from_url(settings.redis_url)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._brokers: BrokerAccess | None = None
+
+    @property
+    def brokers(self) -> BrokerAccess:
+        """Adapters, circuit breaker and rate limits, built on first use in this process."""
+        if self._brokers is None:
+            # Imported on first use: a worker that only serves paper orders loads no broker code.
+            from worker.brokers.registry import BrokerAccess
+
+            self._brokers = BrokerAccess(self.settings, self.redis)
+        return self._brokers
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run a coroutine to completion on this process's loop (one loop for its lifetime)."""
@@ -68,6 +82,8 @@ class Runtime:
     def close(self) -> None:
         """Release connections at process exit."""
         if self._loop is not None:
+            if self._brokers is not None:
+                self._loop.run_until_complete(self._brokers.aclose())
             self._loop.run_until_complete(self.engine.dispose())
             self._loop.run_until_complete(self.redis.aclose())
             self._loop.close()

@@ -10,7 +10,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import EngineDep, RedisDep
+from api.deps import EngineDep, RedisDep, SettingsDep
+from shared.brokers.catalog import REAL_BROKERS, queue_for
+from shared.brokers.circuit import CircuitBreaker, CircuitState
 from shared.messaging import tasks
 from shared.messaging.heartbeat import workers_online
 
@@ -43,9 +45,28 @@ async def _postgres(engine: EngineDep) -> None:
         await conn.execute(text("SELECT 1"))
 
 
+_BROKERS = sorted(REAL_BROKERS)
+
+
+async def _circuits(redis: RedisDep, settings: SettingsDep) -> dict[str, dict[str, Any]]:
+    """Each broker's circuit; brokers whose circuit is open have their orders waiting."""
+    breaker = CircuitBreaker.from_settings(redis, settings)
+    try:
+        statuses = await asyncio.wait_for(breaker.statuses(_BROKERS), CHECK_TIMEOUT_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - Redis being down is reported on its own
+        log.warning("circuit states unavailable: %s", exc)
+        return {}
+    return {s.broker.value: {"circuit": s.state.value, "retry_in_seconds": s.retry_in_seconds,
+                             "consecutive_failures": s.consecutive_failures} for s in statuses}
+
+
 @router.get("/ready", responses={503: {"description": "a dependency is down; body names it"}})
-async def ready(engine: EngineDep, redis: RedisDep) -> Response:
-    """Answer 200 when PostgreSQL, Redis and at least one worker answer; else 503 naming them."""
+async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Response:
+    """Answer 200 when PostgreSQL, Redis and a worker answer (503 naming what is down).
+
+    A broker whose circuit is open does not make the gateway unready (its orders wait, the
+    others flow): it is listed under `brokers_unavailable` and the status reads "degraded".
+    """
     results = await asyncio.gather(
         _check("postgres", _postgres(engine)), _check("redis", redis.ping()),
         _check("worker", _workers(redis)))
@@ -53,12 +74,20 @@ async def ready(engine: EngineDep, redis: RedisDep) -> Response:
     if down:
         return JSONResponse({"status": "unavailable", "down": down}, status_code=503,
                             headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ready", "down": {}})
+    circuits = await _circuits(redis, settings)
+    unavailable = {name: state for name, state in circuits.items()
+                   if state["circuit"] != CircuitState.CLOSED}
+    return JSONResponse({"status": "degraded" if unavailable else "ready", "down": {},
+                         "brokers_unavailable": unavailable})
+
+
+_QUEUES = (tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE, *(queue_for(b) for b in _BROKERS))
 
 
 @router.get("/api/v1/queue/status")
-async def queue_status(engine: EngineDep, redis: RedisDep) -> dict[str, Any]:
-    """Per-queue depth, orders waiting for dispatch, and the workers online."""
+async def queue_status(engine: EngineDep, redis: RedisDep,
+                       settings: SettingsDep) -> dict[str, Any]:
+    """Per-queue depth (one queue per broker), orders waiting, workers, broker circuits."""
     async with engine.connect() as conn:
         waiting = (await conn.execute(text(
             "SELECT count(*) FROM orders WHERE status IN ('PENDING_NEW', 'PENDING_CANCEL')"
@@ -66,13 +95,13 @@ async def queue_status(engine: EngineDep, redis: RedisDep) -> dict[str, Any]:
     queues: dict[str, int | None] = {}
     workers: list[str] | None
     try:
-        for queue in (tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE):
+        for queue in _QUEUES:
             queues[queue] = await redis.llen(queue)
         workers = await workers_online(redis)
     except Exception as exc:  # noqa: BLE001 - report Redis as down rather than fail the page
         log.warning("queue status without Redis: %s", exc)
-        queues = dict.fromkeys((tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE))
+        queues = dict.fromkeys(_QUEUES)
         workers = None
     return {"queues": queues, "orders_waiting_for_dispatch": waiting,
             "workers_online": None if workers is None else len(workers),
-            "workers": workers or []}
+            "workers": workers or [], "brokers": await _circuits(redis, settings)}

@@ -28,6 +28,7 @@ from api.deps import (
 from api.errors import ApiError
 from api.orders import service
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder
+from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
 from shared.domain.enums import OrderStatus
 from shared.domain.errors import NotFound
@@ -89,7 +90,7 @@ async def submit_order(
     if replayed:
         resource = order_resource(service.as_accepted(row))
     else:
-        dispatcher.submit(str(row["id"]))
+        dispatcher.submit(str(row["id"]), queue_for(Broker(row["broker"])))
         resource = order_resource(row)
     headers = {"Location": f"/api/v1/orders/{resource['id']}"}
     if replayed:
@@ -153,7 +154,8 @@ async def _announce(redis: Redis, row: RowMapping, ask_broker: bool,
         event = {"version": row["version"], "from_status": None, "to_status": row["status"]}
         await publish_order_changes(redis, [(row, event)], settings.order_cache_ttl_seconds)
         if ask_broker:
-            await send(redis, tasks.CANCEL_ORDER, [str(row["id"])], tasks.ORDERS_QUEUE)
+            queue = queue_for(Broker(row["broker"]))
+            await send(redis, tasks.cancel_task(queue), [str(row["id"])], queue)
     except Exception as exc:  # noqa: BLE001
         log.warning("could not publish the cancel of %s now; the sweeper will: %s",
                     row["id"], exc)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from shared.brokers.catalog import Product
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 
 
@@ -27,7 +29,11 @@ Amount = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=Fals
 
 
 class PlaceOrder(BaseModel):
-    """A new order. Enums are case-insensitive; amounts are decimal strings or JSON numbers."""
+    """A new order. Enums are case-insensitive; amounts are decimal strings or JSON numbers.
+
+    Route it with `account_id` (the paper account or a broker connection), or with `broker`
+    alone when you have one connection at that broker; neither means your paper account.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -41,9 +47,12 @@ class PlaceOrder(BaseModel):
     client_order_id: Annotated[
         str | None, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     ] = None
-    broker: Annotated[str, BeforeValidator(lambda v: v.lower() if isinstance(v, str) else v)] = (
-        "paper"
-    )
+    broker: Annotated[
+        str | None, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
+    ] = None
+    account_id: uuid.UUID | None = None
+    # Indian brokers' margin product; defaults to CNC (delivery) there, refused elsewhere.
+    product: Annotated[Product | None, Upper] = None
 
 
 class OrderOut(BaseModel):
@@ -59,8 +68,13 @@ class OrderOut(BaseModel):
     stop_price: Decimal | None
     time_in_force: TimeInForce
     broker: str
+    account_id: str
+    product: Product | None
     broker_order_id: str | None
     status: OrderStatus
+    broker_status: str | None = Field(description="the broker's own status string, verbatim")
+    status_detail: str | None = Field(
+        description="why the order is waiting, or the broker's message about it")
     filled_quantity: Decimal
     avg_fill_price: Decimal | None
     reject_reason: str | None

@@ -7,6 +7,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.market.service import InstrumentCache
 from api.orders.schemas import PlaceOrder
-from shared.db.repositories import market, orders
+from shared.brokers.catalog import (
+    CAPABILITIES,
+    Broker,
+    Product,
+    check_supported,
+    order_tag,
+    parse_broker,
+)
+from shared.db.repositories import accounts, market, orders
 from shared.domain.enums import OrderStatus, OrderType, Side
 from shared.domain.errors import Conflict, InvalidOrder, NotFound
 from shared.domain.orders import is_terminal, transition
@@ -31,7 +40,14 @@ from shared.domain.risk import (
 from shared.messaging.order_view import decimal_str
 from shared.settings import Settings
 
-PAPER = "paper"
+
+@dataclass(frozen=True)
+class Route:
+    """Where an order goes: the broker, the connection's account (None: paper) and product."""
+
+    broker: Broker
+    account_id: uuid.UUID | None
+    product: Product | None
 
 
 def request_hash(body: PlaceOrder) -> str:
@@ -46,17 +62,50 @@ def _to_request(body: PlaceOrder) -> OrderRequest:
                         time_in_force=body.time_in_force)
 
 
-async def _validate(body: PlaceOrder, instruments: InstrumentCache, settings: Settings) -> None:
-    if body.broker != PAPER:
-        raise InvalidOrder(f"broker {body.broker} is not connected; use paper",
-                           details={"field": "broker", "value": body.broker})
+async def _route(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder) -> Route:
+    """Resolve the account an order goes to; 422 or 409 (naming the field) when it can't."""
+    if body.account_id is None and body.broker in (None, Broker.PAPER.value):
+        return Route(Broker.PAPER, None, body.product)
+    broker = parse_broker(body.broker) if body.broker is not None else None
+    rows = await accounts.routes_for_user(
+        conn, user_id, account_id=body.account_id, broker=broker.value if broker else None)
+    if body.account_id is not None and not rows:
+        raise InvalidOrder(f"account {body.account_id} is not one of your accounts",
+                           details={"field": "account_id", "value": str(body.account_id)})
+    if not rows:
+        assert broker is not None
+        raise InvalidOrder(
+            f"broker {broker.value} is not connected; connect it with POST "
+            f"/api/v1/brokers/{broker.value}/connections, or use paper",
+            code="broker_not_connected", details={"field": "broker", "value": broker.value})
+    if len(rows) > 1:
+        raise InvalidOrder(f"you have {len(rows)} {rows[0]['broker']} connections; "
+                           "name one with account_id", details={"field": "account_id"})
+    account = rows[0]
+    _require_usable(account)
+    routed = Broker(account["broker"])
+    if routed is Broker.PAPER:
+        return Route(routed, None, body.product)
+    return Route(routed, account["id"], body.product or CAPABILITIES[routed].default_product)
+
+
+def _require_usable(account: Mapping[Any, Any]) -> None:
+    expires = account["token_expires_at"]
+    if account["status"] == "expired" or (expires is not None and expires <= datetime.now(UTC)):
+        raise Conflict(
+            f"the {account['broker']} session of account {account['id']} has expired; log in "
+            f"again with POST /api/v1/brokers/{account['broker']}/connections/{account['id']}"
+            "/refresh", code="connection_expired",
+            details={"field": "account_id", "value": str(account["id"])})
+
+
+async def _validate(body: PlaceOrder, route: Route, instruments: InstrumentCache) -> None:
     instrument = await instruments.get(body.symbol)
     validate_order(_to_request(body), instrument)
     assert instrument is not None
-    if instrument.currency != settings.paper_currency:
-        raise InvalidOrder(
-            f"{body.symbol} trades in {instrument.currency}; the paper account holds "
-            f"{settings.paper_currency}", details={"field": "symbol", "value": body.symbol})
+    check_supported(route.broker, order_type=body.order_type, time_in_force=body.time_in_force,
+                    product=route.product, exchange=instrument.exchange,
+                    fractional_quantity=body.quantity != body.quantity.to_integral_value())
 
 
 async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceOrder,
@@ -66,17 +115,22 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
 
     `conn` must be in autocommit mode: the insert is one atomic statement.
     """
-    await _validate(body, instruments, settings)
+    route = await _route(conn, user_id, body)
+    await _validate(body, route, instruments)
     req = _to_request(body)
     fingerprint = request_hash(body) if idempotency_key else None
     reference = None
-    if req.side is Side.BUY and req.order_type is OrderType.MARKET:
+    if route.account_id is None and req.side is Side.BUY and req.order_type is OrderType.MARKET:
         reference = await market.get_ask(conn, req.symbol)
+    order_id = uuid.uuid4()
     new = orders.NewOrder(
-        id=uuid.uuid4(), user_id=user_id, broker=body.broker, request=req,
+        id=order_id, user_id=user_id, broker=route.broker.value, account_id=route.account_id,
+        product=route.product.value if route.product else None,
+        broker_tag=order_tag(route.broker, order_id) if route.account_id else None, request=req,
         client_order_id=body.client_order_id, idempotency_key=idempotency_key,
         request_hash=fingerprint,
-        reserve_cash=reservation(req, reference, settings.market_order_cushion),
+        reserve_cash=(Decimal(0) if route.account_id else
+                      reservation(req, reference, settings.market_order_cushion)),
         dispatch_grace_seconds=settings.dispatch_grace_seconds,
     )
     try:
@@ -86,6 +140,9 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
     if row is None:
         if idempotency_key and (earlier := await _replay(conn, new)) is not None:
             return earlier, True
+        if route.account_id is not None:
+            raise Conflict("the connection was revoked or expired while the order was placed",
+                           code="connection_expired", details={"field": "account_id"})
         await _explain_rejected_reservation(conn, new)
     assert row is not None
     return row, False

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -86,6 +87,17 @@ CAPABILITIES: Final[Mapping[Broker, Capabilities]] = MappingProxyType({
 })
 
 REAL_BROKERS: Final = frozenset(Broker) - {Broker.PAPER}
+
+
+def order_tag(broker: Broker, order_id: uuid.UUID) -> str:
+    """Our id as the broker's tag/reference field allows it, fixed for the order's life.
+
+    Kite tags and Groww references take at most 20 alphanumerics, so they get "og" and 18 hex
+    digits of the id (72 bits); IB's free-text orderRef takes the whole id.
+    """
+    if broker is Broker.IBKR:
+        return str(order_id)
+    return "og" + order_id.hex[:18]
 
 
 def queue_for(broker: Broker) -> str:

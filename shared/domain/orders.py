@@ -53,6 +53,9 @@ TRANSITIONS: Final[Mapping[OrderStatus, frozenset[OrderStatus]]] = MappingProxyT
 )
 
 TERMINAL_STATUSES: Final = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
+# A real exchange may report a fill after it confirmed a cancel or an expiry (the fill raced
+# it). The fill happened and must be booked; the order keeps its final status.
+LATE_FILL_STATUSES: Final = frozenset({_S.CANCELED, _S.EXPIRED})
 OPEN_STATUSES: Final = frozenset(OrderStatus) - TERMINAL_STATUSES
 
 
@@ -109,12 +112,13 @@ def leaves(state: Execution) -> Decimal:
 def apply_fill(state: Execution, qty: Decimal, price: Decimal) -> Execution:
     """Return the execution state after a fill of `qty` at `price`, or raise.
 
-    Raises InvalidTransition when the order is terminal (or not yet submitted), InvalidOrder when
-    `qty` or `price` is not positive, and OverFill when `qty` exceeds the unfilled quantity.
+    A late fill on a CANCELED or EXPIRED order is booked and the status stays. Raises
+    InvalidTransition when the order is otherwise terminal, InvalidOrder when `qty` or `price`
+    is not positive, and OverFill when `qty` exceeds the unfilled quantity.
     """
     require_decimal(qty, field="quantity")
     require_decimal(price, field="price")
-    if is_terminal(state.status):
+    if is_terminal(state.status) and state.status not in LATE_FILL_STATUSES:
         raise InvalidTransition(
             f"cannot fill an order that is already {state.status}",
             details={"field": "status", "from_status": str(state.status)},
@@ -142,10 +146,9 @@ def apply_fill(state: Execution, qty: Decimal, price: Decimal) -> Execution:
         average = ((previous_cost + qty * price) / filled).quantize(
             PRICE_PLACES, rounding=ROUND_HALF_EVEN
         )
-    target = OrderStatus.FILLED if filled == state.quantity else OrderStatus.PARTIALLY_FILLED
-    return replace(
-        state,
-        filled_quantity=filled,
-        avg_fill_price=average,
-        status=transition(state.status, target),
-    )
+    if state.status in LATE_FILL_STATUSES:
+        target = state.status
+    else:
+        target = transition(state.status, OrderStatus.FILLED if filled == state.quantity
+                            else OrderStatus.PARTIALLY_FILLED)
+    return replace(state, filled_quantity=filled, avg_fill_price=average, status=target)

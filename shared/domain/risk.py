@@ -39,6 +39,7 @@ class Instrument:
     currency: str
     tick_size: Decimal
     lot_size: Decimal
+    exchange: str = ""
 
 
 def _invalid(message: str, field: str, value: object = None) -> InvalidOrder:

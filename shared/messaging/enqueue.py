@@ -67,7 +67,7 @@ async def send(redis: Redis, task: str, args: Sequence[Any], queue: str) -> None
 
 
 class OrderDispatcher:
-    """Batches accepted order ids into `orders.submit` messages, after their commit.
+    """Batches accepted order ids into one submit message per queue, after their commit.
 
     At low load each message carries one order; under load the batch grows by itself, which
     spreads Celery's per-message cost over many orders. Losing a batch (Redis down, process
@@ -77,7 +77,7 @@ class OrderDispatcher:
     def __init__(self, redis: Redis, *, max_batch: int = 64, max_pending: int = 5000,
                  timeout: float = 0.5) -> None:
         self._redis = redis
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._timeout = timeout
@@ -100,10 +100,10 @@ class OrderDispatcher:
         """Order ids waiting to be published."""
         return self._queue.qsize()
 
-    def submit(self, order_id: str) -> None:
-        """Buffer an order id for publishing; past the cap the sweeper will pick it up."""
+    def submit(self, order_id: str, queue: str = tasks.ORDERS_QUEUE) -> None:
+        """Buffer an order id for `queue`; past the cap the sweeper will pick it up."""
         if self._queue.qsize() < self._max_pending:
-            self._queue.put_nowait(order_id)
+            self._queue.put_nowait((queue, order_id))
 
     async def _run(self) -> None:
         while True:
@@ -111,20 +111,21 @@ class OrderDispatcher:
             batch = [first, *self._drain(self._max_batch - 1)]
             await self._publish(batch)
 
-    def _drain(self, limit: int) -> list[str]:
-        batch: list[str] = []
+    def _drain(self, limit: int) -> list[tuple[str, str]]:
+        batch: list[tuple[str, str]] = []
         while len(batch) < limit and not self._queue.empty():
             batch.append(self._queue.get_nowait())
         return batch
 
-    async def _publish(self, batch: list[str]) -> None:
-        if not batch:
-            return
-        try:
-            await asyncio.wait_for(
-                send(self._redis, tasks.SUBMIT_ORDERS, [batch], tasks.ORDERS_QUEUE), self._timeout
-            )
-        except Exception as exc:  # noqa: BLE001 - any failure here is recovered by the sweeper
-            # The orders are committed; the sweeper re-drives them once their grace has passed.
-            log.warning("publish of %d orders failed, the sweeper will re-drive them: %s",
-                        len(batch), exc)
+    async def _publish(self, batch: list[tuple[str, str]]) -> None:
+        by_queue: dict[str, list[str]] = {}
+        for queue, order_id in batch:
+            by_queue.setdefault(queue, []).append(order_id)
+        for queue, ids in by_queue.items():
+            try:
+                await asyncio.wait_for(
+                    send(self._redis, tasks.place_task(queue), [ids], queue), self._timeout)
+            except Exception as exc:  # noqa: BLE001 - any failure is recovered by the sweeper
+                # The orders are committed; the sweeper re-drives them once their grace passed.
+                log.warning("publish of %d orders to %s failed, the sweeper will re-drive them:"
+                            " %s", len(ids), queue, exc)

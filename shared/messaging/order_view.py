@@ -9,8 +9,9 @@ from typing import Any
 
 ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
-    "time_in_force", "broker", "broker_order_id", "status", "filled_quantity", "avg_fill_price",
-    "reject_reason", "created_at", "updated_at",
+    "time_in_force", "broker", "account_id", "product", "broker_order_id", "status",
+    "broker_status", "status_detail", "filled_quantity", "avg_fill_price", "reject_reason",
+    "created_at", "updated_at",
 )
 
 

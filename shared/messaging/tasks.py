@@ -1,4 +1,8 @@
-"""Task names and queues: the contract between api/ and worker/ (they never import each other)."""
+"""Task names and queues: the contract between api/ and worker/ (they never import each other).
+
+Paper orders go to the `orders` queue; each real broker's work goes to its own queue
+(`shared.brokers.catalog.queue_for`), so one broker's outage never delays another's orders.
+"""
 
 from typing import Final
 
@@ -6,5 +10,22 @@ SUBMIT_ORDERS: Final = "orders.submit"
 CANCEL_ORDER: Final = "orders.cancel"
 SWEEP_ORDERS: Final = "orders.sweep"
 
+# Work on one broker's queue; each takes a list of order ids (or one webhook event id).
+BROKER_PLACE: Final = "broker.place"
+BROKER_SYNC: Final = "broker.sync"
+BROKER_CANCEL: Final = "broker.cancel"
+WEBHOOK_PROCESS: Final = "webhooks.process"
+RECONCILE: Final = "brokers.reconcile"
+
 ORDERS_QUEUE: Final = "orders"
 DEFAULT_QUEUE: Final = "default"
+
+
+def place_task(queue: str) -> str:
+    """The task that submits new orders arriving on `queue`."""
+    return SUBMIT_ORDERS if queue == ORDERS_QUEUE else BROKER_PLACE
+
+
+def cancel_task(queue: str) -> str:
+    """The task that completes cancels of orders on `queue`."""
+    return CANCEL_ORDER if queue == ORDERS_QUEUE else BROKER_CANCEL

@@ -190,11 +190,27 @@ def test_overfill_raises_and_names_the_unfilled_quantity() -> None:
     assert "exceeds the unfilled quantity 10" in caught.value.message
 
 
-@pytest.mark.parametrize("terminal", TERMINAL)
-def test_fill_on_terminal_order_raises_invalid_transition(terminal: OrderStatus) -> None:
+@pytest.mark.parametrize("terminal", [S.REJECTED])
+def test_fill_on_rejected_order_raises_invalid_transition(terminal: OrderStatus) -> None:
     done = Execution(Decimal("100"), Decimal("40"), Decimal("10"), terminal)
     with pytest.raises(InvalidTransition, match=f"already {terminal.value}"):
         apply_fill(done, Decimal("1"), Decimal("10"))
+
+
+def test_fill_on_filled_order_is_an_overfill() -> None:
+    done = Execution(Decimal("100"), Decimal("100"), Decimal("10"), S.FILLED)
+    with pytest.raises(InvalidTransition, match="already FILLED"):
+        apply_fill(done, Decimal("1"), Decimal("10"))
+
+
+@pytest.mark.parametrize("terminal", [S.CANCELED, S.EXPIRED])
+def test_late_fill_after_cancel_or_expiry_is_booked_and_the_status_stays(
+        terminal: OrderStatus) -> None:
+    done = Execution(Decimal("100"), Decimal("40"), Decimal("10"), terminal)
+    after = apply_fill(done, Decimal("10"), Decimal("13"))
+    assert after.status is terminal
+    assert after.filled_quantity == Decimal("50")
+    assert after.avg_fill_price == Decimal("10.6")
 
 
 def test_fill_before_submission_raises_invalid_transition() -> None:

@@ -81,3 +81,32 @@ async def lock_books(conn: AsyncConnection,
     await conn.execute(
         text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
         {"ids": sorted({account_id for account_id, _, _ in books}, key=str)})
+
+
+async def routes_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,
+                          account_id: uuid.UUID | None,
+                          broker: str | None) -> Sequence[RowMapping]:
+    """The user's accounts an order could go to: the one named, else those at `broker`."""
+    result = await conn.execute(
+        text("SELECT id, broker, status, token_expires_at, currency FROM accounts"
+             " WHERE user_id = :user_id AND status <> 'revoked'"
+             " AND (CAST(:account_id AS uuid) IS NULL OR id = :account_id)"
+             " AND (CAST(:broker AS text) IS NULL OR broker = :broker)"
+             " ORDER BY created_at"),
+        {"user_id": user_id, "account_id": account_id, "broker": broker})
+    return result.mappings().all()
+
+
+async def connection(conn: AsyncConnection, account_id: uuid.UUID) -> RowMapping | None:
+    """A broker connection with its sealed credentials (worker side: ids come from our rows)."""
+    result = await conn.execute(
+        text("SELECT id, user_id, broker, status, credentials, broker_user_id FROM accounts"
+             " WHERE id = :id"), {"id": account_id})
+    return result.mappings().first()
+
+
+async def mark_expired(conn: AsyncConnection, account_id: uuid.UUID, reason: str) -> None:
+    """Show on the connection that its broker session ended and a new login is needed."""
+    await conn.execute(
+        text("UPDATE accounts SET status = 'expired', last_error = :reason, updated_at = now()"
+             " WHERE id = :id AND status = 'active'"), {"id": account_id, "reason": reason})

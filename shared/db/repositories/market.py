@@ -14,10 +14,11 @@ from shared.domain.risk import Instrument
 async def load_instruments(conn: AsyncConnection) -> dict[str, Instrument]:
     """Return every tradable instrument by symbol."""
     result = await conn.execute(
-        text("SELECT symbol, currency, tick_size, lot_size FROM instruments")
+        text("SELECT symbol, currency, tick_size, lot_size, exchange FROM instruments")
     )
     return {
-        row.symbol: Instrument(row.symbol, row.currency, row.tick_size, row.lot_size)
+        row.symbol: Instrument(row.symbol, row.currency, row.tick_size, row.lot_size,
+                               row.exchange)
         for row in result
     }
 
@@ -74,3 +75,11 @@ async def all_quotes(conn: AsyncConnection) -> Sequence[RowMapping]:
              " JOIN instruments i USING (symbol)")
     )
     return result.mappings().all()
+
+
+async def broker_instrument(conn: AsyncConnection, symbol: str) -> RowMapping | None:
+    """What an adapter needs to name `symbol` at a broker: exchange, ISIN, broker refs."""
+    result = await conn.execute(
+        text("SELECT symbol, exchange, currency, isin, broker_refs FROM instruments"
+             " WHERE symbol = :symbol"), {"symbol": symbol})
+    return result.mappings().first()

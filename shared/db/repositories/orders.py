@@ -20,7 +20,8 @@ ORDER_COLUMNS = (
     "id, user_id, account_id, client_order_id, symbol, side, order_type, quantity, price,"
     " stop_price, time_in_force, broker, broker_order_id, status, filled_quantity,"
     " avg_fill_price, reserved_cash, reserved_quantity, reject_reason, version,"
-    " request_hash, created_at, updated_at"
+    " request_hash, created_at, updated_at, product, broker_tag, broker_status, status_detail,"
+    " placement, placement_attempts, dispatch_attempts"
 )
 
 
@@ -31,6 +32,10 @@ class NewOrder:
     id: uuid.UUID
     user_id: uuid.UUID
     broker: str
+    # The broker connection's account; None routes to the user's paper account.
+    account_id: uuid.UUID | None
+    product: str | None
+    broker_tag: str | None
     request: OrderRequest
     client_order_id: str | None
     idempotency_key: str | None
@@ -52,15 +57,20 @@ _RESERVE_POSITION = """
     WHERE a.user_id = :user_id AND a.broker = :broker AND p.account_id = a.id
       AND p.symbol = :symbol AND p.quantity - p.reserved_quantity >= :quantity
     RETURNING a.id AS account_id"""
+# A broker runs its own margin checks on the account it holds: nothing is reserved here, but
+# the connection must be the user's and active.
+_AT_BROKER = """
+    SELECT id AS account_id FROM accounts
+    WHERE id = :account_id AND user_id = :user_id AND broker = :broker AND status = 'active'"""
 _INSERT = f"""
 WITH reserved AS ({{reserve}}),
 inserted AS (
     INSERT INTO orders (id, user_id, account_id, client_order_id, idempotency_key, request_hash,
         symbol, side, order_type, quantity, price, stop_price, time_in_force, broker, status,
-        reserved_cash, reserved_quantity, next_dispatch_at)
+        reserved_cash, reserved_quantity, product, broker_tag, next_dispatch_at)
     SELECT :id, :user_id, account_id, :client_order_id, :idempotency_key, :request_hash,
         :symbol, :side, :order_type, :quantity, :price, :stop_price, :time_in_force, :broker,
-        'PENDING_NEW', :reserve_cash, :reserve_quantity,
+        'PENDING_NEW', :reserve_cash, :reserve_quantity, :product, :broker_tag,
         now() + make_interval(secs => :grace)
     FROM reserved
     RETURNING {ORDER_COLUMNS}
@@ -71,23 +81,27 @@ inserted AS (
 SELECT * FROM inserted"""
 INSERT_BUY = text(_INSERT.format(reserve=_RESERVE_CASH))
 INSERT_SELL = text(_INSERT.format(reserve=_RESERVE_POSITION))
+INSERT_AT_BROKER = text(_INSERT.format(reserve=_AT_BROKER))
 
 
 async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | None:
     """Reserve and insert a new order in one statement; None when the reservation failed."""
     req = order.request
     is_buy = req.side is Side.BUY
+    at_broker = order.account_id is not None
     params = {
         "id": order.id, "user_id": order.user_id, "client_order_id": order.client_order_id,
         "idempotency_key": order.idempotency_key, "request_hash": order.request_hash,
         "symbol": req.symbol, "side": req.side.value, "order_type": req.order_type.value,
         "quantity": req.quantity, "price": req.price, "stop_price": req.stop_price,
         "time_in_force": req.time_in_force.value, "broker": order.broker,
-        "reserve_cash": order.reserve_cash if is_buy else Decimal(0),
-        "reserve_quantity": Decimal(0) if is_buy else req.quantity,
-        "grace": order.dispatch_grace_seconds,
+        "reserve_cash": order.reserve_cash if is_buy and not at_broker else Decimal(0),
+        "reserve_quantity": req.quantity if not is_buy and not at_broker else Decimal(0),
+        "grace": order.dispatch_grace_seconds, "account_id": order.account_id,
+        "product": order.product, "broker_tag": order.broker_tag,
     }
-    result = await conn.execute(INSERT_BUY if is_buy else INSERT_SELL, params)
+    statement = INSERT_AT_BROKER if at_broker else INSERT_BUY if is_buy else INSERT_SELL
+    result = await conn.execute(statement, params)
     return result.mappings().first()
 
 
@@ -195,6 +209,63 @@ async def claim_due(conn: AsyncConnection, limit: int,
              "   least(power(2, dispatch_attempts), :max_backoff))"
              " WHERE id IN (SELECT id FROM orders WHERE next_dispatch_at <= now()"
              "   ORDER BY next_dispatch_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
-             " RETURNING id, status, dispatch_attempts"),
+             " RETURNING id, status, broker, placement, dispatch_attempts"),
         {"limit": limit, "max_backoff": max_backoff_seconds})
     return result.mappings().all()
+
+
+async def get(conn: AsyncConnection, order_id: uuid.UUID) -> RowMapping | None:
+    """One order without a lock (worker side: read before calling a broker)."""
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id"), {"id": order_id})
+    return result.mappings().first()
+
+
+async def claim_for_placement(conn: AsyncConnection, order_id: uuid.UUID,
+                              lease_seconds: float) -> RowMapping | None:
+    """Compare-and-set a new (or certainly-not-sent) order to SUBMITTED / in_flight.
+
+    Only one delivery wins. The lease makes the sweeper look the order up at the broker if the
+    worker dies before it records the outcome.
+    """
+    result = await conn.execute(
+        text(f"UPDATE orders SET status = 'SUBMITTED', placement = 'in_flight',"
+             f" placement_attempts = placement_attempts + 1, dispatch_attempts = 0,"
+             f" version = version + 1, status_detail = NULL, updated_at = now(),"
+             f" next_dispatch_at = now() + make_interval(secs => :lease)"
+             f" WHERE id = :id AND broker <> 'paper' AND (status = 'PENDING_NEW'"
+             f"   OR (status = 'SUBMITTED' AND placement = 'not_sent'))"
+             f" RETURNING {ORDER_COLUMNS}"),
+        {"id": order_id, "lease": lease_seconds})
+    return result.mappings().first()
+
+
+async def find_at_broker(conn: AsyncConnection, broker: str, *, broker_order_id: str | None,
+                         tag: str | None) -> uuid.UUID | None:
+    """Our order behind a broker's order id or our tag."""
+    result = await conn.execute(
+        text("SELECT id FROM orders WHERE broker = :broker AND ("
+             " (CAST(:boid AS text) IS NOT NULL AND broker_order_id = :boid)"
+             " OR (CAST(:tag AS text) IS NOT NULL AND broker_tag = :tag)) LIMIT 1"),
+        {"broker": broker, "boid": broker_order_id, "tag": tag})
+    found: uuid.UUID | None = result.scalar()
+    return found
+
+
+async def open_at_brokers(conn: AsyncConnection, *, older_than_seconds: float,
+                          limit: int) -> list[tuple[uuid.UUID, str]]:
+    """Open broker orders not updated for a while: the reconciler checks them at the broker."""
+    result = await conn.execute(
+        text("SELECT id, broker FROM orders WHERE broker <> 'paper'"
+             " AND status IN ('SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
+             " AND updated_at < now() - make_interval(secs => :age)"
+             " ORDER BY updated_at LIMIT :limit"),
+        {"age": older_than_seconds, "limit": limit})
+    return [(row.id, row.broker) for row in result]
+
+
+async def reschedule(conn: AsyncConnection, order_id: uuid.UUID, seconds: float) -> None:
+    """Set when the sweeper next re-drives an order (no visible change, no new version)."""
+    await conn.execute(
+        text("UPDATE orders SET next_dispatch_at = now() + make_interval(secs => :secs)"
+             " WHERE id = :id"), {"id": order_id, "secs": seconds})
