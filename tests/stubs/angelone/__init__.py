@@ -1,0 +1,1 @@
+"""A local Angel One SmartAPI for the contract suite."""

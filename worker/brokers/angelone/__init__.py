@@ -1,0 +1,1 @@
+"""Angel One SmartAPI adapter."""
