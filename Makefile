@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements.stamp
 MYPY_PATHS := $(wildcard shared api worker scripts tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench migrate clean distclean
+.PHONY: help venv run test lint bench migrate rotate-keys clean distclean
 
 help:
 	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
@@ -15,6 +15,7 @@ help:
 	@echo "make lint       ruff + mypy only"
 	@echo "make bench      throughput/latency benchmark"
 	@echo "make migrate    alembic upgrade head on the dev database"
+	@echo "make rotate-keys re-encrypt broker credentials under the first CREDENTIALS_KEYS key"
 	@echo "make venv       create .venv and install pinned requirements (automatic)"
 	@echo "make clean      stop embedded servers, remove caches and test data"
 	@echo "make distclean  clean, then remove .venv and ALL local data (.data/)"
@@ -35,6 +36,9 @@ run: venv
 
 migrate: venv
 	$(PY) -m scripts.run --migrate-only
+
+rotate-keys: venv
+	$(PY) -m scripts.rotate_keys
 
 lint: venv
 	$(PY) -m ruff check .

@@ -19,6 +19,7 @@ from redis.asyncio import Redis
 from api import errors
 from api.accounts.router import router as accounts_router
 from api.auth.router import router as auth_router
+from api.brokers.router import router as brokers_router
 from api.health.router import router as health_router
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
@@ -67,7 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (auth_router, accounts_router, orders_router, market_router):
+    for router in (auth_router, accounts_router, orders_router, market_router,
+                   brokers_router):
         app.include_router(_summarized(router), prefix="/api/v1")
     app.include_router(_summarized(health_router))
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)

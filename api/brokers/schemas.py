@@ -1,0 +1,56 @@
+"""Request and response bodies of broker connections. Secrets come in; none go out."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+# SecretStr: a secret never appears in a repr, a log line or a validation error's input.
+Secret = Annotated[SecretStr | None, Field(min_length=1, max_length=1024)]
+
+
+class LoginFields(BaseModel):
+    """What a broker's login takes; each broker reads the fields it documents."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    api_key: Secret = Field(default=None, description="your broker app's API key")
+    api_secret: Secret = Field(default=None, description="your broker app's API secret")
+    request_token: Secret = Field(
+        default=None, description="Zerodha: the request_token from the Kite login redirect")
+    code: Secret = Field(
+        default=None, description="Upstox: the authorization code from the OAuth redirect")
+    client_code: Annotated[str | None, Field(min_length=1, max_length=64)] = Field(
+        default=None, description="Angel One: client code; IBKR: the IB account id")
+    password: Secret = Field(default=None, description="Angel One: your PIN")
+    totp: Secret = Field(default=None, description="Angel One / Groww: the current TOTP code")
+
+
+class ConnectRequest(LoginFields):
+    """A broker login to exchange for a session, with an optional label of your own."""
+
+    label: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+
+
+class RefreshRequest(LoginFields):
+    """What the broker needs to renew the session; anything omitted comes from the stored one."""
+
+
+class ConnectionOut(BaseModel):
+    """A connected broker account. Credentials are stored encrypted and never returned."""
+
+    id: uuid.UUID = Field(description="the account id; pass it as account_id when ordering")
+    broker: str
+    label: str | None
+    broker_user_id: str | None = Field(description="your user or account id at the broker")
+    status: Literal["active", "expired"] = Field(
+        description="expired: log in again (POST a new login or refresh)")
+    token_expires_at: datetime | None
+    last_error: str | None
+    currency: str
+    webhook_url: str = Field(description="where to point the broker's order postbacks")
+    created_at: datetime
+    updated_at: datetime
