@@ -1,0 +1,1 @@
+"""Zerodha Kite Connect v3: wire format and login (pure wire, httpx login)."""
