@@ -151,6 +151,8 @@ async def set_status(conn: AsyncConnection, row: Mapping[Any, Any], status: Orde
 async def log_events(conn: AsyncConnection,
                      changes: Sequence[tuple[Mapping[Any, Any], str | None]]) -> None:
     """Append (order row after the change, status before it) pairs to the order event log."""
+    if not changes:
+        return
     await conn.execute(
         text("INSERT INTO order_events (order_id, user_id, version, from_status, to_status)"
              " VALUES (:order_id, :user_id, :version, :from_status, :to_status)"),
