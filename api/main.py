@@ -26,6 +26,8 @@ from api.market.service import InstrumentCache
 from api.middleware import RequestContext
 from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
+from api.quality.router import router as quality_router
+from api.webhooks.router import router as webhooks_router
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings, get_settings
@@ -68,8 +70,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (auth_router, accounts_router, orders_router, market_router,
-                   brokers_router):
+    for router in (auth_router, accounts_router, orders_router, market_router, brokers_router,
+                   webhooks_router, quality_router):
         app.include_router(_summarized(router), prefix="/api/v1")
     app.include_router(_summarized(health_router))
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
