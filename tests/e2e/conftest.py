@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -11,6 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Protocol
 
 import httpx
 import pytest
@@ -21,28 +23,37 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
 from scripts import devstack
+from shared.brokers.catalog import REAL_BROKERS, queue_for
+from shared.messaging import tasks
 from shared.messaging.heartbeat import WORKERS_KEY
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 # Short deadlines so the sweeper's re-drive shows within a test's patience.
-FAST_RECOVERY = {"DISPATCH_GRACE_SECONDS": "1", "SWEEP_INTERVAL_SECONDS": "0.5"}
+FAST_RECOVERY = {"DISPATCH_GRACE_SECONDS": "1", "SWEEP_INTERVAL_SECONDS": "0.5",
+                 "CIRCUIT_RESET_SECONDS": "1", "RECONCILE_INTERVAL_SECONDS": "2",
+                 "RECONCILE_MIN_AGE_SECONDS": "2"}
+ALL_QUEUES = ",".join([tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE,
+                       *(queue_for(b) for b in sorted(REAL_BROKERS))])
 
 
 class WorkerProcess:
     """`celery worker -B` in its own process group, so SIGKILL can take all of it at once."""
 
-    def __init__(self, redis_url: str, workdir: Path) -> None:
+    def __init__(self, redis_url: str, workdir: Path,
+                 env: dict[str, str] | None = None) -> None:
         self.redis_url = redis_url
         self.workdir = workdir
+        self.env = env or {}
         self.name = f"e2e-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"{self.name}.log"
 
     def start(self) -> None:
-        env = {**os.environ, **FAST_RECOVERY, "REDIS_URL": self.redis_url, "LOG_LEVEL": "INFO"}
+        env = {**os.environ, **FAST_RECOVERY, "REDIS_URL": self.redis_url, "LOG_LEVEL": "INFO",
+               **self.env}
         command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-B",
-                   "-Q", "orders,default", "--concurrency", "2", "-l", "INFO",
+                   "-Q", ALL_QUEUES, "--concurrency", "2", "-l", "INFO",
                    "-n", self.name, "-s", str(self.workdir / "beat-schedule"),
                    "--without-gossip", "--without-mingle"]
         with open(self.log, "ab") as log:
@@ -133,7 +144,8 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     server.stop()
 
 
-WorkerFactory = Callable[[str], WorkerProcess]
+class WorkerFactory(Protocol):
+    def __call__(self, redis_url: str, env: dict[str, str] | None = None) -> WorkerProcess: ...
 
 
 @pytest.fixture
@@ -141,8 +153,8 @@ def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
     """Make worker processes for a Redis URL; every one is stopped after the test."""
     made: list[WorkerProcess] = []
 
-    def make(redis_url: str) -> WorkerProcess:
-        made.append(WorkerProcess(redis_url, tmp_path))
+    def make(redis_url: str, env: dict[str, str] | None = None) -> WorkerProcess:
+        made.append(WorkerProcess(redis_url, tmp_path, env))
         return made[-1]
 
     yield make
@@ -201,3 +213,13 @@ async def exactly_once_report(engine: AsyncEngine, ids: list[str]) -> dict[str, 
             "   AND e.to_status = 'FILLED') AS filled_events"
             " FROM orders o WHERE o.id::text = ANY(:ids)"), {"ids": ids})
         return {row.id: (row.fills, row.filled_events) for row in rows}
+
+
+async def wait_for(predicate: Callable[[], Awaitable[bool]], timeout: float, what: str) -> None:
+    """Poll `predicate` until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import time
-from typing import Any
 
 import httpx
 import pytest
@@ -17,21 +14,13 @@ from tests.e2e.conftest import (
     WorkerFactory,
     exactly_once_report,
     order_statuses,
+    wait_for,
 )
 from tests.helpers import register_and_login, set_quote
 
 pytestmark = pytest.mark.e2e
 TERMINAL = {"FILLED", "CANCELED", "REJECTED", "EXPIRED"}
 MARKET_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "1"}
-
-
-async def _wait_for(predicate: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 async def _submit_many(client: httpx.AsyncClient, auth: dict[str, str], count: int) -> list[str]:
@@ -58,7 +47,7 @@ async def test_market_buy_is_filled_by_the_worker_and_polled_to_filled(
     async def filled() -> bool:
         return bool((await client.get(location, headers=auth)).json()["status"] == "FILLED")
 
-    await _wait_for(filled, 30, "the order to be FILLED")
+    await wait_for(filled, 30, "the order to be FILLED")
     order = (await client.get(location, headers=auth)).json()
     assert (order["filled_quantity"], order["avg_fill_price"]) == ("1", "228.51")
     [position] = (await client.get("/api/v1/positions", headers=auth)).json()
@@ -91,7 +80,7 @@ async def test_orders_submitted_while_redis_is_down_are_all_filled_once_after_it
         worker.restart_if_exited()
         return set((await order_statuses(engine, ids)).values()) == {"FILLED"}
 
-    await _wait_for(all_filled, 60, "the sweeper to re-drive every order")
+    await wait_for(all_filled, 60, "the sweeper to re-drive every order")
     assert set((await exactly_once_report(engine, ids)).values()) == {(1, 1)}
     [position] = (await client.get("/api/v1/positions", headers=auth)).json()
     assert position["quantity"] == "20"
@@ -115,7 +104,7 @@ async def test_worker_killed_mid_batch_every_order_terminal_exactly_once_after_r
                 {"ids": ids})).scalar_one()
         return bool(count > 0)
 
-    await _wait_for(some_filled, 30, "the first fills")
+    await wait_for(some_filled, 30, "the first fills")
     first.kill()
     statuses = await order_statuses(engine, ids)
     assert len(statuses) == 60
@@ -125,7 +114,7 @@ async def test_worker_killed_mid_batch_every_order_terminal_exactly_once_after_r
     async def all_terminal() -> bool:
         return set((await order_statuses(engine, ids)).values()) <= TERMINAL
 
-    await _wait_for(all_terminal, 90, "every order to reach a terminal state")
+    await wait_for(all_terminal, 90, "every order to reach a terminal state")
     assert set((await order_statuses(engine, ids)).values()) == {"FILLED"}
     assert set((await exactly_once_report(engine, ids)).values()) == {(1, 1)}
     [position] = (await client.get("/api/v1/positions", headers=auth)).json()

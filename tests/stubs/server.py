@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 from starlette.types import ASGIApp
@@ -23,9 +24,11 @@ def free_port() -> int:
 class StubServer:
     """One uvicorn server in a thread; `stop()` and `start()` again on the same port (an outage)."""
 
-    def __init__(self, app: ASGIApp, port: int | None = None) -> None:
+    def __init__(self, app: ASGIApp, port: int | None = None, *,
+                 lifespan: Literal["on", "off"] = "off") -> None:
         self.app = app
         self.port = port or free_port()
+        self.lifespan = lifespan
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -35,7 +38,7 @@ class StubServer:
 
     def start(self) -> None:
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning",
-                                lifespan="off")
+                                lifespan=self.lifespan)
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True,
                                         name=f"stub-{self.port}")

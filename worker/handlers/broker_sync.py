@@ -66,6 +66,10 @@ async def apply_report(conn: AsyncConnection, row: RowMapping, report: BrokerOrd
                        fills: Sequence[BrokerFill]) -> list[Change]:
     """Apply a broker's fills and status to a locked order; the changes, for the event log."""
     changes: list[Change] = []
+    broker_status_changed = row["broker_status"] != report.raw_status
+    if broker_status_changed:
+        # Noted first, so the change a fill or status move makes carries it (one event).
+        row = await orders.note_broker_status(conn, row["id"], report.raw_status)
     for fill in sorted(fills, key=lambda f: (f.executed_at, f.exec_id)):
         try:
             filled = await apply_execution(conn, row, BrokerExecution(
@@ -88,9 +92,8 @@ async def apply_report(conn: AsyncConnection, row: RowMapping, report: BrokerOrd
         moved = await orders.set_status(conn, row, decision.target, status_detail=report.message)
         changes.append((moved, row["status"]))
         row = moved
-    if row["broker_status"] != report.raw_status:
-        noted = await orders.set_status(conn, row, OrderStatus(row["status"]),
-                                        broker_status=report.raw_status)
+    if broker_status_changed and not changes:
+        noted = await orders.set_status(conn, row, OrderStatus(row["status"]))
         changes.append((noted, row["status"]))
         row = noted
     if report.filled_quantity > row["filled_quantity"]:

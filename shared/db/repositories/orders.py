@@ -271,3 +271,12 @@ async def reschedule(conn: AsyncConnection, order_id: uuid.UUID, seconds: float)
     await conn.execute(
         text("UPDATE orders SET next_dispatch_at = now() + make_interval(secs => :secs)"
              " WHERE id = :id"), {"id": order_id, "secs": seconds})
+
+
+async def note_broker_status(conn: AsyncConnection, order_id: uuid.UUID,
+                             raw_status: str) -> RowMapping:
+    """Store the broker's raw status on a locked order (the caller versions the change)."""
+    result = await conn.execute(
+        text(f"UPDATE orders SET broker_status = :raw WHERE id = :id RETURNING {ORDER_COLUMNS}"),
+        {"id": order_id, "raw": raw_status})
+    return result.mappings().one()
