@@ -9,7 +9,7 @@ NotSent/Unknown when the broker cannot be reached, SessionExpired when only a ne
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol, cast
 
 import httpx
@@ -23,13 +23,14 @@ from shared.settings import Settings
 class LoginForm:
     """Everything a broker's login may need; each broker reads the fields it documents."""
 
+    # Secrets stay out of repr(), so a logged form or a traceback shows none of them.
     api_key: str = ""
-    api_secret: str = ""
-    request_token: str = ""  # Kite: from the redirect after the user's login
-    code: str = ""  # Upstox: OAuth authorization code
+    api_secret: str = field(default="", repr=False)
+    request_token: str = field(default="", repr=False)  # Kite: from the login redirect
+    code: str = field(default="", repr=False)  # Upstox: OAuth authorization code
     client_code: str = ""  # Angel One client code; IBKR account id
-    password: str = ""  # Angel One PIN
-    totp: str = ""  # Angel One / Groww TOTP
+    password: str = field(default="", repr=False)  # Angel One PIN
+    totp: str = field(default="", repr=False)  # Angel One / Groww TOTP
 
 
 class SessionModule(Protocol):

@@ -10,6 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from shared.brokers.catalog import Broker
+from shared.brokers.sessions import LoginForm
 from shared.brokers.types import BrokerSession
 from shared.credentials import CredentialBox, CredentialsError
 from shared.settings import Settings
@@ -129,3 +130,11 @@ def test_the_box_is_built_from_settings_newest_key_first() -> None:
     assert CredentialBox([NEW_KEY]).open(token, **BINDING) == SESSION
     assert OLD_KEY not in repr(box)
     assert NEW_KEY not in repr(box)
+
+
+def test_a_login_form_never_shows_its_secrets() -> None:
+    form = LoginForm(api_key="key-1", api_secret="s3cr3t", request_token="rt-9", code="c-7",
+                     password="4321", totp="123456")
+    shown = repr(form)
+    assert "key-1" in shown
+    assert not any(secret in shown for secret in ("s3cr3t", "rt-9", "c-7", "4321", "123456"))
