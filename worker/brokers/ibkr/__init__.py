@@ -1,0 +1,1 @@
+"""Interactive Brokers adapter: TWS / IB Gateway over the socket API, through ib_async."""
