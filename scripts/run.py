@@ -29,6 +29,7 @@ if __package__ in (None, ""):  # run as `python scripts/run.py`: make `scripts` 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from scripts import devstack
+from shared.brokers.catalog import REAL_BROKERS, queue_for
 
 ROOT = devstack.ROOT
 RUN_DIR = devstack.DATA_DIR / "run"
@@ -88,13 +89,20 @@ class Options:
         )
 
 
+BROKER_QUEUES = ",".join(queue_for(broker) for broker in sorted(REAL_BROKERS))
+
+
 def _commands(opts: Options) -> list[tuple[str, list[str]]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return [
         ("api", [PY, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", HOST,
                  "--port", str(opts.api_port), "--workers", str(opts.api_workers)]),
         ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",
-                    "--concurrency", "2"]),
+                    "--concurrency", "2", "-n", "paper@%h"]),
+        # Broker calls wait on the network: their own worker, so paper orders never queue
+        # behind a slow broker.
+        ("brokers", [*celery, "worker", "-E", "-l", "info", "-Q", BROKER_QUEUES,
+                     "--concurrency", "2", "-n", "brokers@%h"]),
         ("beat", [*celery, "beat", "-l", "info", "-s", str(RUN_DIR / "celerybeat-schedule")]),
         ("flower", [*celery, "flower", f"--address={HOST}", f"--port={opts.flower_port}",
                     f"--basic-auth={opts.flower_auth}"]),
