@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.brokers.catalog import Broker
 from shared.db.repositories import orders
+from shared.domain.enums import OrderStatus
 from shared.settings import Settings
 from tests.helpers import connect_broker
 from tests.stubs.groww.harness import GrowwStub, running
@@ -258,3 +259,22 @@ async def test_a_webhook_is_stored_once_and_applied_after_a_refetch(
     assert filled["status"] == "FILLED"
     assert await _count(engine, "SELECT count(*) FROM fills WHERE order_id = :o",
                         o=uuid.UUID(order_id)) == 1
+
+
+async def test_a_fill_that_raced_a_cancel_is_booked_and_the_order_stays_canceled(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str], account: uuid.UUID,
+        runtime: Runtime, groww: GrowwStub) -> None:
+    order_id = await _place(client, auth)
+    await place_orders(runtime, [order_id])
+    broker_order_id = (await _order(engine, order_id))["broker_order_id"]
+    groww.fill(broker_order_id, Decimal(3), Decimal("1860"))
+    await client.delete(f"/api/v1/orders/{order_id}", headers=auth)
+    async with engine.begin() as conn:  # our books saw the cancel before the fill
+        row = await orders.lock(conn, uuid.UUID(order_id))
+        assert row is not None
+        await orders.set_status(conn, row, OrderStatus.CANCELED)
+    await sync_order(runtime, uuid.UUID(order_id))  # e.g. the fill's webhook arrives
+    late = await _order(engine, order_id)
+    assert (late["status"], late["filled_quantity"]) == ("CANCELED", Decimal(3))
+    positions = (await client.get("/api/v1/positions", headers=auth)).json()
+    assert [(p["symbol"], p["quantity"]) for p in positions] == [("INFY", "3")]

@@ -32,7 +32,7 @@ from shared.brokers.types import (
 from shared.credentials import CredentialsError
 from shared.db.repositories import market, orders
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from shared.domain.orders import is_terminal
+from shared.domain.orders import LATE_FILL_STATUSES, is_terminal
 from worker.handlers import broker_calls as calls
 from worker.handlers.broker_sync import apply_report, refresh
 from worker.handlers.closing import close_order
@@ -65,7 +65,9 @@ async def sync_order(runtime: Runtime, order_id: uuid.UUID) -> None:
         await place_order(runtime, order_id)
     elif order["placement"] == "in_flight" and not order["broker_order_id"]:
         await resolve_unknown(runtime, order)
-    elif order["broker_order_id"] and not is_terminal(status):
+    elif order["broker_order_id"] and (not is_terminal(status) or status in LATE_FILL_STATUSES):
+        # A canceled or expired order is still looked at when asked (a webhook): a fill that
+        # raced the cancel is booked.
         await refresh(runtime, order)
 
 
