@@ -9,6 +9,7 @@ the way out, whatever the way out is.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import secrets
@@ -141,8 +142,10 @@ async def _create_reference_table(dsn: str) -> None:
 def _child_env(database_url: str, redis_url: str) -> dict[str, str]:
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
            "ENVIRONMENT": "production", "LOG_LEVEL": "WARNING",
-           # A fresh secret per run: the bench's tokens must not work anywhere else.
-           "JWT_SECRET": secrets.token_urlsafe(48)}
+           # Fresh secrets per run: the bench's tokens must not work anywhere else.
+           "JWT_SECRET": secrets.token_urlsafe(48),
+           "CREDENTIALS_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+           "BROKER_WEBHOOK_SECRET": secrets.token_urlsafe(32)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
