@@ -207,7 +207,7 @@ def as_accepted(row: Mapping[Any, Any]) -> dict[str, Any]:
     """The order as it was when first accepted: what an idempotent replay returns."""
     return {**row, "status": OrderStatus.PENDING_NEW.value, "filled_quantity": Decimal(0),
             "avg_fill_price": None, "broker_order_id": None, "reject_reason": None,
-            "updated_at": row["created_at"]}
+            "broker_status": None, "status_detail": None, "updated_at": row["created_at"]}
 
 
 async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID,
