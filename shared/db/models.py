@@ -179,9 +179,8 @@ orders = Table(
           postgresql_where=text("broker_order_id IS NOT NULL")),
     Index("ix_orders_broker_tag", "broker", "broker_tag", unique=True,
           postgresql_where=text("broker_tag IS NOT NULL")),
-    Index("ix_orders_open_at_brokers", "updated_at",
-          postgresql_where=text("broker <> 'paper' AND status IN ('PENDING_NEW', 'SUBMITTED',"
-                                " 'ACCEPTED', 'PARTIALLY_FILLED', 'PENDING_CANCEL')")),
+    # Never index a column an order update changes (status, updated_at): updates stay HOT.
+    Index("ix_orders_at_brokers", "created_at", postgresql_where=text("broker <> 'paper'")),
     Index("ix_orders_user_created", "user_id", text("created_at DESC"), text("id DESC")),
     Index(
         "ix_orders_due_dispatch",

@@ -261,7 +261,7 @@ async def open_at_brokers(conn: AsyncConnection, *, older_than_seconds: float,
         text("SELECT id, broker FROM orders WHERE broker <> 'paper'"
              " AND status IN ('SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
              " AND updated_at < now() - make_interval(secs => :age)"
-             " ORDER BY updated_at LIMIT :limit"),
+             " ORDER BY created_at LIMIT :limit"),
         {"age": older_than_seconds, "limit": limit})
     return [(row.id, row.broker) for row in result]
 
