@@ -10,7 +10,8 @@ SUBMIT_ORDERS: Final = "orders.submit"
 CANCEL_ORDER: Final = "orders.cancel"
 SWEEP_ORDERS: Final = "orders.sweep"
 
-# Work on one broker's queue; each takes a list of order ids (or one webhook event id).
+# Work on one broker's queue: place and sync take a list of order ids, cancel one order id,
+# webhooks.process one stored delivery id.
 BROKER_PLACE: Final = "broker.place"
 BROKER_SYNC: Final = "broker.sync"
 BROKER_CANCEL: Final = "broker.cancel"
