@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from shared.brokers.groww import session as groww_session
-from shared.brokers.groww.wire import IST
+from shared.brokers.india import IST
 from shared.brokers.sessions import LoginForm
 from shared.brokers.types import (
     BrokerSession,

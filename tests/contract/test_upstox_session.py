@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from shared.brokers.india import IST
 from shared.brokers.sessions import LoginForm, session_module
 from shared.brokers.types import NotSent, Rejected, SessionExpired
 from shared.brokers.upstox import session as upstox_session
-from shared.brokers.upstox.wire import IST
 from tests.stubs.upstox.harness import API_KEY, API_SECRET, UpstoxStub, running
 from worker.brokers.upstox.adapter import UpstoxAdapter
 

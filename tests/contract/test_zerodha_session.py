@@ -9,10 +9,10 @@ from decimal import Decimal
 import httpx
 import pytest
 
+from shared.brokers.india import IST
 from shared.brokers.sessions import LoginForm
 from shared.brokers.types import BrokerSession, NotSent, Rejected, SessionExpired
 from shared.brokers.zerodha import session as kite_session
-from shared.brokers.zerodha.wire import IST
 from tests.stubs.zerodha.harness import StubKite, running
 from worker.brokers.zerodha.adapter import ZerodhaAdapter
 

@@ -8,13 +8,16 @@ HTTP.
 
 from __future__ import annotations
 
+import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Protocol
 
+from shared.brokers import webhooks
 from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
+from shared.settings import Settings
 from worker.brokers.base import BrokerAdapter
 
 
@@ -26,6 +29,16 @@ class Delivery:
     headers: dict[str, str] = field(default_factory=dict)
     # Upstox puts no signature on its webhook: the secret token in our URL path identifies it.
     path_token: str | None = None
+
+
+def verify_delivery(broker: Broker, delivery: Delivery, candidate: webhooks.Candidate,
+                    settings: Settings) -> WebhookTrigger | None:
+    """ordergate's real verification of `delivery` for one connection: the trigger, or None."""
+    verified = webhooks.authenticate(
+        broker, body=delivery.body, headers=delivery.headers, path_token=delivery.path_token,
+        candidates=[candidate], secrets=settings.webhook_secrets, now=time.time(),
+        tolerance_seconds=settings.webhook_tolerance_seconds)
+    return verified.trigger if verified is not None else None
 
 
 class BrokerStub(Protocol):

@@ -49,6 +49,15 @@ class StubServer:
                 raise RuntimeError(f"stub server on port {self.port} did not start")
             time.sleep(0.01)
 
+    @contextmanager
+    def outage(self) -> Iterator[None]:
+        """The server is down (connections refused) for the block, then up on the same port."""
+        self.stop()
+        try:
+            yield
+        finally:
+            self.start()
+
     def stop(self) -> None:
         if self._server is None or self._thread is None:
             return

@@ -12,6 +12,7 @@ import pytest
 from shared.brokers import webhooks
 from shared.brokers.angelone import wire
 from shared.brokers.catalog import Broker, Product
+from shared.brokers.india import IST
 from shared.brokers.types import (
     BrokerError,
     Instrument,
@@ -226,7 +227,7 @@ def test_a_trade_book_row_is_a_fill_dated_today_in_ist() -> None:
                             date(2020, 10, 20))
     assert fill.exec_id == "201020000000095-50005750"
     assert (fill.quantity, fill.price) == (D(1), D("175.00"))
-    assert fill.executed_at == datetime(2020, 10, 20, 13, 27, 53, tzinfo=wire.IST)
+    assert fill.executed_at == datetime(2020, 10, 20, 13, 27, 53, tzinfo=IST)
 
 
 def test_fills_in_the_same_second_sort_by_fill_id() -> None:

@@ -125,11 +125,23 @@ async def note_outcome(runtime: Runtime, broker: Broker, order: Mapping[Any, Any
             await accounts.mark_expired(conn, order["account_id"], exc.message)
 
 
+async def read_order(runtime: Runtime, order_id: uuid.UUID) -> Mapping[Any, Any] | None:
+    """The order as it is now, without a lock (read before calling a broker)."""
+    async with runtime.engine.connect() as conn:
+        return await orders.get(conn, order_id)
+
+
 async def record_discrepancy(runtime: Runtime, order: Mapping[Any, Any], kind: str,
-                             message: str, details: dict[str, Any] | None = None) -> None:
+                             message: str) -> None:
     """Put a difference between the broker and our books in front of a person."""
-    log.warning("quality check on order %s: %s", order["id"], message)
     async with runtime.engine.begin() as conn:
-        await quality.record(conn, broker=order["broker"], kind=kind, message=message,
-                             user_id=order["user_id"], account_id=order["account_id"],
-                             order_id=order["id"], details=details)
+        await note_discrepancy(conn, order, kind, message)
+
+
+async def note_discrepancy(conn: AsyncConnection, order: Mapping[Any, Any], kind: str,
+                           message: str) -> None:
+    """record_discrepancy inside the caller's transaction."""
+    log.warning("quality check on order %s: %s", order["id"], message)
+    await quality.record(conn, broker=order["broker"], kind=kind, message=message,
+                         user_id=order["user_id"], account_id=order["account_id"],
+                         order_id=order["id"])

@@ -32,7 +32,7 @@ _CANCELABLE = frozenset({OrderStatus.SUBMITTED, OrderStatus.ACCEPTED,
 
 async def cancel_at_broker(runtime: Runtime, order_id: str) -> bool:
     """Carry a requested cancel to the broker; False if the order is not PENDING_CANCEL."""
-    order = await _read(runtime, uuid.UUID(order_id))
+    order = await calls.read_order(runtime, uuid.UUID(order_id))
     if order is None or order["status"] != OrderStatus.PENDING_CANCEL:
         return False
     if not order["broker_order_id"]:
@@ -62,7 +62,7 @@ async def cancel_at_broker(runtime: Runtime, order_id: str) -> bool:
 
 
 async def _poll_later(runtime: Runtime, order: Mapping[Any, Any]) -> None:
-    current = await _read(runtime, order["id"])
+    current = await calls.read_order(runtime, order["id"])
     if current is not None and current["status"] == OrderStatus.PENDING_CANCEL:
         async with runtime.engine.begin() as conn:
             await orders.reschedule(conn, order["id"], CANCEL_POLL_SECONDS)
@@ -98,8 +98,3 @@ async def _finish(runtime: Runtime, order: Mapping[Any, Any], reason: str) -> No
         return changes
 
     await runtime.publish(await runtime.in_transaction(work))
-
-
-async def _read(runtime: Runtime, order_id: uuid.UUID) -> Mapping[Any, Any] | None:
-    async with runtime.engine.connect() as conn:
-        return await orders.get(conn, order_id)

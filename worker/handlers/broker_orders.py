@@ -57,7 +57,7 @@ async def sync_orders(runtime: Runtime, order_ids: list[str]) -> None:
 
 async def sync_order(runtime: Runtime, order_id: uuid.UUID) -> None:
     """One order: place it, resolve an unknown place, or refresh it from the broker."""
-    order = await _read(runtime, order_id)
+    order = await calls.read_order(runtime, order_id)
     if order is None or order["broker"] == Broker.PAPER:
         return
     status = OrderStatus(order["status"])
@@ -73,7 +73,7 @@ async def sync_order(runtime: Runtime, order_id: uuid.UUID) -> None:
 
 async def place_order(runtime: Runtime, order_id: uuid.UUID) -> bool:
     """Claim and place one order; False if it was not this delivery's to place."""
-    order = await _read(runtime, order_id)
+    order = await calls.read_order(runtime, order_id)
     if order is None or not _placeable(order):
         return False
     waiting = await calls.gate(runtime, order)
@@ -180,7 +180,7 @@ async def resolve_unknown(runtime: Runtime, order: Mapping[Any, Any]) -> None:
     await calls.note_outcome(runtime, broker, order, None)
     if found is not None:
         await _record_placed(runtime, order, found)
-        await refresh(runtime, await _read(runtime, order["id"]) or order)
+        await refresh(runtime, await calls.read_order(runtime, order["id"]) or order)
         return
     lookups = order["dispatch_attempts"]
     if lookups < runtime.settings.unknown_lookup_attempts:
@@ -233,8 +233,3 @@ async def _close(conn: AsyncConnection, *, order_id: uuid.UUID, status: OrderSta
     changes = [await close_order(conn, row, status, reason)]
     await orders.log_events(conn, changes)
     return changes
-
-
-async def _read(runtime: Runtime, order_id: uuid.UUID) -> Mapping[Any, Any] | None:
-    async with runtime.engine.connect() as conn:
-        return await orders.get(conn, order_id)

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerError, BrokerFill, BrokerOrder
-from shared.db.repositories import orders, quality
+from shared.db.repositories import orders
 from shared.domain.enums import OrderStatus
 from shared.domain.errors import DomainError
 from shared.domain.orders import is_terminal
@@ -76,7 +76,7 @@ async def apply_report(conn: AsyncConnection, row: RowMapping, report: BrokerOrd
                 exec_id=fill.exec_id, quantity=fill.quantity, price=fill.price,
                 executed_at=fill.executed_at, commission=fill.commission))
         except DomainError as exc:
-            await _discrepancy(conn, row, "fill_refused", f"fill {fill.exec_id} of "
+            await calls.note_discrepancy(conn, row, "fill_refused", f"fill {fill.exec_id} of "
                                f"{fill.quantity} @ {fill.price} was refused: {exc.message}")
             continue
         if filled is not None:
@@ -84,7 +84,7 @@ async def apply_report(conn: AsyncConnection, row: RowMapping, report: BrokerOrd
             row = filled
     decision = decide_status(OrderStatus(row["status"]), report.status)
     if decision.discrepancy:
-        await _discrepancy(conn, row, "status_mismatch", decision.discrepancy)
+        await calls.note_discrepancy(conn, row, "status_mismatch", decision.discrepancy)
     if decision.target is not None and is_ending(decision.target):
         changes.append(await close_order(conn, row, decision.target, report.message))
         row = changes[-1][0]
@@ -106,14 +106,6 @@ async def _missing_fills(conn: AsyncConnection, row: RowMapping, report: BrokerO
     # and if it persists a person sees it.
     await orders.reschedule(conn, row["id"], MISSING_FILLS_RETRY_SECONDS)
     if is_terminal(OrderStatus(row["status"])) or report.status is OrderStatus.FILLED:
-        await _discrepancy(conn, row, "missing_fills",
+        await calls.note_discrepancy(conn, row, "missing_fills",
                            f"the broker reports {report.filled_quantity} filled but lists trades"
                            f" for {row['filled_quantity']}")
-
-
-async def _discrepancy(conn: AsyncConnection, row: Mapping[Any, Any], kind: str,
-                       message: str) -> None:
-    log.warning("quality check on order %s: %s", row["id"], message)
-    await quality.record(conn, broker=row["broker"], kind=kind, message=message,
-                         user_id=row["user_id"], account_id=row["account_id"],
-                         order_id=row["id"])

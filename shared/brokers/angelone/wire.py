@@ -22,12 +22,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
+from shared.brokers.india import IST
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -48,7 +49,6 @@ from shared.brokers.types import (
 from shared.domain.enums import OrderStatus, OrderType, TimeInForce
 
 BROKER: Final = Broker.ANGELONE
-IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
 # "The session established via SmartAPI remains active for upto 28 hours after login" (User).
 SESSION_LIFETIME: Final = timedelta(hours=28)
 

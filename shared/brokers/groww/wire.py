@@ -11,12 +11,13 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
+from shared.brokers.india import IST, next_ist
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -39,7 +40,6 @@ from shared.domain.enums import OrderStatus, OrderType, TimeInForce
 GROWW: Final = Broker.GROWW
 SEGMENT: Final = "CASH"
 API_VERSION: Final = "1.0"
-IST: Final = timezone(timedelta(hours=5, minutes=30))
 DUPLICATE_REFERENCE: Final = "GA007"
 EXCHANGES: Final = frozenset({"NSE", "BSE"})
 
@@ -350,6 +350,4 @@ def parse_token(body: bytes) -> str:
 
 def token_expiry(now: datetime) -> datetime:
     """When a token issued at `now` stops working: Groww expires them daily at 06:00 IST."""
-    local = now.astimezone(IST)
-    six = local.replace(hour=6, minute=0, second=0, microsecond=0)
-    return six if six > local else six + timedelta(days=1)
+    return next_ist(now, time(6, 0))

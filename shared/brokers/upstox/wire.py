@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
+from shared.brokers.india import IST, next_ist
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -36,7 +37,6 @@ from shared.brokers.types import (
 from shared.domain.enums import OrderStatus, OrderType, TimeInForce
 
 BROKER: Final = Broker.UPSTOX
-IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
 
 # Documented error codes (error-codes page, cancel-order page).
 RATE_LIMITED: Final = "UDAPI10005"
@@ -324,6 +324,4 @@ def parse_webhook(body: bytes) -> WebhookTrigger:
 
 def token_expiry(now: datetime) -> datetime:
     """When a token issued at `now` expires: the next 03:30 IST (get-token page)."""
-    local = now.astimezone(IST)
-    expiry = local.replace(hour=3, minute=30, second=0, microsecond=0)
-    return expiry if expiry > local else expiry + timedelta(days=1)
+    return next_ist(now, time(3, 30))

@@ -11,12 +11,13 @@ import hashlib
 import hmac
 import json
 from collections.abc import Mapping, Sequence
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
+from shared.brokers.india import IST, next_ist
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -39,7 +40,6 @@ from shared.domain.enums import OrderStatus, OrderType, TimeInForce
 
 BROKER: Final = Broker.ZERODHA
 # Kite's timestamps are Indian Standard Time without an offset; India has no daylight saving.
-IST: Final = timezone(timedelta(hours=5, minutes=30), "IST")
 # Access tokens expire at 06:00 IST on the next day (kite.trade/docs/connect/v3/user).
 TOKEN_EXPIRY_TIME: Final = time(6, 0, tzinfo=IST)
 MAX_TAG_LENGTH: Final = 20
@@ -361,9 +361,7 @@ def session_checksum(api_key: str, token: str, api_secret: str) -> str:
 
 def session_expiry(now: datetime) -> datetime:
     """When a token issued at `now` expires: the next 06:00 in India."""
-    local = now.astimezone(IST)
-    expiry = datetime.combine(local.date(), TOKEN_EXPIRY_TIME)
-    return expiry if expiry > local else expiry + timedelta(days=1)
+    return next_ist(now, TOKEN_EXPIRY_TIME)
 
 
 def session_from(data: Any, *, api_key: str, api_secret: str, now: datetime,

@@ -26,6 +26,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from shared.brokers.angelone import wire
+from shared.brokers.india import IST
 
 CENT = Decimal("0.01")
 # symboltoken -> (tradingsymbol, exchange, symbolname)
@@ -75,7 +76,7 @@ def gateway(code: str, message: str, status: int) -> Response:
 
 
 def _now() -> str:
-    return datetime.now(wire.IST).strftime("%d-%b-%Y %H:%M:%S")
+    return datetime.now(IST).strftime("%d-%b-%Y %H:%M:%S")
 
 
 class Book:
@@ -122,7 +123,7 @@ class Book:
     def place(self, body: dict[str, Any]) -> tuple[dict[str, str], float]:
         with self.lock:
             self.sequence += 1
-            orderid = datetime.now(wire.IST).strftime("%y%m%d") + f"{self.sequence:09d}"
+            orderid = datetime.now(IST).strftime("%y%m%d") + f"{self.sequence:09d}"
             stop = body["ordertype"] in {"STOPLOSS_LIMIT", "STOPLOSS_MARKET"}
             row = {key: body.get(key, "") for key in PLACE_FIELDS}
             row.update(orderid=orderid, uniqueorderid=str(uuid.uuid4()),
@@ -189,7 +190,7 @@ class Book:
                 "transactiontype": row["transactiontype"], "fillprice": str(price),
                 "fillsize": str(quantity), "orderid": orderid,
                 "fillid": str(50005750 + len(self.trades)),
-                "filltime": datetime.now(wire.IST).strftime("%H:%M:%S")})
+                "filltime": datetime.now(IST).strftime("%H:%M:%S")})
             self._book_position(row, quantity, price)
 
     def _book_position(self, row: dict[str, Any], quantity: Decimal, price: Decimal) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 
 from shared.brokers import signing, webhooks
@@ -14,7 +14,7 @@ from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
 from shared.settings import Settings
 from tests.stubs.angelone.app import Book, create_app, dumps
-from tests.stubs.harness import Delivery
+from tests.stubs.harness import Delivery, verify_delivery
 from tests.stubs.server import StubServer
 from worker.brokers.angelone.adapter import AngelOneAdapter, build
 
@@ -87,20 +87,10 @@ class AngelOneStub:
 
     def verify(self, delivery: Delivery) -> WebhookTrigger | None:
         candidate = webhooks.Candidate(self.account_id, self.session(), None)
-        verified = webhooks.authenticate(
-            Broker.ANGELONE, body=delivery.body, headers=delivery.headers,
-            path_token=delivery.path_token, candidates=[candidate],
-            secrets=self.settings.webhook_secrets, now=time.time(),
-            tolerance_seconds=self.settings.webhook_tolerance_seconds)
-        return verified.trigger if verified is not None else None
+        return verify_delivery(Broker.ANGELONE, delivery, candidate, self.settings)
 
-    @contextmanager
-    def outage(self) -> Iterator[None]:
-        self.server.stop()
-        try:
-            yield
-        finally:
-            self.server.start()
+    def outage(self) -> AbstractContextManager[None]:
+        return self.server.outage()
 
 
 def new_book() -> Book:

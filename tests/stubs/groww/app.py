@@ -18,7 +18,7 @@ import re
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
@@ -27,11 +27,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from shared.brokers.india import IST
+
 API_KEY = "groww-stub-api-key"
 API_SECRET = "groww-stub-api-secret"
 TOTP = "246810"
 ISINS = {"INFY": "INE009A01021"}
-IST = timezone(timedelta(hours=5, minutes=30))
 ENUMS = {
     "validity": {"DAY", "IOC", "EOS", "GTC", "GTD"}, "exchange": {"NSE", "BSE"},
     "segment": {"CASH", "FNO"}, "product": {"CNC", "MIS", "NRML", "MTF", "ARB", "BO", "CO"},

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
@@ -18,7 +18,7 @@ from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
 from shared.settings import Settings
 from tests.stubs.groww.app import API_KEY, API_SECRET, GrowwBook, create_app, dumps
-from tests.stubs.harness import Delivery
+from tests.stubs.harness import Delivery, verify_delivery
 from tests.stubs.server import StubServer
 from worker.brokers.groww.adapter import GrowwAdapter
 
@@ -105,21 +105,11 @@ class GrowwStub:
         """ordergate's own verification of `delivery` (shared.brokers.webhooks)."""
         candidate = webhooks.Candidate(account_id=self._account, session=self.session(),
                                        webhook_token=None)
-        verified = webhooks.authenticate(
-            Broker.GROWW, body=delivery.body, headers=delivery.headers,
-            path_token=delivery.path_token, candidates=[candidate],
-            secrets=self.settings.webhook_secrets, now=time.time(),
-            tolerance_seconds=self.settings.webhook_tolerance_seconds)
-        return verified.trigger if verified is not None else None
+        return verify_delivery(Broker.GROWW, delivery, candidate, self.settings)
 
-    @contextmanager
-    def outage(self) -> Iterator[None]:
+    def outage(self) -> AbstractContextManager[None]:
         """Groww is down (connections refused) for the block."""
-        self._server.stop()
-        try:
-            yield
-        finally:
-            self._server.start()
+        return self._server.outage()
 
 
 @contextmanager

@@ -21,7 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from tests.stubs.upstox.book import FINAL, IST, Book, Order, Refusal, encode
+from shared.brokers.india import IST
+from tests.stubs.upstox.book import FINAL, Book, Order, Refusal, encode
 
 ORDER_TYPES = frozenset({"MARKET", "LIMIT", "SL", "SL-M"})
 

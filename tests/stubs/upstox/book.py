@@ -10,11 +10,12 @@ import json
 import secrets
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-IST = timezone(timedelta(hours=5, minutes=30))
+from shared.brokers.india import IST
+
 FINAL = frozenset({"complete", "cancelled", "rejected"})
 CENT = Decimal("0.01")
 

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from decimal import Decimal
 
 from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
-from shared.brokers.webhooks import Candidate, authenticate
+from shared.brokers.webhooks import Candidate
 from shared.settings import Settings
-from tests.stubs.harness import Delivery
+from tests.stubs.harness import Delivery, verify_delivery
 from tests.stubs.server import StubServer, serving
 from tests.stubs.upstox.app import create_app, webhook_body
 from tests.stubs.upstox.book import Book
@@ -99,21 +98,11 @@ class UpstoxStub:
     def verify(self, delivery: Delivery) -> WebhookTrigger | None:
         """ordergate's real check of a delivery for this stub's connection."""
         candidate = Candidate(self.account_id, self.session(), self.webhook_token)
-        verified = authenticate(
-            Broker.UPSTOX, body=delivery.body, headers=delivery.headers,
-            path_token=delivery.path_token, candidates=[candidate],
-            secrets=self.settings.webhook_secrets, now=time.time(),
-            tolerance_seconds=self.settings.webhook_tolerance_seconds)
-        return verified.trigger if verified is not None else None
+        return verify_delivery(Broker.UPSTOX, delivery, candidate, self.settings)
 
-    @contextmanager
-    def outage(self) -> Iterator[None]:
+    def outage(self) -> AbstractContextManager[None]:
         """Connections are refused for the duration of the block."""
-        self._server.stop()
-        try:
-            yield
-        finally:
-            self._server.start()
+        return self._server.outage()
 
 
 @contextmanager

@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from shared.brokers.zerodha.wire import IST
+from shared.brokers.india import IST
 
 log = logging.getLogger(__name__)
 FORM = "application/x-www-form-urlencoded"

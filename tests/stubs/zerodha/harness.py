@@ -23,10 +23,9 @@ Every constructor argument is optional (defaults: `DEFAULT_*` below). Public kno
 from __future__ import annotations
 
 import secrets
-import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Final
 
@@ -35,7 +34,7 @@ from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
 from shared.brokers.zerodha import wire
 from shared.settings import Settings
-from tests.stubs.harness import Delivery
+from tests.stubs.harness import Delivery, verify_delivery
 from tests.stubs.server import StubServer
 from tests.stubs.zerodha.app import KiteExchange, create_app, dumps, sha256
 from worker.brokers.zerodha.adapter import ZerodhaAdapter
@@ -156,23 +155,13 @@ class StubKite:
 
     def verify(self, delivery: Delivery) -> WebhookTrigger | None:
         """What ordergate's webhook authentication makes of `delivery` for this account."""
-        settings = self.settings()
         candidate = webhooks.Candidate(account_id=ACCOUNT_ID, session=self.session(),
                                        webhook_token=None)
-        verified = webhooks.authenticate(
-            Broker.ZERODHA, body=delivery.body, headers=delivery.headers, path_token=None,
-            candidates=[candidate], secrets=settings.webhook_secrets, now=time.time(),
-            tolerance_seconds=settings.webhook_tolerance_seconds)
-        return verified.trigger if verified is not None else None
+        return verify_delivery(Broker.ZERODHA, delivery, candidate, self.settings())
 
-    @contextmanager
-    def outage(self) -> Iterator[None]:
+    def outage(self) -> AbstractContextManager[None]:
         """Kite is down (connections refused) for the duration of the block."""
-        self.server.stop()
-        try:
-            yield
-        finally:
-            self.server.start()
+        return self.server.outage()
 
 
 @contextmanager

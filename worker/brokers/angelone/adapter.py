@@ -12,6 +12,7 @@ import httpx
 
 from shared.brokers.angelone import wire
 from shared.brokers.catalog import CAPABILITIES, Broker
+from shared.brokers.india import IST
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -127,7 +128,7 @@ class AngelOneAdapter:
                     since: datetime | None = None) -> list[BrokerFill]:
         """Today's executions from the trade book, oldest first."""
         data = await self._call("GET", wire.TRADE_BOOK_PATH, changes_state=False)
-        today = datetime.now(wire.IST).date()
+        today = datetime.now(IST).date()
         found = [wire.parse_trade(row, today) for row in wire.rows(data)
                  if broker_order_id is None or str(row.get("orderid")) == broker_order_id]
         if since is not None:
