@@ -52,7 +52,14 @@ class Runtime:
         """Run a coroutine to completion on this process's loop (one loop for its lifetime)."""
         if self._loop is None:
             self._loop = asyncio.new_event_loop()
-        return self._loop.run_until_complete(coro)
+        task = self._loop.create_task(coro)
+        try:
+            return self._loop.run_until_complete(task)
+        except BaseException:
+            # A soft time limit (or Ctrl-C) is raised by a signal handler wherever the loop is,
+            # leaving the task suspended mid-transaction: unwind it here, before the next task.
+            _unwind(self._loop, task)
+            raise
 
     async def in_transaction(self, work: Callable[[AsyncConnection], Awaitable[T]]) -> T:
         """Run `work` in one transaction, retrying deadlocks and serialization failures."""
@@ -87,6 +94,26 @@ class Runtime:
             self._loop.run_until_complete(self.engine.dispose())
             self._loop.run_until_complete(self.redis.aclose())
             self._loop.close()
+
+
+# How often, and how long each time, an interrupted task is asked to unwind: at most 6 s,
+# inside the 10 s Celery leaves between the soft and the hard time limit.
+UNWIND_ATTEMPTS = 3
+UNWIND_WAIT_SECONDS = 2.0
+
+
+def _unwind(loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    """Cancel an interrupted task and run it until its `async with` blocks have rolled back."""
+    for _ in range(UNWIND_ATTEMPTS):
+        if task.done():
+            break
+        task.cancel()
+        # Bounded: a cancellation can be swallowed (bpo-42130), so ask again rather than hang.
+        loop.run_until_complete(asyncio.wait([task], timeout=UNWIND_WAIT_SECONDS))
+    if not task.done():
+        log.warning("an interrupted task ignored %d cancellations; leaving it", UNWIND_ATTEMPTS)
+    elif not task.cancelled() and task.exception() is not None:
+        log.info("an interrupted task failed while unwinding: %r", task.exception())
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:
