@@ -66,56 +66,86 @@ async def send(redis: Redis, task: str, args: Sequence[Any], queue: str) -> None
     await redis.lpush(queue, celery_message(task, args, queue))
 
 
+class _Stop:
+    """The sentinel stop() queues behind everything submitted before it."""
+
+
+_STOP = _Stop()
+STOP_TIMEOUT_SECONDS = 5.0
+
+
 class OrderDispatcher:
     """Batches accepted order ids into one submit message per queue, after their commit.
 
     At low load each message carries one order; under load the batch grows by itself, which
     spreads Celery's per-message cost over many orders. Losing a batch (Redis down, process
     killed) loses nothing: every order row is its own outbox and the sweeper re-drives it.
+    A failed publish is therefore not retried here; the next batch simply tries again.
     """
 
     def __init__(self, redis: Redis, *, max_batch: int = 64, max_pending: int = 5000,
-                 timeout: float = 0.5) -> None:
+                 timeout: float = 0.5, stop_timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         self._redis = redis
-        self._queue: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[str, str] | _Stop] = asyncio.Queue()
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._timeout = timeout
+        self._stop_timeout = stop_timeout
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._stop_queued = False
 
     def start(self) -> None:
         """Start the background publishing loop on the running event loop."""
+        self._stopping = False
         self._task = asyncio.create_task(self._run(), name="order-dispatcher")
 
     async def stop(self) -> None:
-        """Publish what is buffered (best effort), then stop."""
-        if self._task is None:
+        """Publish everything submitted before this call, then stop; bounded by stop_timeout.
+
+        A sentinel, not task.cancel(): on Python 3.11 wait_for can swallow a cancellation that
+        arrives as a send completes (bpo-42130) and the loop would wait on the queue for ever.
+        What a hung Redis keeps from being flushed in time is left to the sweeper.
+        """
+        task, self._task = self._task, None
+        if task is None:
             return
-        self._task.cancel()
-        await asyncio.gather(self._task, return_exceptions=True)
-        await self._publish(self._drain(self._queue.qsize()))
+        self._stopping = True
+        self._stop_queued = True
+        self._queue.put_nowait(_STOP)
+        done, _ = await asyncio.wait({task}, timeout=self._stop_timeout)
+        if not done:
+            log.warning("dispatcher did not flush within %.1fs; the sweeper will re-drive the"
+                        " %d orders left", self._stop_timeout, self.pending)
+            task.cancel()
+            # Bounded again: a cancellation swallowed by a library must not hang shutdown.
+            await asyncio.wait({task}, timeout=1.0)
 
     @property
     def pending(self) -> int:
         """Order ids waiting to be published."""
-        return self._queue.qsize()
+        return self._queue.qsize() - (1 if self._stop_queued else 0)
 
     def submit(self, order_id: str, queue: str = tasks.ORDERS_QUEUE) -> None:
-        """Buffer an order id for `queue`; past the cap the sweeper will pick it up."""
-        if self._queue.qsize() < self._max_pending:
+        """Buffer an order id for `queue`; past the cap (or once stopping) the sweeper takes it."""
+        if not self._stopping and self._queue.qsize() < self._max_pending:
             self._queue.put_nowait((queue, order_id))
 
     async def _run(self) -> None:
-        while True:
-            first = await self._queue.get()
-            batch = [first, *self._drain(self._max_batch - 1)]
-            await self._publish(batch)
-
-    def _drain(self, limit: int) -> list[tuple[str, str]]:
-        batch: list[tuple[str, str]] = []
-        while len(batch) < limit and not self._queue.empty():
-            batch.append(self._queue.get_nowait())
-        return batch
+        stopping = False
+        while not stopping:
+            batch: list[tuple[str, str]] = []
+            item = await self._queue.get()
+            while True:
+                if isinstance(item, _Stop):
+                    self._stop_queued, stopping = False, True
+                    break
+                batch.append(item)
+                if len(batch) >= self._max_batch or self._queue.empty():
+                    break
+                item = self._queue.get_nowait()
+            if batch:
+                await self._publish(batch)
 
     async def _publish(self, batch: list[tuple[str, str]]) -> None:
         by_queue: dict[str, list[str]] = {}
@@ -123,8 +153,9 @@ class OrderDispatcher:
             by_queue.setdefault(queue, []).append(order_id)
         for queue, ids in by_queue.items():
             try:
-                await asyncio.wait_for(
-                    send(self._redis, tasks.place_task(queue), [ids], queue), self._timeout)
+                # asyncio.timeout, not wait_for: it never swallows a cancellation (bpo-42130).
+                async with asyncio.timeout(self._timeout):
+                    await send(self._redis, tasks.place_task(queue), [ids], queue)
             except Exception as exc:  # noqa: BLE001 - any failure is recovered by the sweeper
                 # The orders are committed; the sweeper re-drives them once their grace passed.
                 log.warning("publish of %d orders to %s failed, the sweeper will re-drive them:"
