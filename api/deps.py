@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -40,6 +41,24 @@ async def current_principal(
     return principal
 
 
+class Operator:
+    """The holder of OPERATOR_TOKEN: sees operational detail across all users."""
+
+
+OPERATOR = Operator()
+
+
+async def operator_or_principal(
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+) -> Operator | Principal:
+    """The operator (OPERATOR_TOKEN, when configured) or an authenticated user; else 401."""
+    configured: str | None = request.app.state.settings.operator_token
+    # Constant time: a byte-by-byte compare would let timing reveal the token.
+    if token and configured and hmac.compare_digest(token.encode(), configured.encode()):
+        return OPERATOR
+    return await current_principal(request, token)
+
+
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 EngineDep = Annotated[AsyncEngine, Depends(_app_state("engine"))]
 # Single-statement writes: no BEGIN/COMMIT round trips, still atomic.
@@ -48,3 +67,4 @@ RedisDep = Annotated[Redis, Depends(_app_state("redis"))]
 InstrumentsDep = Annotated[InstrumentCache, Depends(_app_state("instruments"))]
 DispatcherDep = Annotated[OrderDispatcher, Depends(_app_state("dispatcher"))]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+OperatorOrPrincipalDep = Annotated[Operator | Principal, Depends(operator_or_principal)]

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     jwt_audience: str = "ordergate-api"
     access_token_ttl_seconds: int = 900
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    # Bearer token of operators (full queue status) until an admin role exists; unset = no
+    # full view. Long enough that guessing it is hopeless.
+    operator_token: str | None = Field(default=None, min_length=32)
 
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import EngineDep, RedisDep, SettingsDep
+from api.deps import EngineDep, Operator, OperatorOrPrincipalDep, RedisDep, SettingsDep
 from shared.brokers.catalog import REAL_BROKERS, queue_for
 from shared.brokers.circuit import CircuitBreaker, CircuitState
 from shared.messaging import tasks
@@ -84,9 +84,40 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Re
 _QUEUES = (tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE, *(queue_for(b) for b in _BROKERS))
 
 
-@router.get("/api/v1/queue/status")
-async def queue_status(engine: EngineDep, redis: RedisDep,
+@router.get("/api/v1/queue/status", responses={401: {"description": "no valid bearer token"}})
+async def queue_status(caller: OperatorOrPrincipalDep, engine: EngineDep, redis: RedisDep,
                        settings: SettingsDep) -> dict[str, Any]:
+    """Queue health: aggregate for users; depths, counts and workers for the operator token."""
+    if isinstance(caller, Operator):
+        return await _operator_view(engine, redis, settings)
+    return await _user_view(redis, settings)
+
+
+async def _user_view(redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
+    """What any user may know: whether orders flow, and which brokers are paused.
+
+    No worker names and no counts: those describe the deployment and every user's orders.
+    """
+    try:
+        workers_available: bool | None = bool(
+            await asyncio.wait_for(workers_online(redis), CHECK_TIMEOUT_SECONDS))
+    except Exception as exc:  # noqa: BLE001 - Redis being down is the answer itself
+        log.warning("queue status without Redis: %s", exc)
+        workers_available = None
+    circuits = await _circuits(redis, settings)
+    brokers = {name: {"circuit": state["circuit"], "retry_in_seconds": state["retry_in_seconds"]}
+               for name, state in circuits.items()}
+    if not workers_available:
+        status = "unavailable"
+    elif any(state["circuit"] != CircuitState.CLOSED for state in brokers.values()):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {"status": status, "workers_available": workers_available, "brokers": brokers}
+
+
+async def _operator_view(engine: EngineDep, redis: RedisDep,
+                         settings: SettingsDep) -> dict[str, Any]:
     """Per-queue depth (one queue per broker), orders waiting, workers, broker circuits."""
     async with engine.connect() as conn:
         waiting = (await conn.execute(text(
