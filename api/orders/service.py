@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import RowMapping, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.market.service import InstrumentCache
@@ -39,6 +40,10 @@ from shared.domain.risk import (
 )
 from shared.messaging.order_view import decimal_str
 from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+DEADLOCK_DETECTED = "40P01"
+INSERT_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -117,13 +122,37 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
     """
     route = await _route(conn, user_id, body)
     await _validate(body, route, instruments)
-    req = _to_request(body)
     fingerprint = request_hash(body) if idempotency_key else None
+    new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint, settings)
+    try:
+        row = await _insert(conn, new)
+    except IntegrityError as exc:
+        return await _on_conflict(conn, exc, new), True
+    if row is None:
+        # The usual retry after a timeout lands here: the insert saw the committed order with
+        # this key and locked nothing, so it never waits on the worker filling that order.
+        if idempotency_key and (earlier := await _replay(conn, new)) is not None:
+            return earlier, True
+        if new.client_order_id and await orders.client_order_id_taken(
+                conn, user_id, new.client_order_id):
+            raise _client_order_id_taken(new)
+        if route.account_id is not None:
+            raise Conflict("the connection was revoked or expired while the order was placed",
+                           code="connection_expired", details={"field": "account_id"})
+        await _explain_rejected_reservation(conn, new)
+    assert row is not None
+    return row, False
+
+
+async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder, route: Route,
+                     idempotency_key: str | None, fingerprint: str | None,
+                     settings: Settings) -> orders.NewOrder:
+    req = _to_request(body)
     reference = None
     if route.account_id is None and req.side is Side.BUY and req.order_type is OrderType.MARKET:
         reference = await market.get_ask(conn, req.symbol)
     order_id = uuid.uuid4()
-    new = orders.NewOrder(
+    return orders.NewOrder(
         id=order_id, user_id=user_id, broker=route.broker.value, account_id=route.account_id,
         product=route.product.value if route.product else None,
         broker_tag=order_tag(route.broker, order_id) if route.account_id else None, request=req,
@@ -133,19 +162,21 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
                       reservation(req, reference, settings.market_order_cushion)),
         dispatch_grace_seconds=settings.dispatch_grace_seconds,
     )
-    try:
-        row = await orders.insert_order(conn, new)
-    except IntegrityError as exc:
-        return await _on_conflict(conn, exc, new), True
-    if row is None:
-        if idempotency_key and (earlier := await _replay(conn, new)) is not None:
-            return earlier, True
-        if route.account_id is not None:
-            raise Conflict("the connection was revoked or expired while the order was placed",
-                           code="connection_expired", details={"field": "account_id"})
-        await _explain_rejected_reservation(conn, new)
-    assert row is not None
-    return row, False
+
+
+async def _insert(conn: AsyncConnection, new: orders.NewOrder) -> RowMapping | None:
+    """Reserve and insert the order, trying again when PostgreSQL broke a deadlock with it."""
+    for attempt in range(1, INSERT_ATTEMPTS + 1):
+        try:
+            return await orders.insert_order(conn, new)
+        except DBAPIError as exc:
+            if _sqlstate(exc) != DEADLOCK_DETECTED or attempt == INSERT_ATTEMPTS:
+                raise
+            # The first order with this Idempotency-Key or client_order_id was not committed
+            # when the statement began; it is now, and the worker filling it waits for the
+            # account row the reservation held. The next try sees it and locks nothing.
+            log.info("order insert deadlocked with a fill (attempt %d); trying again", attempt)
+    raise AssertionError("unreachable")
 
 
 def _constraint(exc: IntegrityError) -> str | None:
@@ -154,18 +185,29 @@ def _constraint(exc: IntegrityError) -> str | None:
     return name
 
 
+def _sqlstate(exc: DBAPIError) -> str | None:
+    code: str | None = getattr(getattr(exc.orig, "__cause__", None), "sqlstate", None)
+    return code
+
+
 async def _on_conflict(conn: AsyncConnection, exc: IntegrityError,
                        new: orders.NewOrder) -> RowMapping:
     constraint = _constraint(exc)
-    if constraint == "uq_orders_user_idempotency_key":
+    if constraint == "uq_orders_user_idempotency_key" or (
+            new.idempotency_key is not None and constraint == "uq_orders_user_client_order_id"):
+        # With both keys, the client_order_id index may report the repeat first.
         earlier = await _replay(conn, new)
         if earlier is not None:
             return earlier
     if constraint == "uq_orders_user_client_order_id":
-        raise Conflict(f"client_order_id {new.client_order_id} is already used by another order",
-                       code="duplicate_client_order_id",
-                       details={"field": "client_order_id", "value": new.client_order_id})
+        raise _client_order_id_taken(new)
     raise exc
+
+
+def _client_order_id_taken(new: orders.NewOrder) -> Conflict:
+    return Conflict(f"client_order_id {new.client_order_id} is already used by another order",
+                    code="duplicate_client_order_id",
+                    details={"field": "client_order_id", "value": new.client_order_id})
 
 
 async def _replay(conn: AsyncConnection, new: orders.NewOrder) -> RowMapping | None:

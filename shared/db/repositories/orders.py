@@ -47,21 +47,32 @@ class NewOrder:
 # One statement, so one round trip and atomic without BEGIN/COMMIT: reserve, insert, log the event.
 # A BUY reserves cash on the account; a SELL reserves shares on the position. No row from the
 # reservation (not enough of either) inserts nothing.
-_RESERVE_CASH = """
+# An Idempotency-Key or client_order_id already used by a committed order also matches no row,
+# so a replay locks nothing: taking the account row and then waiting on the unique key of an
+# order the worker is filling (it waits for that account row) would deadlock.
+_NOT_TAKEN = """
+      AND NOT EXISTS (SELECT 1 FROM orders o
+                      WHERE o.user_id = :user_id AND o.idempotency_key = :idempotency_key)
+      AND NOT EXISTS (SELECT 1 FROM orders o
+                      WHERE o.user_id = :user_id AND o.client_order_id = :client_order_id)"""
+_RESERVE_CASH = f"""
     UPDATE accounts SET reserved_cash = reserved_cash + :reserve_cash
     WHERE user_id = :user_id AND broker = :broker AND cash - reserved_cash >= :reserve_cash
+      {_NOT_TAKEN}
     RETURNING id AS account_id"""
-_RESERVE_POSITION = """
+_RESERVE_POSITION = f"""
     UPDATE positions p SET reserved_quantity = p.reserved_quantity + :quantity
     FROM accounts a
     WHERE a.user_id = :user_id AND a.broker = :broker AND p.account_id = a.id
       AND p.symbol = :symbol AND p.quantity - p.reserved_quantity >= :quantity
+      {_NOT_TAKEN}
     RETURNING a.id AS account_id"""
 # A broker runs its own margin checks on the account it holds: nothing is reserved here, but
 # the connection must be the user's and active.
-_AT_BROKER = """
+_AT_BROKER = f"""
     SELECT id AS account_id FROM accounts
-    WHERE id = :account_id AND user_id = :user_id AND broker = :broker AND status = 'active'"""
+    WHERE id = :account_id AND user_id = :user_id AND broker = :broker AND status = 'active'
+      {_NOT_TAKEN}"""
 _INSERT = f"""
 WITH reserved AS ({{reserve}}),
 inserted AS (
@@ -85,7 +96,11 @@ INSERT_AT_BROKER = text(_INSERT.format(reserve=_AT_BROKER))
 
 
 async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | None:
-    """Reserve and insert a new order in one statement; None when the reservation failed."""
+    """Reserve and insert a new order in one statement.
+
+    None when the reservation failed or the order's Idempotency-Key or client_order_id is
+    already taken by a committed order (nothing is locked then).
+    """
     req = order.request
     is_buy = req.side is Side.BUY
     at_broker = order.account_id is not None
@@ -125,6 +140,18 @@ async def get_by_idempotency_key(conn: AsyncConnection, user_id: uuid.UUID,
         {"user_id": user_id, "key": key},
     )
     return result.mappings().first()
+
+
+async def client_order_id_taken(conn: AsyncConnection, user_id: uuid.UUID,
+                                client_order_id: str) -> bool:
+    """Whether this user already has an order with this client_order_id."""
+    result = await conn.execute(
+        text("SELECT EXISTS (SELECT 1 FROM orders"
+             " WHERE user_id = :user_id AND client_order_id = :client_order_id)"),
+        {"user_id": user_id, "client_order_id": client_order_id},
+    )
+    taken: bool = result.scalar_one()
+    return taken
 
 
 async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, status: str | None,
