@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
 from api.accounts.schemas import AccountOut, PositionOut
@@ -28,6 +29,7 @@ def position_view(row: Mapping[Any, Any]) -> dict[str, Any]:
     """Mark one position row to its last price."""
     pos, mark = _position(row), row["mark"]
     view = {
+        "account_id": row["account_id"], "broker": row["broker"], "currency": row["currency"],
         "symbol": row["symbol"], "quantity": pos.quantity, "avg_price": pos.avg_price,
         "market_price": mark,
         "market_value": market_value(pos, mark) if mark is not None else None,
@@ -38,37 +40,56 @@ def position_view(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 
 def account_view(account: Mapping[Any, Any], rows: Sequence[Mapping[Any, Any]]) -> dict[str, Any]:
-    """Sum cash and positions into the account summary (unmarked positions count at cost)."""
+    """Sum one account's cash and positions (unmarked positions count at cost).
+
+    Only that account's rows, so only its currency: amounts in two currencies never add up.
+    """
     value = unrealized = realized = Decimal(0)
     for row in rows:
+        if row["account_id"] != account["id"]:
+            raise ValueError(f"position of account {row['account_id']} is not in {account['id']}")
         pos = _position(row)
         mark = row["mark"] if row["mark"] is not None else pos.avg_price
         value += market_value(pos, mark)
         unrealized += unrealized_pnl(pos, mark)
         realized += pos.realized_pnl
     cash: Decimal = account["cash"]
-    view = {"cash": cash, "buying_power": cash - account["reserved_cash"],
-            "equity": cash + value, "realized_pnl": realized, "unrealized_pnl": unrealized,
-            "currency": account["currency"]}
+    view = {"account_id": account["id"], "broker": account["broker"],
+            "currency": account["currency"], "cash": cash,
+            "buying_power": cash - account["reserved_cash"], "equity": cash + value,
+            "realized_pnl": realized, "unrealized_pnl": unrealized}
     return {key: json_value(v) for key, v in view.items()}
 
 
 @router.get("/account", response_model=AccountOut,
-            responses={401: {"description": "missing or invalid access token"}})
-async def get_account(principal: PrincipalDep, engine: EngineDep) -> Response:
-    """Return your paper account's cash, buying power, equity and P&L."""
+            responses={401: {"description": "missing or invalid access token"},
+                       404: {"description": "no such account of yours (absent or foreign)"}})
+async def get_account(
+    principal: PrincipalDep, engine: EngineDep,
+    account_id: Annotated[uuid.UUID | None, Query(
+        description="one of your accounts (a broker connection's id); default: paper")] = None,
+) -> Response:
+    """Return one account's cash, buying power, equity and P&L, in its own currency."""
     async with engine.connect() as conn:
-        account = await accounts.get_for_user(conn, principal.user_id)
-        rows = await accounts.positions_for_user(conn, principal.user_id)
+        if account_id is None:
+            account = await accounts.get_for_user(conn, principal.user_id)
+        else:
+            account = await accounts.get_owned(conn, principal.user_id, account_id)
+        rows = [] if account is None else await accounts.positions_for_user(
+            conn, principal.user_id, account["id"])
     if account is None:
-        raise NotFound("no paper account for this user")
+        raise NotFound(f"account {account_id or 'paper'} not found",
+                       details={"field": "account_id"})
     return JSONResponse(account_view(account, rows))
 
 
 @router.get("/positions", response_model=list[PositionOut],
             responses={401: {"description": "missing or invalid access token"}})
 async def list_positions(principal: PrincipalDep, engine: EngineDep) -> Response:
-    """List your positions marked to the last price (flat ones too, for their realized P&L)."""
+    """List your positions in every account, each marked in its account's currency.
+
+    Flat ones are listed too, for their realized P&L.
+    """
     async with engine.connect() as conn:
         rows = await accounts.positions_for_user(conn, principal.user_id)
     return JSONResponse([position_view(row) for row in rows])

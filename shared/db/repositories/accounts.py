@@ -9,25 +9,43 @@ from decimal import Decimal
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+ACCOUNT_COLUMNS = "id, broker, currency, cash, reserved_cash"
+
 
 async def get_for_user(conn: AsyncConnection, user_id: uuid.UUID,
                        broker: str = "paper") -> RowMapping | None:
     """Return the user's account at this broker."""
     result = await conn.execute(
-        text("SELECT id, currency, cash, reserved_cash FROM accounts"
-             " WHERE user_id = :user_id AND broker = :broker"),
+        text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts"
+             " WHERE user_id = :user_id AND broker = :broker ORDER BY created_at LIMIT 1"),
         {"user_id": user_id, "broker": broker})
     return result.mappings().first()
 
 
-async def positions_for_user(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[RowMapping]:
-    """Return the user's positions (open ones and closed ones that hold realized P&L)."""
+async def get_owned(conn: AsyncConnection, user_id: uuid.UUID,
+                    account_id: uuid.UUID) -> RowMapping | None:
+    """Return this user's account by id, or None for an absent or foreign one."""
     result = await conn.execute(
-        text("SELECT p.symbol, p.quantity, p.avg_price, p.realized_pnl, p.reserved_quantity,"
-             " q.last AS mark FROM positions p LEFT JOIN quotes q USING (symbol)"
+        text(f"SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = :id AND user_id = :user_id"),
+        {"id": account_id, "user_id": user_id})
+    return result.mappings().first()
+
+
+async def positions_for_user(conn: AsyncConnection, user_id: uuid.UUID,
+                             account_id: uuid.UUID | None = None) -> Sequence[RowMapping]:
+    """Return the user's positions, each with its account's broker and currency.
+
+    Open ones and closed ones that hold realized P&L; only one account's when it is named.
+    """
+    result = await conn.execute(
+        text("SELECT p.account_id, a.broker, a.currency, p.symbol, p.quantity, p.avg_price,"
+             " p.realized_pnl, p.reserved_quantity, q.last AS mark"
+             " FROM positions p JOIN accounts a ON a.id = p.account_id"
+             " LEFT JOIN quotes q ON q.symbol = p.symbol"
              " WHERE p.user_id = :user_id AND (p.quantity <> 0 OR p.realized_pnl <> 0)"
-             " ORDER BY p.symbol"),
-        {"user_id": user_id})
+             " AND (CAST(:account_id AS uuid) IS NULL OR p.account_id = :account_id)"
+             " ORDER BY p.symbol, a.broker, p.account_id"),
+        {"user_id": user_id, "account_id": account_id})
     return result.mappings().all()
 
 
