@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from redis.asyncio import Redis
-from sqlalchemy import RowMapping
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.db.engine import make_engine
-from shared.messaging.publish import publish_order_changes
+from shared.domain.errors import StaleOrder
+from shared.domain.orders import Change
+from shared.messaging.publish import forget_orders, publish_order_changes
 from shared.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-# (order row after a change, status before it)
-Change = tuple[RowMapping, str | None]
 RETRYABLE_SQLSTATES = {"40001", "40P01"}  # serialization failure, deadlock detected
 MAX_TRANSACTION_ATTEMPTS = 5
 
@@ -71,20 +70,30 @@ class Runtime:
                 if _sqlstate(exc) not in RETRYABLE_SQLSTATES or attempt == MAX_TRANSACTION_ATTEMPTS:
                     raise
                 log.info("transaction conflict (%s), retrying", _sqlstate(exc))
+            except StaleOrder as exc:
+                if attempt == MAX_TRANSACTION_ATTEMPTS:
+                    raise
+                log.info("%s; running the unit of work again", exc.message)
         raise AssertionError("unreachable")
 
-    async def publish(self, changes: list[Change]) -> None:
+    async def publish(self, changes: Sequence[Change]) -> None:
         """Publish committed changes; Redis trouble is logged, never undoes the commit."""
+        changes = [change for change in changes if change.steps]
         if not changes:
             return
-        pairs: list[tuple[Mapping[Any, Any], Mapping[Any, Any]]] = [
-            (row, {"version": row["version"], "from_status": before, "to_status": row["status"]})
-            for row, before in changes
-        ]
         try:
-            await publish_order_changes(self.redis, pairs, self.settings.order_cache_ttl_seconds)
+            await publish_order_changes(self.redis, changes, self.settings.order_cache_ttl_seconds)
         except Exception as exc:  # noqa: BLE001 - the DB is the truth; GET falls back to it
-            log.warning("could not publish %d order changes: %s", len(pairs), exc)
+            log.warning("could not publish %d order changes: %s", len(changes), exc)
+            await self._forget(changes)
+
+    async def _forget(self, changes: Sequence[Change]) -> None:
+        # A snapshot older than the database must not be served; the cache TTL bounds it
+        # when Redis cannot even take the delete.
+        try:
+            await forget_orders(self.redis, changes)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("could not drop %d cached orders either: %s", len(changes), exc)
 
     def close(self) -> None:
         """Release connections at process exit."""

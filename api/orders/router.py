@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import uuid
@@ -32,10 +33,11 @@ from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
 from shared.domain.enums import OrderStatus
 from shared.domain.errors import NotFound
+from shared.domain.orders import Change
 from shared.messaging import tasks
 from shared.messaging.enqueue import send
-from shared.messaging.order_view import json_value, order_resource
-from shared.messaging.publish import cached_order, publish_order_changes
+from shared.messaging.order_view import as_first_accepted, json_value, order_resource
+from shared.messaging.publish import cached_order, forget_orders, publish_order_changes
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -87,11 +89,12 @@ async def submit_order(
         row, replayed = await service.place_order(
             conn, user_id=principal.user_id, body=body, idempotency_key=idempotency_key,
             instruments=instruments, settings=settings)
+    order = orders.to_order(row)
     if replayed:
-        resource = order_resource(service.as_accepted(row))
+        resource = order_resource(as_first_accepted(order))
     else:
-        dispatcher.submit(str(row["id"]), queue_for(Broker(row["broker"])))
-        resource = order_resource(row)
+        dispatcher.submit(str(order.id), queue_for(Broker(order.broker)))
+        resource = order_resource(order)
     headers = {"Location": f"/api/v1/orders/{resource['id']}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -111,10 +114,10 @@ async def get_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
     if cached is not None:
         return JSONResponse(cached)
     async with engine.connect() as conn:
-        row = await orders.get_for_user(conn, principal.user_id, oid)
-    if row is None:
+        order = await orders.get_for_user(conn, principal.user_id, oid)
+    if order is None:
         raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
-    return JSONResponse(order_resource(row))
+    return JSONResponse(order_resource(order))
 
 
 @router.get("/orders", response_model=OrderPage, responses=_ERRORS)
@@ -128,11 +131,13 @@ async def list_orders(
     """List your orders, newest first, with keyset pagination."""
     after = service.decode_cursor(cursor) if cursor else None
     async with engine.connect() as conn:
-        rows = await orders.list_for_user(
+        found = await orders.list_for_user(
             conn, principal.user_id, status=status.value if status else None,
             symbol=symbol.upper() if symbol else None, limit=limit, after=after)
-    next_cursor = service.encode_cursor(rows[-1]) if len(rows) == limit else None
-    return JSONResponse({"items": [order_resource(r) for r in rows], "next_cursor": next_cursor})
+    last = found[-1] if len(found) == limit else None
+    next_cursor = service.encode_cursor(last.created_at, last.id) if last else None
+    return JSONResponse({"items": [order_resource(o) for o in found],
+                         "next_cursor": next_cursor})
 
 
 @router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=_ERRORS)
@@ -141,30 +146,34 @@ async def cancel_order(order_id: str, principal: PrincipalDep, engine: EngineDep
     """Cancel an order: CANCELED at once if not yet at the broker, else PENDING_CANCEL."""
     oid = _order_id(order_id)
     async with engine.begin() as conn:
-        row, ask_broker = await service.cancel_order(
+        change, ask_broker = await service.cancel_order(
             conn, principal.user_id, oid, settings.dispatch_grace_seconds)
-    await _announce(redis, row, ask_broker, settings)
-    return JSONResponse(order_resource(row), status_code=202)
+    await _announce(redis, change, ask_broker, settings)
+    return JSONResponse(order_resource(change.after), status_code=202)
 
 
-async def _announce(redis: Redis, row: RowMapping, ask_broker: bool,
+async def _announce(redis: Redis, change: Change, ask_broker: bool,
                     settings: Settings) -> None:
-    # Best effort after commit: the sweeper re-drives a lost cancel, the DB serves a stale cache.
+    # Best effort after commit: the sweeper re-drives a lost cancel; a snapshot that could not
+    # be replaced is dropped, or expires with the cache TTL.
+    order = change.after
     try:
-        event = {"version": row["version"], "from_status": None, "to_status": row["status"]}
-        await publish_order_changes(redis, [(row, event)], settings.order_cache_ttl_seconds)
+        await publish_order_changes(redis, [change], settings.order_cache_ttl_seconds)
         if ask_broker:
-            queue = queue_for(Broker(row["broker"]))
-            await send(redis, tasks.cancel_task(queue), [str(row["id"])], queue)
+            queue = queue_for(Broker(order.broker))
+            await send(redis, tasks.cancel_task(queue), [str(order.id)], queue)
     except Exception as exc:  # noqa: BLE001
         log.warning("could not publish the cancel of %s now; the sweeper will: %s",
-                    row["id"], exc)
+                    order.id, exc)
+        with contextlib.suppress(Exception):
+            await forget_orders(redis, [change])
 
 
 def _fill_page(rows: Sequence[RowMapping], limit: int | None) -> dict[str, Any]:
     """Shape fills; a full page (`limit` rows) gets a cursor to the next one."""
     items = [{k: json_value(v) for k, v in r.items() if k != "created_at"} for r in rows]
-    next_cursor = service.encode_cursor(rows[-1]) if limit and len(rows) == limit else None
+    last = rows[-1] if limit and len(rows) == limit else None
+    next_cursor = service.encode_cursor(last["created_at"], last["id"]) if last else None
     return {"items": items, "next_cursor": next_cursor}
 
 

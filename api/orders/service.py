@@ -28,9 +28,10 @@ from shared.brokers.catalog import (
     parse_broker,
 )
 from shared.db.repositories import accounts, market, orders
+from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, OrderType, Side
 from shared.domain.errors import Conflict, InvalidOrder, NotFound
-from shared.domain.orders import is_terminal, transition
+from shared.domain.orders import Change, is_terminal
 from shared.domain.risk import (
     OrderRequest,
     check_buying_power,
@@ -245,47 +246,33 @@ def _plain(amount: Decimal | None) -> Decimal:
     return Decimal(decimal_str(amount or Decimal(0)))
 
 
-def as_accepted(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """The order as it was when first accepted: what an idempotent replay returns."""
-    return {**row, "status": OrderStatus.PENDING_NEW.value, "filled_quantity": Decimal(0),
-            "avg_fill_price": None, "broker_order_id": None, "reject_reason": None,
-            "broker_status": None, "status_detail": None, "updated_at": row["created_at"]}
-
-
 async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID,
-                       order_id: uuid.UUID, grace_seconds: float) -> tuple[RowMapping, bool]:
-    """Cancel an order; returns (order row, must the broker be asked?)."""
-    row = await orders.get_for_user(conn, user_id, order_id, for_update=True)
-    if row is None:
+                       order_id: uuid.UUID, grace_seconds: float) -> tuple[Change, bool]:
+    """Cancel an order; returns (the saved change, must the broker be asked?)."""
+    order = await orders.get_for_user(conn, user_id, order_id, for_update=True)
+    if order is None:
         raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
-    status = OrderStatus(row["status"])
-    if is_terminal(status):
-        raise Conflict(f"order is {status.value} and can no longer be canceled",
-                       code="order_not_cancelable", details={"status": status.value})
-    if status is OrderStatus.PENDING_CANCEL:
-        return row, False
-    if status is OrderStatus.PENDING_NEW:
-        # Not at the broker yet: cancel here. The worker's compare-and-set will then skip it.
-        await orders.release_reservation(conn, row)
-        updated = await orders.set_status(
-            conn, row, transition(status, OrderStatus.CANCELED),
-            reserved_cash=Decimal(0), reserved_quantity=Decimal(0), next_dispatch_at=None)
-        await orders.log_events(conn, [(updated, status.value)])
-        return updated, False
-    updated = await orders.set_status(
-        conn, row, transition(status, OrderStatus.PENDING_CANCEL),
-        next_dispatch_at=_in_seconds(grace_seconds))
-    await orders.log_events(conn, [(updated, status.value)])
-    return updated, True
+    if is_terminal(order.status):
+        raise Conflict(f"order is {order.status.value} and can no longer be canceled",
+                       code="order_not_cancelable", details={"status": order.status.value})
+    if order.status is OrderStatus.PENDING_CANCEL:
+        return Change(order), False  # asked already: the same answer again
+    if order.status is OrderStatus.PENDING_NEW:
+        # Not at the broker yet: cancel here. The worker then finds nothing new to submit.
+        closed = Change(order).then(ev.Canceled())
+        await orders.release_reservation(conn, order, closed.after)
+        return await orders.save(conn, closed, dispatch=orders.Dispatch.done()), False
+    requested = Change(order).then(ev.CancelRequested())
+    return await orders.save(conn, requested, dispatch=orders.Dispatch(grace_seconds)), True
 
 
 def _in_seconds(seconds: float) -> datetime:
     return datetime.now(UTC) + timedelta(seconds=seconds)
 
 
-def encode_cursor(row: Mapping[Any, Any]) -> str:
-    """Make an opaque keyset cursor from the last row of a page."""
-    raw = f"{row['created_at'].isoformat()}|{row['id']}"
+def encode_cursor(created_at: datetime, row_id: uuid.UUID) -> str:
+    """Make an opaque keyset cursor from the last item of a page."""
+    raw = f"{created_at.isoformat()}|{row_id}"
     return base64.urlsafe_b64encode(raw.encode()).decode()
 
 

@@ -10,6 +10,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Numeric,
     String,
     Table,
     Text,
@@ -17,7 +18,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from shared.db.types import Amount, Timestamp
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
@@ -152,8 +153,14 @@ orders = Table(
     Column("placement", String(16)),
     Column("placement_attempts", Integer, nullable=False, server_default=text("0")),
     Column("status", String(16), nullable=False),
+    # The status a pending state came from: where a refused cancel returns to.
+    Column("previous_status", String(16)),
+    # The broker execution ids booked on this order (the fills ledger's unique key backs it).
+    Column("trade_ids", ARRAY(Text), nullable=False, server_default=text("'{}'::text[]")),
     Column("filled_quantity", Amount, nullable=False, server_default=text("0")),
     Column("avg_fill_price", Amount),
+    # Σ quantity × price of the fills, unbounded NUMERIC: the average is rounded once from it.
+    Column("filled_notional", Numeric(asdecimal=True), nullable=False, server_default=text("0")),
     # What this order still holds of the account's cash (BUY) or position (SELL).
     Column("reserved_cash", Amount, nullable=False, server_default=text("0")),
     Column("reserved_quantity", Amount, nullable=False, server_default=text("0")),
@@ -170,6 +177,9 @@ orders = Table(
     CheckConstraint(_one_of("order_type", OrderType), name="order_type"),
     CheckConstraint(_one_of("time_in_force", TimeInForce), name="time_in_force"),
     CheckConstraint(_one_of("status", OrderStatus), name="status"),
+    CheckConstraint("(status = 'PENDING_CANCEL') = (previous_status IS NOT NULL) AND"
+                    f" (previous_status IS NULL OR {_one_of('previous_status', OrderStatus)})",
+                    name="previous_status"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_bounds"),
     CheckConstraint("reserved_cash >= 0 AND reserved_quantity >= 0", name="reservations"),

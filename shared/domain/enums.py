@@ -32,3 +32,11 @@ class OrderStatus(StrEnum):
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+
+
+class Placement(StrEnum):
+    """Where a real-broker order's place call stands (paper orders have none)."""
+
+    IN_FLIGHT = "in_flight"  # being placed, or the outcome is unknown: look it up, never re-place
+    NOT_SENT = "not_sent"  # certainly never received: may be placed again with the same tag
+    PLACED = "placed"

@@ -71,3 +71,9 @@ class OverFill(Conflict):
 class Unavailable(DomainError):
     kind = "unavailable"
     default_code = "unavailable"
+
+
+class StaleOrder(Conflict):
+    """The order moved between reading and writing it; the unit of work may run again."""
+
+    default_code = "stale_order"

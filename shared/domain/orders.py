@@ -1,154 +1,310 @@
-"""The order lifecycle as one table, and fill accounting on an order's execution state.
+"""The order aggregate: a frozen `Order`, one table of every allowed move, and `apply`.
 
-No code path changes an order's status except through `transition` (directly or via `apply_fill`).
+`apply(order, event)` is the only way an order changes, in the API and in the worker alike.
+It returns a new `Order` (version + 1), returns the same object when the event changes nothing
+(a trade id seen before, a note already made), or raises InvalidTransition / OverFill.
 """
 
+from __future__ import annotations
+
+import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from enum import Enum
 from types import MappingProxyType
 from typing import Final
 
-from shared.domain.enums import OrderStatus
+from shared.domain import events as ev
+from shared.domain.enums import OrderStatus, OrderType, Placement, Side, TimeInForce
 from shared.domain.errors import InvalidOrder, InvalidTransition, OverFill
-from shared.domain.values import ARITHMETIC, PRICE_PLACES, require_decimal
+from shared.domain.values import ARITHMETIC, LEDGER_PLACES, PRICE_PLACES, require_decimal
 
 _S = OrderStatus
+PAPER: Final = "paper"
 
-TRANSITIONS: Final[Mapping[OrderStatus, frozenset[OrderStatus]]] = MappingProxyType(
-    {
-        _S.PENDING_NEW: frozenset({_S.SUBMITTED, _S.REJECTED, _S.CANCELED}),
-        _S.SUBMITTED: frozenset(
-            {
-                _S.ACCEPTED,
-                _S.PARTIALLY_FILLED,
-                _S.FILLED,
-                _S.REJECTED,
-                _S.PENDING_CANCEL,
-                _S.CANCELED,
-                _S.EXPIRED,
-            }
-        ),
-        _S.ACCEPTED: frozenset(
-            {_S.PARTIALLY_FILLED, _S.FILLED, _S.PENDING_CANCEL, _S.CANCELED, _S.EXPIRED}
-        ),
-        _S.PARTIALLY_FILLED: frozenset(
-            {_S.PARTIALLY_FILLED, _S.FILLED, _S.PENDING_CANCEL, _S.CANCELED, _S.EXPIRED}
-        ),
-        _S.PENDING_CANCEL: frozenset(
-            {
-                _S.PENDING_CANCEL,  # repeated cancel requests
-                _S.ACCEPTED,  # the broker rejected the cancel
-                _S.PARTIALLY_FILLED,  # fills racing the cancel are real
-                _S.FILLED,  # "too late to cancel"
-                _S.CANCELED,
-                _S.EXPIRED,
-            }
-        ),
-        _S.FILLED: frozenset(),
-        _S.CANCELED: frozenset(),
-        _S.REJECTED: frozenset(),
-        _S.EXPIRED: frozenset(),
-    }
-)
 
-TERMINAL_STATUSES: Final = frozenset(s for s, targets in TRANSITIONS.items() if not targets)
-# A real exchange may report a fill after it confirmed a cancel or an expiry (the fill raced
-# it). The fill happened and must be booked; the order keeps its final status.
+class Move(Enum):
+    """A move the table names by rule rather than by a fixed status."""
+
+    STAY = "stay"  # the status does not change (a note, a placement step)
+    FILL = "fill"  # PARTIALLY_FILLED or FILLED by quantity; a pending state waits for the end
+    BACK = "back"  # the status the pending state came from
+
+
+_E = type[ev.OrderEvent]
+_NOTES: Final[dict[_E, OrderStatus | Move]] = {ev.BrokerStatusNoted: Move.STAY,
+                                               ev.Waiting: Move.STAY}
+_WORKING: Final[dict[_E, OrderStatus | Move]] = {
+    ev.Placed: Move.STAY, ev.Filled: Move.FILL, ev.CancelRequested: _S.PENDING_CANCEL,
+    ev.Canceled: _S.CANCELED, ev.Expired: _S.EXPIRED, **_NOTES}
+
+# (status, event) → what the status becomes. Every allowed move is here; anything else raises.
+TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = MappingProxyType({
+    _S.PENDING_NEW: {
+        ev.Submitted: _S.SUBMITTED, ev.PlacementStarted: _S.SUBMITTED,
+        ev.Rejected: _S.REJECTED, ev.Canceled: _S.CANCELED, ev.Waiting: Move.STAY},
+    _S.SUBMITTED: {
+        **_WORKING, ev.PlacementStarted: Move.STAY, ev.PlacementNotSent: Move.STAY,
+        ev.Accepted: _S.ACCEPTED, ev.Rejected: _S.REJECTED},
+    _S.ACCEPTED: _WORKING,
+    _S.PARTIALLY_FILLED: _WORKING,
+    _S.PENDING_CANCEL: {
+        ev.Placed: Move.STAY, ev.PlacementNotSent: Move.STAY,
+        ev.Accepted: Move.STAY,  # acknowledged while the cancel waits: remembered for BACK
+        ev.Filled: Move.FILL,  # fills racing the cancel are real; a full one is "too late"
+        ev.Canceled: _S.CANCELED, ev.CancelRejected: Move.BACK, ev.Expired: _S.EXPIRED,
+        ev.Rejected: _S.REJECTED, **_NOTES},
+    _S.FILLED: {ev.BrokerStatusNoted: Move.STAY},
+    # A venue may report a fill after it confirmed a cancel or an expiry (the fill raced it):
+    # it happened and is booked; the order keeps its final status.
+    _S.CANCELED: {ev.Filled: Move.STAY, ev.BrokerStatusNoted: Move.STAY},
+    _S.EXPIRED: {ev.Filled: Move.STAY, ev.BrokerStatusNoted: Move.STAY},
+    _S.REJECTED: {ev.BrokerStatusNoted: Move.STAY},
+})
+
+TERMINAL_STATUSES: Final = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED})
 LATE_FILL_STATUSES: Final = frozenset({_S.CANCELED, _S.EXPIRED})
 OPEN_STATUSES: Final = frozenset(OrderStatus) - TERMINAL_STATUSES
+PENDING_STATUSES: Final = frozenset({_S.PENDING_CANCEL})
 
 
 def is_terminal(status: OrderStatus) -> bool:
-    """Tell whether an order in `status` can never change again."""
+    """Tell whether an order in `status` can never move to another status."""
     return status in TERMINAL_STATUSES
 
 
-def can_transition(current: OrderStatus, target: OrderStatus) -> bool:
-    """Tell whether the table allows an order to move from `current` to `target`."""
-    return target in TRANSITIONS[current]
-
-
-def transition(current: OrderStatus, target: OrderStatus) -> OrderStatus:
-    """Return `target` if the table allows the move from `current`; raise InvalidTransition."""
-    if not can_transition(current, target):
-        reason = "it is final" if is_terminal(current) else "the move is not allowed"
-        raise InvalidTransition(
-            f"order cannot move from {current} to {target}: {reason}",
-            details={"field": "status", "from_status": str(current), "to_status": str(target)},
-        )
-    return target
+def allows(status: OrderStatus, event: ev.OrderEvent) -> bool:
+    """Tell whether the table has a move for `event` in `status` (guards may still refuse)."""
+    return type(event) in TRANSITIONS[status]
 
 
 @dataclass(frozen=True, slots=True)
-class Execution:
-    """An order's execution state: ordered and filled quantity, average fill price, status."""
+class Order:
+    """An order as the books hold it. Amounts are Decimal; only `apply` makes a changed copy."""
 
+    id: uuid.UUID
+    user_id: uuid.UUID
+    account_id: uuid.UUID
+    broker: str
+    symbol: str
+    side: Side
+    order_type: OrderType
     quantity: Decimal
-    filled_quantity: Decimal
-    avg_fill_price: Decimal | None
+    price: Decimal | None
+    stop_price: Decimal | None
+    time_in_force: TimeInForce
     status: OrderStatus
+    version: int
+    created_at: datetime
+    updated_at: datetime
+    filled_quantity: Decimal = Decimal(0)
+    avg_fill_price: Decimal | None = None
+    # Σ quantity × price of the fills, exact: the average is one rounding of it, never a
+    # rounding of a rounding.
+    filled_notional: Decimal = Decimal(0)
+    # The status a pending state came from: where a refused cancel returns to.
+    previous_status: OrderStatus | None = None
+    # What the order still holds of the account's cash (BUY) or the position's shares (SELL).
+    reserved_cash: Decimal = Decimal(0)
+    reserved_quantity: Decimal = Decimal(0)
+    trade_ids: frozenset[str] = field(default_factory=frozenset)
+    client_order_id: str | None = None
+    product: str | None = None
+    broker_order_id: str | None = None
+    broker_tag: str | None = None
+    broker_status: str | None = None
+    status_detail: str | None = None
+    reject_reason: str | None = None
+    placement: Placement | None = None
+    placement_attempts: int = 0
+    # Bookkeeping read with the order, never changed by `apply`.
+    dispatch_attempts: int = 0
+    request_hash: str | None = None
 
     def __post_init__(self) -> None:
-        require_decimal(self.quantity, field="quantity")
-        require_decimal(self.filled_quantity, field="filled_quantity")
-        if self.avg_fill_price is not None:
-            require_decimal(self.avg_fill_price, field="avg_fill_price")
+        for name in ("quantity", "filled_quantity", "filled_notional", "reserved_cash",
+                     "reserved_quantity"):
+            require_decimal(getattr(self, name), field=name)
         if self.quantity <= 0:
             raise ValueError(f"quantity must be positive, was {self.quantity}")
         if not 0 <= self.filled_quantity <= self.quantity:
-            raise ValueError(
-                f"filled_quantity must be between 0 and the quantity {self.quantity}, "
-                f"was {self.filled_quantity}"
-            )
+            raise ValueError(f"filled_quantity must be between 0 and the quantity "
+                             f"{self.quantity}, was {self.filled_quantity}")
+
+    @property
+    def leaves(self) -> Decimal:
+        """The quantity not yet filled (what it means once terminal is the caller's call)."""
+        with localcontext(ARITHMETIC):
+            return self.quantity - self.filled_quantity
+
+    @property
+    def is_paper(self) -> bool:
+        """True for an order on ordergate's own paper exchange."""
+        return self.broker == PAPER
 
 
-def leaves(state: Execution) -> Decimal:
-    """Return the quantity not yet filled (the caller decides what it means once terminal)."""
+def apply(order: Order, event: ev.OrderEvent) -> Order:
+    """Return the order after `event`; the same object if it changes nothing; or raise."""
+    if isinstance(event, ev.Filled) and event.trade_id in order.trade_ids:
+        return order  # delivered again: it counts once, whatever the order has become since
+    move = TRANSITIONS[order.status].get(type(event))
+    if move is None:
+        raise _refused(order, event)
+    changed = _effect(order, event, move)
+    if changed is order or changed == order:
+        return order
+    return replace(changed, version=order.version + 1)
+
+
+def _effect(order: Order, event: ev.OrderEvent, move: OrderStatus | Move) -> Order:
+    match event:
+        case ev.Filled():
+            return _fill(order, event)
+        case ev.PlacementStarted() | ev.Placed() | ev.PlacementNotSent():
+            return _placement(order, event, move)
+        case ev.BrokerStatusNoted(raw_status=raw):
+            return replace(order, broker_status=raw)
+        case ev.Waiting(detail=detail):
+            return replace(order, status_detail=detail)
+        case ev.Submitted(broker_order_id=broker_order_id):
+            return _move(replace(order, broker_order_id=broker_order_id), _S.SUBMITTED)
+        case ev.Accepted() if order.status is _S.PENDING_CANCEL:
+            # Acknowledged while our cancel waits: a refused cancel returns to ACCEPTED.
+            back = _S.ACCEPTED if order.previous_status is _S.SUBMITTED else order.previous_status
+            return replace(order, previous_status=back)
+        case ev.Accepted(detail=detail):
+            return _move(replace(order, status_detail=detail), _S.ACCEPTED)
+        case ev.CancelRejected(reason=reason):
+            assert order.previous_status is not None, "a pending state knows where it came from"
+            return _move(replace(order, status_detail=reason), order.previous_status)
+        case ev.Rejected() if order.filled_quantity > 0:
+            raise _refused(order, event, f"{order.filled_quantity} of it is already filled")
+        case ev.Rejected(reason=reason) | ev.Canceled(reason=reason) | ev.Expired(reason=reason):
+            assert isinstance(move, OrderStatus)
+            return _move(replace(order, reject_reason=reason), move)
+        case ev.CancelRequested():
+            return _move(order, _S.PENDING_CANCEL)
+    raise AssertionError(f"no effect for {event!r}")  # pragma: no cover - the table is total
+
+
+def _move(order: Order, target: OrderStatus) -> Order:
+    """Move to `target`: a pending state remembers the status it left; an end frees the rest."""
+    previous = order.status if target in PENDING_STATUSES else None
+    moved = replace(order, status=target, previous_status=previous)
+    if is_terminal(target):
+        return replace(moved, reserved_cash=Decimal(0), reserved_quantity=Decimal(0))
+    return moved
+
+
+def _placement(order: Order, event: ev.PlacementStarted | ev.Placed | ev.PlacementNotSent,
+               move: OrderStatus | Move) -> Order:
+    if isinstance(event, ev.PlacementStarted):
+        retry = order.status is _S.SUBMITTED and order.placement is Placement.NOT_SENT
+        if order.is_paper or not (order.status is _S.PENDING_NEW or retry):
+            raise _refused(order, event, "it is not waiting to be placed at a broker")
+        started = replace(order, placement=Placement.IN_FLIGHT, status_detail=None,
+                          placement_attempts=order.placement_attempts + 1)
+        return _move(started, _S.SUBMITTED) if move is _S.SUBMITTED else started
+    if isinstance(event, ev.Placed):
+        if order.broker_order_id not in (None, event.broker_order_id):
+            raise _refused(order, event, f"it is already at the broker as "
+                                         f"{order.broker_order_id}")
+        return replace(order, broker_order_id=event.broker_order_id,
+                       placement=Placement.PLACED, status_detail=None)
+    if order.broker_order_id is not None or order.placement is not Placement.IN_FLIGHT:
+        # The broker's answer arrived meanwhile (a webhook, a sync): it did receive the order.
+        raise _refused(order, event, "the broker has already reported it")
+    return replace(order, placement=Placement.NOT_SENT, status_detail=event.detail)
+
+
+def _fill(order: Order, fill: ev.Filled) -> Order:
+    _check_fill(order, fill)
     with localcontext(ARITHMETIC):
-        return state.quantity - state.filled_quantity
+        filled = order.filled_quantity + fill.quantity
+        notional = order.filled_notional + fill.quantity * fill.price
+        average = (notional / filled).quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+    done = filled == order.quantity
+    booked = replace(
+        order, filled_quantity=filled, avg_fill_price=average, filled_notional=notional,
+        trade_ids=order.trade_ids | {fill.trade_id},
+        reserved_cash=order.reserved_cash - _cash_used(order, fill.quantity, done),
+        reserved_quantity=(Decimal(0) if done else
+                           order.reserved_quantity - min(fill.quantity, order.reserved_quantity)))
+    if order.status in LATE_FILL_STATUSES:
+        return booked
+    if done:
+        return _move(booked, _S.FILLED)
+    if order.status in PENDING_STATUSES:
+        return replace(booked, previous_status=_S.PARTIALLY_FILLED)
+    return _move(booked, _S.PARTIALLY_FILLED)
 
 
-def apply_fill(state: Execution, qty: Decimal, price: Decimal) -> Execution:
-    """Return the execution state after a fill of `qty` at `price`, or raise.
-
-    A late fill on a CANCELED or EXPIRED order is booked and the status stays. Raises
-    InvalidTransition when the order is otherwise terminal, InvalidOrder when `qty` or `price`
-    is not positive, and OverFill when `qty` exceeds the unfilled quantity.
-    """
-    require_decimal(qty, field="quantity")
-    require_decimal(price, field="price")
-    if is_terminal(state.status) and state.status not in LATE_FILL_STATUSES:
-        raise InvalidTransition(
-            f"cannot fill an order that is already {state.status}",
-            details={"field": "status", "from_status": str(state.status)},
-        )
-    if qty <= 0:
-        raise InvalidOrder(
-            f"fill quantity must be positive, was {qty}", details={"field": "quantity"}
-        )
-    if price <= 0:
-        raise InvalidOrder(f"fill price must be positive, was {price}", details={"field": "price"})
-    remaining = leaves(state)
-    if qty > remaining:
+def _check_fill(order: Order, fill: ev.Filled) -> None:
+    require_decimal(fill.quantity, field="quantity")
+    require_decimal(fill.price, field="price")
+    if fill.quantity <= 0:
+        raise InvalidOrder(f"fill quantity must be positive, was {fill.quantity}",
+                           details={"field": "quantity"})
+    if fill.price <= 0:
+        raise InvalidOrder(f"fill price must be positive, was {fill.price}",
+                           details={"field": "price"})
+    if fill.quantity > order.leaves:
         raise OverFill(
-            f"fill of {qty} exceeds the unfilled quantity {remaining} "
-            f"(ordered {state.quantity}, filled {state.filled_quantity})",
-            details={
-                "field": "quantity",
-                "fill_quantity": str(qty),
-                "leaves_quantity": str(remaining),
-            },
-        )
+            f"fill of {fill.quantity} exceeds the unfilled quantity {order.leaves} "
+            f"(ordered {order.quantity}, filled {order.filled_quantity})",
+            details={"field": "quantity", "fill_quantity": str(fill.quantity),
+                     "leaves_quantity": str(order.leaves)})
+
+
+def _cash_used(order: Order, quantity: Decimal, done: bool) -> Decimal:
+    """The share of the cash reservation a fill of `quantity` uses up (all of it once done)."""
+    if done or order.reserved_cash == 0:
+        return order.reserved_cash
     with localcontext(ARITHMETIC):
-        filled = state.filled_quantity + qty
-        previous_cost = state.filled_quantity * (state.avg_fill_price or 0)
-        average = ((previous_cost + qty * price) / filled).quantize(
-            PRICE_PLACES, rounding=ROUND_HALF_EVEN
-        )
-    if state.status in LATE_FILL_STATUSES:
-        target = state.status
+        share = (order.reserved_cash * quantity / order.leaves).quantize(
+            LEDGER_PLACES, rounding=ROUND_HALF_EVEN)
+    return min(share, order.reserved_cash)
+
+
+def _refused(order: Order, event: ev.OrderEvent, why: str | None = None) -> InvalidTransition:
+    name = type(event).__name__
+    if why is None:
+        why = "it is final" if is_terminal(order.status) else "the move is not allowed"
+    if isinstance(event, ev.Filled) and is_terminal(order.status):
+        message = f"cannot fill an order that is already {order.status}"
     else:
-        target = transition(state.status, OrderStatus.FILLED if filled == state.quantity
-                            else OrderStatus.PARTIALLY_FILLED)
-    return replace(state, filled_quantity=filled, avg_fill_price=average, status=target)
+        message = f"order {order.id} cannot take {name} while {order.status}: {why}"
+    return InvalidTransition(message, details={"field": "status",
+                                               "from_status": str(order.status), "event": name})
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One applied event: the status it moved from and the order right after it."""
+
+    event: ev.OrderEvent
+    from_status: OrderStatus
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """An order and the events applied to it since it was read: what one save writes."""
+
+    before: Order
+    steps: tuple[Step, ...] = ()
+
+    @property
+    def after(self) -> Order:
+        """The order after every step."""
+        return self.steps[-1].order if self.steps else self.before
+
+    def then(self, event: ev.OrderEvent) -> Change:
+        """Apply one more event; an event that changes nothing adds no step."""
+        current = self.after
+        nxt = apply(current, event)
+        if nxt is current:
+            return self
+        return Change(self.before, (*self.steps, Step(event, current.status, nxt)))

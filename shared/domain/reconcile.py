@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shared.domain import events as ev
 from shared.domain.enums import OrderStatus
-from shared.domain.orders import can_transition, is_terminal
+from shared.domain.orders import allows, is_terminal
 
 _S = OrderStatus
 _ENDINGS = frozenset({_S.CANCELED, _S.REJECTED, _S.EXPIRED})
+_MOVABLE = _ENDINGS | {_S.ACCEPTED, _S.PENDING_CANCEL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +41,22 @@ def decide_status(ours: OrderStatus, theirs: OrderStatus) -> StatusDecision:
     if theirs is _S.ACCEPTED and ours is not _S.SUBMITTED:
         # A working order stays as it is (partially filled, or a cancel still pending).
         return StatusDecision()
-    if can_transition(ours, theirs):
+    if theirs in _MOVABLE and allows(ours, event_for(theirs, None)):
         return StatusDecision(target=theirs)
     return StatusDecision(discrepancy=f"the broker reports {theirs}, which an order that is "
                                       f"{ours} here cannot become")
 
 
-def is_ending(status: OrderStatus) -> bool:
-    """True for the terminal statuses that are not a fill: canceled, rejected, expired."""
-    return status in _ENDINGS
+def event_for(target: OrderStatus, message: str | None) -> ev.OrderEvent:
+    """The event a broker-reported status is, with the broker's message as its reason."""
+    if target is _S.ACCEPTED:
+        return ev.Accepted(message)
+    if target is _S.PENDING_CANCEL:
+        return ev.CancelRequested()
+    if target is _S.REJECTED:
+        return ev.Rejected(message or "the broker rejected the order")
+    if target is _S.CANCELED:
+        return ev.Canceled(message)
+    if target is _S.EXPIRED:
+        return ev.Expired(message)
+    raise ValueError(f"{target} is not a status a broker report moves an order to")

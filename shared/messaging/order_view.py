@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
+
+from shared.domain.enums import OrderStatus
+from shared.domain.orders import Order
 
 ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
@@ -26,11 +30,21 @@ def json_value(value: Any) -> Any:
         return decimal_str(value)
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, Enum):
+        return value.value
     if value is None or isinstance(value, str | int | bool):
         return value
     return str(value)
 
 
-def order_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
-    """Shape an orders row into the public order resource."""
-    return {field: json_value(row[field]) for field in ORDER_FIELDS}
+def order_resource(order: Order) -> dict[str, Any]:
+    """Shape an order into the public order resource."""
+    return {field: json_value(getattr(order, field)) for field in ORDER_FIELDS}
+
+
+def as_first_accepted(order: Order) -> Order:
+    """The order as it was when first accepted: what an idempotent replay returns."""
+    return replace(order, status=OrderStatus.PENDING_NEW, previous_status=None, version=1,
+                   filled_quantity=Decimal(0), avg_fill_price=None, broker_order_id=None,
+                   reject_reason=None, broker_status=None, status_detail=None,
+                   placement=None, updated_at=order.created_at)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 
+from shared.domain.orders import Change
 from shared.messaging.order_view import order_resource
 
 STREAM_MAXLEN = 10_000
@@ -32,31 +33,30 @@ def user_stream_key(user_id: str) -> str:
     return f"ordergate:events:{user_id}"
 
 
-async def publish_order_changes(
-    redis: Redis, changes: list[tuple[Mapping[Any, Any], Mapping[Any, Any]]], ttl_seconds: int
-) -> None:
-    """Cache each order snapshot and append its events to its owner's stream, in one round trip.
+async def publish_order_changes(redis: Redis, changes: Sequence[Change],
+                                ttl_seconds: int) -> None:
+    """Cache each order's newest snapshot and append every step to its owner's stream.
 
-    `changes` holds (order row, event) pairs; the event has `version`, `from_status`, `to_status`.
+    One round trip. The cache entry lives `ttl_seconds` after the order's last change, so a
+    publish lost after a commit leaves a stale snapshot for at most that long.
     """
     async with redis.pipeline(transaction=False) as pipe:
-        for row, event in changes:
-            body = order_resource(row)
-            user_id = str(row["user_id"])
-            pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), row["version"], user_id,
-                      json.dumps(body), ttl_seconds)
-            payload: dict[Any, Any] = {"type": "order", "order_id": body["id"],
-                                       **_event_fields(event), "order": json.dumps(body)}
-            pipe.xadd(user_stream_key(user_id), payload, maxlen=STREAM_MAXLEN, approximate=True)
+        for change in changes:
+            for step in change.steps:
+                body = order_resource(step.order)
+                user_id = str(step.order.user_id)
+                pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), step.order.version,
+                          user_id, json.dumps(body), ttl_seconds)
+                pipe.xadd(user_stream_key(user_id), {
+                    "type": "order", "order_id": body["id"], "version": str(step.order.version),
+                    "from_status": step.from_status.value, "to_status": step.order.status.value,
+                    "order": json.dumps(body)}, maxlen=STREAM_MAXLEN, approximate=True)
         await pipe.execute()
 
 
-def _event_fields(event: Mapping[Any, Any]) -> dict[str, str]:
-    return {
-        "version": str(event["version"]),
-        "from_status": event.get("from_status") or "",
-        "to_status": event["to_status"],
-    }
+async def forget_orders(redis: Redis, changes: Sequence[Change]) -> None:
+    """Drop cached snapshots whose newer version could not be published (GET reads the DB)."""
+    await redis.delete(*{order_cache_key(str(change.before.id)) for change in changes})
 
 
 async def cached_order(redis: Redis, order_id: str, user_id: str) -> dict[str, Any] | None:

@@ -19,7 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.brokers.catalog import Broker
 from shared.db.repositories import orders
-from shared.domain.enums import OrderStatus
+from shared.domain import events as ev
+from shared.domain.orders import Change
 from shared.settings import Settings
 from tests.helpers import connect_broker
 from tests.stubs.groww.harness import GrowwStub, running
@@ -64,8 +65,10 @@ async def _place(client: httpx.AsyncClient, auth: dict[str, str], **extra: Any) 
 
 
 async def _order(engine: AsyncEngine, order_id: str) -> Any:
+    """The order's row as stored (column values, not the domain's types)."""
     async with engine.connect() as conn:
-        return await orders.get(conn, uuid.UUID(order_id))
+        return (await conn.execute(text("SELECT * FROM orders WHERE id = :id"),
+                                   {"id": uuid.UUID(order_id)})).mappings().one()
 
 
 async def _count(engine: AsyncEngine, sql: str, **params: Any) -> int:
@@ -125,7 +128,10 @@ async def test_an_order_the_broker_never_got_is_placed_again_with_the_same_tag(
         runtime: Runtime, groww: GrowwStub) -> None:
     order_id = await _place(client, auth)
     async with engine.begin() as conn:  # a worker claimed it, then died before calling Groww
-        await orders.claim_for_placement(conn, uuid.UUID(order_id), 0)
+        claimed = await orders.get(conn, uuid.UUID(order_id))
+        assert claimed is not None
+        await orders.claim(conn, Change(claimed).then(ev.PlacementStarted()),
+                           dispatch=orders.Dispatch(0, reset_attempts=True))
     await sync_order(runtime, uuid.UUID(order_id))
     looked_up = await _order(engine, order_id)
     assert (looked_up["placement"], looked_up["broker_order_id"]) == ("in_flight", None)
@@ -272,7 +278,7 @@ async def test_a_fill_that_raced_a_cancel_is_booked_and_the_order_stays_canceled
     async with engine.begin() as conn:  # our books saw the cancel before the fill
         row = await orders.lock(conn, uuid.UUID(order_id))
         assert row is not None
-        await orders.set_status(conn, row, OrderStatus.CANCELED)
+        await orders.save(conn, Change(row).then(ev.Canceled()))
     await sync_order(runtime, uuid.UUID(order_id))  # e.g. the fill's webhook arrives
     late = await _order(engine, order_id)
     assert (late["status"], late["filled_quantity"]) == ("CANCELED", Decimal(3))

@@ -13,10 +13,11 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.domain import events as ev
 from shared.settings import get_settings
 from tests.helpers import set_quote
 from worker.handlers.cancel import cancel_order
-from worker.handlers.fills import BrokerExecution, record_execution
+from worker.handlers.fills import record_execution
 from worker.handlers.submit import submit_orders
 from worker.runtime import Runtime
 
@@ -158,8 +159,8 @@ async def test_a_duplicate_fill_is_ignored(
     order_id = await _place(client, auth, symbol="JPM", side="BUY", order_type="LIMIT",
                             quantity="10", price="212.30")
     await submit_orders(runtime, [order_id])  # rests: the ask is above the limit
-    execution = BrokerExecution(exec_id="EXEC-1", quantity=Decimal("4"),
-                                price=Decimal("212.30"), executed_at=datetime.now(UTC))
+    execution = ev.Filled(trade_id="EXEC-1", quantity=Decimal("4"), price=Decimal("212.30"),
+                          at=datetime.now(UTC))
     assert await record_execution(runtime, uuid.UUID(order_id), execution) is True
     assert await record_execution(runtime, uuid.UUID(order_id), execution) is False
     order = await _get(client, auth, f"/api/v1/orders/{order_id}")

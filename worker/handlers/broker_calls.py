@@ -11,8 +11,6 @@ import functools
 import logging
 import random
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -27,9 +25,11 @@ from shared.brokers.types import (
     Unknown,
 )
 from shared.db.repositories import accounts, orders, quality
-from shared.domain.enums import OrderStatus
+from shared.domain import events as ev
+from shared.domain.enums import Placement
+from shared.domain.orders import Change, Order, allows
 from worker.brokers.base import BrokerAdapter
-from worker.runtime import Change, Runtime
+from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 60.0
@@ -40,60 +40,69 @@ def backoff(attempt: int) -> float:
     return min(2.0 ** max(attempt, 0), MAX_BACKOFF_SECONDS) * random.uniform(0.8, 1.2)  # noqa: S311
 
 
-async def gate(runtime: Runtime, order: Mapping[Any, Any]) -> tuple[float, str] | None:
+async def gate(runtime: Runtime, order: Order) -> tuple[float, str] | None:
     """None when a call may go now; else (seconds to wait, why) — and the order waits."""
-    broker = Broker(order["broker"])
+    broker = Broker(order.broker)
     access = runtime.brokers
     retry_in = await access.breaker.allow(broker)
     if retry_in is not None:
         return max(retry_in, 0.5), f"waiting: {broker.value} is unavailable (circuit open)"
-    wait = await access.limiter.acquire(broker, str(order["account_id"]),
+    wait = await access.limiter.acquire(broker, str(order.account_id),
                                         CAPABILITIES[broker].rate_limit)
     if wait > 0:
         return wait, f"waiting: {broker.value} request budget of this account is used up"
     return None
 
 
-async def adapter_for(runtime: Runtime, order: Mapping[Any, Any]) -> BrokerAdapter:
+async def adapter_for(runtime: Runtime, order: Order) -> BrokerAdapter:
     """The adapter of the order's account (its connection)."""
     async with runtime.engine.connect() as conn:
-        account = await accounts.connection(conn, order["account_id"])
+        account = await accounts.connection(conn, order.account_id)
     if account is None or account["credentials"] is None:
         raise SessionExpired("the connection was removed; connect the broker again",
-                             broker=Broker(order["broker"]), code="no_connection")
+                             broker=Broker(order.broker), code="no_connection")
     return await runtime.brokers.adapter(account)
 
 
-async def wait_and_explain(runtime: Runtime, order: Mapping[Any, Any], seconds: float,
-                           detail: str, **changes: Any) -> None:
-    """Re-drive the order in `seconds`; show `detail` on it when that is news."""
+async def wait_and_explain(runtime: Runtime, order: Order, seconds: float, detail: str, *,
+                           not_sent: bool = False) -> None:
+    """Re-drive the order in `seconds`; show `detail` on it when that is news.
+
+    `not_sent`: the broker certainly never received the order, so it may be placed again —
+    unless the broker has reported it meanwhile (then it is not touched).
+    """
     published = await runtime.in_transaction(functools.partial(
-        _wait, order_id=order["id"], seconds=seconds, detail=detail, changes=changes))
-    await runtime.publish(published)
+        _wait, order_id=order.id, seconds=seconds, detail=detail, not_sent=not_sent))
+    await runtime.publish([published] if published else [])
 
 
 async def _wait(conn: AsyncConnection, *, order_id: uuid.UUID, seconds: float, detail: str,
-                changes: dict[str, Any]) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None:
-        return []
+                not_sent: bool) -> Change | None:
+    order = await orders.lock(conn, order_id)
+    if order is None:
+        return None
     await orders.reschedule(conn, order_id, seconds)
-    if row["status_detail"] == detail and not changes:
-        return []
-    updated = await orders.set_status(conn, row, OrderStatus(row["status"]),
-                                      status_detail=detail, **changes)
-    result: list[Change] = [(updated, row["status"])]
-    await orders.log_events(conn, result)
-    return result
+    event: ev.OrderEvent = ev.PlacementNotSent(detail) if not_sent else ev.Waiting(detail)
+    if not_sent and (order.broker_order_id is not None
+                     or order.placement is not Placement.IN_FLIGHT):
+        log.info("order %s was reported by the broker meanwhile; not marking it unsent",
+                 order_id)
+        return None
+    if not allows(order.status, event):
+        return None  # it ended meanwhile: nothing to explain
+    change = Change(order).then(event)
+    if not_sent:
+        return await orders.claim(conn, change, guard=orders.Guard.NOT_AT_BROKER)
+    return await orders.save(conn, change)
 
 
-async def after_failure(runtime: Runtime, order: Mapping[Any, Any], exc: BrokerError) -> None:
+async def after_failure(runtime: Runtime, order: Order, exc: BrokerError) -> None:
     """Record what a failed call means for the broker, the account and this order's timing.
 
     Used for calls that change nothing when they fail (reads, cancels, lookups); a failed place
     is classified by the place handler, where "unknown" has its own meaning.
     """
-    broker = Broker(order["broker"])
+    broker = Broker(order.broker)
     await note_outcome(runtime, broker, order, exc)
     if isinstance(exc, SessionExpired):
         detail = f"waiting: the {broker.value} session expired; log in again to continue"
@@ -106,42 +115,42 @@ async def after_failure(runtime: Runtime, order: Mapping[Any, Any], exc: BrokerE
         await wait_and_explain(runtime, order, MAX_BACKOFF_SECONDS,
                                f"{broker.value} answered: {exc.message}")
     else:
-        await wait_and_explain(runtime, order, backoff(order["dispatch_attempts"]),
+        await wait_and_explain(runtime, order, backoff(order.dispatch_attempts),
                                f"waiting: {broker.value} did not answer ({exc.message})")
 
 
-async def note_outcome(runtime: Runtime, broker: Broker, order: Mapping[Any, Any],
+async def note_outcome(runtime: Runtime, broker: Broker, order: Order,
                        exc: BrokerError | None) -> None:
     """Feed the breaker and the rate limiter with what a call's answer says about the broker."""
     access = runtime.brokers
     if exc is None or isinstance(exc, Rejected | OrderNotFound):
         await access.breaker.record_success(broker)  # the broker answered: it is up
     elif isinstance(exc, RateLimited):
-        await access.limiter.penalize(broker, str(order["account_id"]), exc.retry_after)
+        await access.limiter.penalize(broker, str(order.account_id), exc.retry_after)
     elif isinstance(exc, NotSent | Unknown):
         await access.breaker.record_failure(broker)
     if isinstance(exc, SessionExpired):
         async with runtime.engine.begin() as conn:
-            await accounts.mark_expired(conn, order["account_id"], exc.message)
+            await accounts.mark_expired(conn, order.account_id, exc.message)
 
 
-async def read_order(runtime: Runtime, order_id: uuid.UUID) -> Mapping[Any, Any] | None:
+async def read_order(runtime: Runtime, order_id: uuid.UUID) -> Order | None:
     """The order as it is now, without a lock (read before calling a broker)."""
     async with runtime.engine.connect() as conn:
         return await orders.get(conn, order_id)
 
 
-async def record_discrepancy(runtime: Runtime, order: Mapping[Any, Any], kind: str,
+async def record_discrepancy(runtime: Runtime, order: Order, kind: str,
                              message: str) -> None:
     """Put a difference between the broker and our books in front of a person."""
     async with runtime.engine.begin() as conn:
         await note_discrepancy(conn, order, kind, message)
 
 
-async def note_discrepancy(conn: AsyncConnection, order: Mapping[Any, Any], kind: str,
+async def note_discrepancy(conn: AsyncConnection, order: Order, kind: str,
                            message: str) -> None:
     """record_discrepancy inside the caller's transaction."""
-    log.warning("quality check on order %s: %s", order["id"], message)
-    await quality.record(conn, broker=order["broker"], kind=kind, message=message,
-                         user_id=order["user_id"], account_id=order["account_id"],
-                         order_id=order["id"])
+    log.warning("quality check on order %s: %s", order.id, message)
+    await quality.record(conn, broker=order.broker, kind=kind, message=message,
+                         user_id=order.user_id, account_id=order.account_id,
+                         order_id=order.id)

@@ -8,21 +8,20 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerError, Rejected
 from shared.db.repositories import orders
-from shared.domain.enums import OrderStatus
-from shared.domain.orders import transition
+from shared.domain import events as ev
+from shared.domain.enums import OrderStatus, Placement
+from shared.domain.orders import Change, Order
 from worker.handlers import broker_calls as calls
 from worker.handlers.broker_orders import resolve_unknown
 from worker.handlers.broker_sync import refresh
 from worker.handlers.closing import close_order
-from worker.runtime import Change, Runtime
+from worker.runtime import Runtime
 
 # While the broker still reports the cancel pending, look again this soon.
 CANCEL_POLL_SECONDS = 2.0
@@ -33,10 +32,10 @@ _CANCELABLE = frozenset({OrderStatus.SUBMITTED, OrderStatus.ACCEPTED,
 async def cancel_at_broker(runtime: Runtime, order_id: str) -> bool:
     """Carry a requested cancel to the broker; False if the order is not PENDING_CANCEL."""
     order = await calls.read_order(runtime, uuid.UUID(order_id))
-    if order is None or order["status"] != OrderStatus.PENDING_CANCEL:
+    if order is None or order.status is not OrderStatus.PENDING_CANCEL:
         return False
-    if not order["broker_order_id"]:
-        if order["placement"] == "in_flight":
+    if not order.broker_order_id:
+        if order.placement is Placement.IN_FLIGHT:
             await resolve_unknown(runtime, order)  # find it first; the sweeper comes back
         else:
             await _finish(runtime, order, "canceled before it reached the broker")
@@ -47,54 +46,53 @@ async def cancel_at_broker(runtime: Runtime, order_id: str) -> bool:
         return True
     try:
         adapter = await calls.adapter_for(runtime, order)
-        await adapter.cancel(order["broker_order_id"])
+        await adapter.cancel(order.broker_order_id)
     except Rejected as exc:
-        await calls.note_outcome(runtime, Broker(order["broker"]), order, exc)
+        await calls.note_outcome(runtime, Broker(order.broker), order, exc)
         await _refused(runtime, order, exc.message)
         return True
     except BrokerError as exc:
         await calls.after_failure(runtime, order, exc)
         return True
-    await calls.note_outcome(runtime, Broker(order["broker"]), order, None)
+    await calls.note_outcome(runtime, Broker(order.broker), order, None)
     await refresh(runtime, order)
     await _poll_later(runtime, order)
     return True
 
 
-async def _poll_later(runtime: Runtime, order: Mapping[Any, Any]) -> None:
-    current = await calls.read_order(runtime, order["id"])
-    if current is not None and current["status"] == OrderStatus.PENDING_CANCEL:
+async def _poll_later(runtime: Runtime, order: Order) -> None:
+    current = await calls.read_order(runtime, order.id)
+    if current is not None and current.status is OrderStatus.PENDING_CANCEL:
         async with runtime.engine.begin() as conn:
-            await orders.reschedule(conn, order["id"], CANCEL_POLL_SECONDS)
+            await orders.reschedule(conn, order.id, CANCEL_POLL_SECONDS)
 
 
-async def _refused(runtime: Runtime, order: Mapping[Any, Any], reason: str) -> None:
-    # "Too late" comes with a fill, which the refresh books; anything else resumes working.
+async def _refused(runtime: Runtime, order: Order, reason: str) -> None:
+    # "Too late" comes with a fill, which the refresh books; anything else resumes working,
+    # in exactly the status the order had before the cancel was asked for.
     await refresh(runtime, order)
-    changes = await runtime.in_transaction(functools.partial(
-        _resume, order_id=order["id"], reason=reason))
-    await runtime.publish(changes)
+    await _in_transaction(runtime, order.id, ev.CancelRejected(
+        f"the broker refused the cancel: {reason}"))
 
 
-async def _resume(conn: AsyncConnection, *, order_id: uuid.UUID, reason: str) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None or row["status"] != OrderStatus.PENDING_CANCEL:
-        return []
-    working = await orders.set_status(
-        conn, row, transition(OrderStatus.PENDING_CANCEL, OrderStatus.ACCEPTED),
-        status_detail=f"the broker refused the cancel: {reason}", next_dispatch_at=None)
-    changes: list[Change] = [(working, row["status"])]
-    await orders.log_events(conn, changes)
-    return changes
+async def _finish(runtime: Runtime, order: Order, reason: str) -> None:
+    await _in_transaction(runtime, order.id, ev.Canceled(reason))
 
 
-async def _finish(runtime: Runtime, order: Mapping[Any, Any], reason: str) -> None:
-    async def work(conn: AsyncConnection) -> list[Change]:
-        row = await orders.lock(conn, order["id"])
-        if row is None or row["status"] != OrderStatus.PENDING_CANCEL:
-            return []
-        changes = [await close_order(conn, row, OrderStatus.CANCELED, reason)]
-        await orders.log_events(conn, changes)
-        return changes
+async def _in_transaction(runtime: Runtime, order_id: uuid.UUID,
+                          event: ev.CancelRejected | ev.Canceled) -> None:
+    change = await runtime.in_transaction(functools.partial(_settle, order_id=order_id,
+                                                            event=event))
+    await runtime.publish([change] if change else [])
 
-    await runtime.publish(await runtime.in_transaction(work))
+
+async def _settle(conn: AsyncConnection, *, order_id: uuid.UUID,
+                  event: ev.CancelRejected | ev.Canceled) -> Change | None:
+    order = await orders.lock(conn, order_id)
+    if order is None or order.status is not OrderStatus.PENDING_CANCEL:
+        return None
+    if isinstance(event, ev.Canceled):
+        change = await close_order(conn, Change(order), event)
+    else:
+        change = Change(order).then(event)
+    return await orders.save(conn, change, dispatch=orders.Dispatch.done())

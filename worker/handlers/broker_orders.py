@@ -12,8 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Mapping
-from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -31,12 +29,13 @@ from shared.brokers.types import (
 )
 from shared.credentials import CredentialsError
 from shared.db.repositories import market, orders
-from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from shared.domain.orders import LATE_FILL_STATUSES, is_terminal
+from shared.domain import events as ev
+from shared.domain.enums import OrderStatus, Placement
+from shared.domain.orders import LATE_FILL_STATUSES, Change, Order, is_terminal
 from worker.handlers import broker_calls as calls
-from worker.handlers.broker_sync import apply_report, refresh
+from worker.handlers.broker_sync import apply_report, refresh, save_report
 from worker.handlers.closing import close_order
-from worker.runtime import Change, Runtime
+from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +57,14 @@ async def sync_orders(runtime: Runtime, order_ids: list[str]) -> None:
 async def sync_order(runtime: Runtime, order_id: uuid.UUID) -> None:
     """One order: place it, resolve an unknown place, or refresh it from the broker."""
     order = await calls.read_order(runtime, order_id)
-    if order is None or order["broker"] == Broker.PAPER:
+    if order is None or order.is_paper:
         return
-    status = OrderStatus(order["status"])
-    if status is OrderStatus.PENDING_NEW or order["placement"] == "not_sent":
+    status = order.status
+    if _placeable(order):
         await place_order(runtime, order_id)
-    elif order["placement"] == "in_flight" and not order["broker_order_id"]:
+    elif order.placement is Placement.IN_FLIGHT and not order.broker_order_id:
         await resolve_unknown(runtime, order)
-    elif order["broker_order_id"] and (not is_terminal(status) or status in LATE_FILL_STATUSES):
+    elif order.broker_order_id and (not is_terminal(status) or status in LATE_FILL_STATUSES):
         # A canceled or expired order is still looked at when asked (a webhook): a fill that
         # raced the cancel is booked.
         await refresh(runtime, order)
@@ -86,150 +85,147 @@ async def place_order(runtime: Runtime, order_id: uuid.UUID) -> bool:
     if claimed is None:
         return False
     await runtime.publish([claimed])
-    row = claimed[0]
+    row = claimed.after
     try:
         request = await _place_request(runtime, row)
         adapter = await calls.adapter_for(runtime, row)
         answer = await adapter.place(request)
     except CredentialsError as exc:
-        await _end(runtime, row, OrderStatus.REJECTED, f"the connection's credentials cannot "
-                   f"be read ({exc}); connect the broker again; nothing was placed")
+        await _end(runtime, row, ev.Rejected(f"the connection's credentials cannot be read "
+                                             f"({exc}); connect the broker again; nothing was "
+                                             "placed"))
         return True
     except BrokerError as exc:
         await _place_failed(runtime, row, exc)
         return True
-    await calls.note_outcome(runtime, Broker(row["broker"]), row, None)
+    await calls.note_outcome(runtime, Broker(row.broker), row, None)
     await _record_placed(runtime, row, answer)
     return True
 
 
-def _placeable(order: Mapping[Any, Any]) -> bool:
-    status, placement = OrderStatus(order["status"]), order["placement"]
-    fresh = status is OrderStatus.PENDING_NEW
-    retry = status is OrderStatus.SUBMITTED and placement == "not_sent"
-    return order["broker"] != Broker.PAPER and (fresh or retry)
+def _placeable(order: Order) -> bool:
+    fresh = order.status is OrderStatus.PENDING_NEW
+    retry = order.status is OrderStatus.SUBMITTED and order.placement is Placement.NOT_SENT
+    return not order.is_paper and (fresh or retry)
 
 
 async def _claim(conn: AsyncConnection, *, order_id: uuid.UUID, lease: float) -> Change | None:
-    before = await orders.get(conn, order_id)
-    row = await orders.claim_for_placement(conn, order_id, lease)
-    if row is None or before is None:
+    # Compare-and-set: only one delivery wins. The lease makes the sweeper look the order up at
+    # the broker if this worker dies before it records the outcome.
+    order = await orders.get(conn, order_id)
+    if order is None or not _placeable(order):
         return None
-    change: Change = (row, before["status"])
-    await orders.log_events(conn, [change])
-    return change
+    return await orders.claim(conn, Change(order).then(ev.PlacementStarted()),
+                              guard=orders.Guard.NOT_AT_BROKER,
+                              dispatch=orders.Dispatch(lease, reset_attempts=True))
 
 
-async def _place_request(runtime: Runtime, row: Mapping[Any, Any]) -> PlaceRequest:
+async def _place_request(runtime: Runtime, row: Order) -> PlaceRequest:
     async with runtime.engine.connect() as conn:
-        found = await market.broker_instrument(conn, row["symbol"])
+        found = await market.broker_instrument(conn, row.symbol)
     if found is None:
-        raise Rejected(f"{row['symbol']} is no longer in the instrument universe")
+        raise Rejected(f"{row.symbol} is no longer in the instrument universe")
     instrument = Instrument(symbol=found["symbol"], exchange=found["exchange"],
                             currency=found["currency"], isin=found["isin"],
                             refs=found["broker_refs"] or {})
+    assert row.broker_tag is not None, "every broker order is tagged at submission"
     return PlaceRequest(
-        order_id=str(row["id"]), tag=row["broker_tag"], instrument=instrument,
-        side=Side(row["side"]), order_type=OrderType(row["order_type"]),
-        quantity=row["quantity"], time_in_force=TimeInForce(row["time_in_force"]),
-        price=row["price"], stop_price=row["stop_price"],
-        product=Product(row["product"]) if row["product"] else None)
+        order_id=str(row.id), tag=row.broker_tag, instrument=instrument, side=row.side,
+        order_type=row.order_type, quantity=row.quantity, time_in_force=row.time_in_force,
+        price=row.price, stop_price=row.stop_price,
+        product=Product(row.product) if row.product else None)
 
 
-async def _place_failed(runtime: Runtime, row: Mapping[Any, Any], exc: BrokerError) -> None:
-    broker = Broker(row["broker"])
+async def _place_failed(runtime: Runtime, row: Order, exc: BrokerError) -> None:
+    broker = Broker(row.broker)
     await calls.note_outcome(runtime, broker, row, exc)
     if isinstance(exc, Rejected):
-        await _end(runtime, row, OrderStatus.REJECTED, f"{broker.value} rejected the order: "
-                   f"{exc.message}")
+        await _end(runtime, row, ev.Rejected(f"{broker.value} rejected the order: "
+                                             f"{exc.message}"))
     elif isinstance(exc, SessionExpired):
-        await _end(runtime, row, OrderStatus.REJECTED,
-                   f"the {broker.value} session has expired ({exc.message}); log in again with "
-                   f"POST /api/v1/brokers/{broker.value}/connections/{row['account_id']}/refresh;"
-                   " nothing was placed")
+        await _end(runtime, row, ev.Rejected(
+            f"the {broker.value} session has expired ({exc.message}); log in again with "
+            f"POST /api/v1/brokers/{broker.value}/connections/{row.account_id}/refresh;"
+            " nothing was placed"))
     elif isinstance(exc, RateLimited):
         await calls.wait_and_explain(runtime, row, exc.retry_after,
                                      f"waiting: {broker.value} asked this account to slow down",
-                                     placement="not_sent")
+                                     not_sent=True)
     elif isinstance(exc, NotSent):
-        await calls.wait_and_explain(runtime, row, calls.backoff(row["placement_attempts"]),
+        await calls.wait_and_explain(runtime, row, calls.backoff(row.placement_attempts),
                                      f"waiting: {broker.value} could not be reached "
-                                     f"({exc.message}); nothing was placed",
-                                     placement="not_sent")
+                                     f"({exc.message}); nothing was placed", not_sent=True)
     else:
         assert isinstance(exc, Unknown | BrokerError)
-        log.warning("place of order %s at %s has an unknown outcome: %s", row["id"],
+        log.warning("place of order %s at %s has an unknown outcome: %s", row.id,
                     broker.value, exc.message)
         await calls.wait_and_explain(runtime, row, 1.0, f"checking with {broker.value}: the "
                                      f"answer to the place was lost ({exc.message})")
 
 
-async def resolve_unknown(runtime: Runtime, order: Mapping[Any, Any]) -> None:
+async def resolve_unknown(runtime: Runtime, order: Order) -> None:
     """Look an in-flight order up by our tag; place it again only once it is surely absent."""
     waiting = await calls.gate(runtime, order)
     if waiting is not None:
         await calls.wait_and_explain(runtime, order, *waiting)
         return
+    assert order.broker_tag is not None, "every broker order is tagged at submission"
     try:
         adapter = await calls.adapter_for(runtime, order)
-        found = await adapter.find_by_tag(order["broker_tag"])
+        found = await adapter.find_by_tag(order.broker_tag)
     except BrokerError as exc:
         await calls.after_failure(runtime, order, exc)
         return
-    broker = Broker(order["broker"])
+    broker = Broker(order.broker)
     await calls.note_outcome(runtime, broker, order, None)
     if found is not None:
         await _record_placed(runtime, order, found)
-        await refresh(runtime, await calls.read_order(runtime, order["id"]) or order)
+        await refresh(runtime, await calls.read_order(runtime, order.id) or order)
         return
-    lookups = order["dispatch_attempts"]
+    lookups = order.dispatch_attempts
     if lookups < runtime.settings.unknown_lookup_attempts:
         await calls.wait_and_explain(runtime, order, calls.backoff(lookups),
                                      f"checking with {broker.value}: not found yet")
         return
     log.warning("order %s not found at %s after %d lookups: placing it again with the same tag",
-                order["id"], broker.value, lookups)
+                order.id, broker.value, lookups)
+    # Decided on the locked order: if a webhook or a sync recorded the broker's id while we
+    # looked, the order is not marked unsent, and the place below claims nothing.
     await calls.wait_and_explain(runtime, order, 0.0, f"{broker.value} never received the "
-                                 "order; placing it again", placement="not_sent")
-    await place_order(runtime, order["id"])
+                                 "order; placing it again", not_sent=True)
+    await place_order(runtime, order.id)
 
 
-async def _record_placed(runtime: Runtime, order: Mapping[Any, Any],
-                         answer: BrokerOrder) -> None:
-    changes = await runtime.in_transaction(functools.partial(
-        _placed, order_id=order["id"], answer=answer))
-    await runtime.publish(changes)
+async def _record_placed(runtime: Runtime, order: Order, answer: BrokerOrder) -> None:
+    change = await runtime.in_transaction(functools.partial(
+        _placed, order_id=order.id, answer=answer))
+    await runtime.publish([change] if change else [])
 
 
 async def _placed(conn: AsyncConnection, *, order_id: uuid.UUID,
-                  answer: BrokerOrder) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None:
-        return []
-    changes: list[Change] = []
-    if row["broker_order_id"] != answer.broker_order_id or row["placement"] != "placed":
-        row_after = await orders.set_status(
-            conn, row, OrderStatus(row["status"]), broker_order_id=answer.broker_order_id,
-            placement="placed", status_detail=None, next_dispatch_at=None)
-        changes.append((row_after, row["status"]))
-        row = row_after
-    changes += await apply_report(conn, row, answer, [])
-    await orders.log_events(conn, changes)
-    return changes
+                  answer: BrokerOrder) -> Change | None:
+    order = await orders.lock(conn, order_id)
+    if order is None:
+        return None
+    if order.broker_order_id not in (None, answer.broker_order_id):
+        await calls.note_discrepancy(conn, order, "broker_order_id_mismatch", (
+            f"the broker answered with order {answer.broker_order_id}, but this order is "
+            f"{order.broker_order_id} there"))
+        return None
+    change = Change(order).then(ev.Placed(answer.broker_order_id))
+    change, recheck_in = await apply_report(conn, change, answer, [])
+    return await save_report(conn, change, recheck_in, placed=True)
 
 
-async def _end(runtime: Runtime, row: Mapping[Any, Any], status: OrderStatus,
-               reason: str) -> None:
-    changes = await runtime.in_transaction(functools.partial(
-        _close, order_id=row["id"], status=status, reason=reason))
-    await runtime.publish(changes)
+async def _end(runtime: Runtime, row: Order, event: ev.Rejected) -> None:
+    change = await runtime.in_transaction(functools.partial(_close, order_id=row.id, event=event))
+    await runtime.publish([change] if change else [])
 
 
-async def _close(conn: AsyncConnection, *, order_id: uuid.UUID, status: OrderStatus,
-                 reason: str) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None or is_terminal(OrderStatus(row["status"])):
-        return []
-    changes = [await close_order(conn, row, status, reason)]
-    await orders.log_events(conn, changes)
-    return changes
+async def _close(conn: AsyncConnection, *, order_id: uuid.UUID,
+                 event: ev.Rejected) -> Change | None:
+    order = await orders.lock(conn, order_id)
+    if order is None or is_terminal(order.status):
+        return None
+    closed = await close_order(conn, Change(order), event)
+    return await orders.save(conn, closed, dispatch=orders.Dispatch.done())

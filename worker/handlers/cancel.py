@@ -7,24 +7,27 @@ import uuid
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import orders
+from shared.domain import events as ev
 from shared.domain.enums import OrderStatus
+from shared.domain.orders import Change
 from worker.handlers.closing import close_order
-from worker.runtime import Change, Runtime
+from worker.runtime import Runtime
 
 
 async def cancel_order(runtime: Runtime, order_id: str) -> bool:
     """Complete a requested cancel; False if the order is no longer PENDING_CANCEL."""
-    changes = await runtime.in_transaction(lambda conn: _cancel(conn, uuid.UUID(order_id)))
-    await runtime.publish(changes)
-    return bool(changes)
+    change = await runtime.in_transaction(lambda conn: _cancel(conn, uuid.UUID(order_id)))
+    if change is None:
+        return False
+    await runtime.publish([change])
+    return True
 
 
-async def _cancel(conn: AsyncConnection, order_id: uuid.UUID) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None or row["status"] != OrderStatus.PENDING_CANCEL:
-        return []
+async def _cancel(conn: AsyncConnection, order_id: uuid.UUID) -> Change | None:
+    order = await orders.lock(conn, order_id)
+    if order is None or order.status is not OrderStatus.PENDING_CANCEL:
+        return None
     # The paper exchange always honours a cancel of a resting order; a real broker may answer
     # "too late" with a fill instead, which arrives through the fill path.
-    changes = [await close_order(conn, row, OrderStatus.CANCELED, None)]
-    await orders.log_events(conn, changes)
-    return changes
+    closed = await close_order(conn, Change(order), ev.Canceled())
+    return await orders.save(conn, closed, dispatch=orders.Dispatch.done())

@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import orders
-from shared.domain.enums import OrderStatus
-from shared.domain.orders import transition
-from worker.runtime import Change
+from shared.domain import events as ev
+from shared.domain.orders import Change
 
 
-async def close_order(conn: AsyncConnection, row: RowMapping, status: OrderStatus,
-                      reason: str | None) -> Change:
-    """Move a locked order to a terminal status and release what it still reserves."""
-    await orders.release_reservation(conn, row)
-    closed = await orders.set_status(
-        conn, row, transition(OrderStatus(row["status"]), status), reject_reason=reason,
-        reserved_cash=Decimal(0), reserved_quantity=Decimal(0), next_dispatch_at=None)
-    return closed, row["status"]
+async def close_order(conn: AsyncConnection, change: Change,
+                      event: ev.Rejected | ev.Canceled | ev.Expired) -> Change:
+    """End a locked order and give back what it still reserves of cash or shares."""
+    closed = change.then(event)
+    await orders.release_reservation(conn, change.after, closed.after)
+    return closed

@@ -13,19 +13,17 @@ import logging
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import accounts, market, orders
-from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
-from shared.domain.orders import transition
+from shared.domain import events as ev
+from shared.domain.orders import Change, Order
 from worker.brokers.paper.matching import Action, PaperOrder, Quote, decide
 from worker.handlers.closing import close_order
-from worker.handlers.fills import BrokerExecution, apply_execution
-from worker.runtime import Change, Runtime
+from worker.handlers.fills import book_fill
+from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +38,7 @@ async def submit_orders(runtime: Runtime, order_ids: list[str]) -> int:
         log.exception("a batch of %d orders failed; retrying them one by one", len(order_ids))
         changes = await _one_by_one(runtime, order_ids)
     await runtime.publish(changes)
-    return len({str(row["id"]) for row, _ in changes})
+    return len(changes)
 
 
 async def _one_by_one(runtime: Runtime, order_ids: list[str]) -> list[Change]:
@@ -55,44 +53,43 @@ async def _one_by_one(runtime: Runtime, order_ids: list[str]) -> list[Change]:
 
 
 async def _submit(conn: AsyncConnection, *, order_ids: list[str]) -> list[Change]:
-    ids = sorted({uuid.UUID(order_id) for order_id in order_ids})
-    claimed = await orders.claim_for_submit(conn, ids)  # redeliveries claim nothing
-    if not claimed:
-        return []
-    await accounts.lock_books(conn, [(r["account_id"], r["user_id"], r["symbol"])
-                                     for r in claimed])
-    quotes = await market.get_quotes(conn, sorted({r["symbol"] for r in claimed}))
-    changes: list[Change] = []
-    for row in claimed:
-        changes.append((row, OrderStatus.PENDING_NEW.value))
-        changes += await _execute(conn, row, quotes.get(row["symbol"]))
-    await orders.log_events(conn, changes)
-    return changes
+    locked = await orders.lock_new(conn, [uuid.UUID(order_id) for order_id in order_ids])
+    if not locked:
+        return []  # a redelivery: another delivery moved them
+    await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in locked])
+    quotes = await market.get_quotes(conn, sorted({o.symbol for o in locked}))
+    saved: list[Change] = []
+    for order in locked:
+        submitted = Change(order).then(ev.Submitted(paper_order_id(order.id)))
+        executed = await _execute(conn, submitted, quotes.get(order.symbol))
+        saved.append(await orders.save(conn, executed, dispatch=orders.Dispatch.done()))
+    return saved
 
 
-async def _execute(conn: AsyncConnection, row: RowMapping,
-                   quote_row: Mapping[Any, Any] | None) -> list[Change]:
+def paper_order_id(order_id: uuid.UUID) -> str:
+    """The paper exchange's id for our order: derived from it, so a replay names the same."""
+    return f"PAPER-{order_id.hex[:16]}"
+
+
+async def _execute(conn: AsyncConnection, change: Change,
+                   quote_row: Mapping[Any, Any] | None) -> Change:
+    order = change.after
     if quote_row is None:
-        return [await close_order(conn, row, OrderStatus.REJECTED,
-                                  f"no quote for {row['symbol']}")]
+        return await close_order(conn, change, ev.Rejected(f"no quote for {order.symbol}"))
     quote = Quote(quote_row["bid"], quote_row["ask"], quote_row["last"])
-    decision = decide(_paper_order(row), quote)
+    decision = decide(_paper_order(order), quote)
     if decision.action is Action.CANCEL:
-        return [await close_order(conn, row, OrderStatus.CANCELED, decision.reason)]
-    accepted = await orders.set_status(conn, row, transition(
-        OrderStatus.SUBMITTED, OrderStatus.ACCEPTED))
-    changes: list[Change] = [(accepted, row["status"])]
-    if decision.action is Action.FILL:
-        assert decision.price is not None
-        filled = await apply_execution(conn, accepted, BrokerExecution(
-            exec_id=f"{row['id'].hex}-1", quantity=Decimal(row["quantity"]),
-            price=decision.price, executed_at=datetime.now(UTC)))
-        if filled is not None:
-            changes.append((filled, accepted["status"]))
-    return changes
+        return await close_order(conn, change, ev.Canceled(decision.reason))
+    accepted = change.then(ev.Accepted())
+    if decision.action is not Action.FILL:
+        return accepted
+    assert decision.price is not None
+    return await book_fill(conn, accepted, ev.Filled(
+        trade_id=f"{order.id.hex}-1", quantity=order.quantity, price=decision.price,
+        at=datetime.now(UTC)))
 
 
-def _paper_order(row: Mapping[Any, Any]) -> PaperOrder:
-    return PaperOrder(side=Side(row["side"]), order_type=OrderType(row["order_type"]),
-                      time_in_force=TimeInForce(row["time_in_force"]), price=row["price"],
-                      stop_price=row["stop_price"])
+def _paper_order(order: Order) -> PaperOrder:
+    return PaperOrder(side=order.side, order_type=order.order_type,
+                      time_in_force=order.time_in_force, price=order.price,
+                      stop_price=order.stop_price)

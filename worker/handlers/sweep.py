@@ -13,14 +13,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import orders
+from shared.domain import events as ev
 from shared.domain.enums import OrderStatus
-from shared.domain.orders import transition
+from shared.domain.orders import Change
 from shared.messaging import tasks
 from shared.messaging.enqueue import send
 from worker.handlers.cancel import cancel_order
 from worker.handlers.closing import close_order
 from worker.handlers.submit import submit_orders
-from worker.runtime import Change, Runtime
+from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 BATCH = 500
@@ -74,20 +75,16 @@ async def _to_broker_queues(runtime: Runtime, due: Sequence[RowMapping]) -> None
 
 
 async def _give_up(conn: AsyncConnection, *, order_id: uuid.UUID) -> list[Change]:
-    row = await orders.lock(conn, order_id)
-    if row is None or row["status"] not in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL):
+    order = await orders.lock(conn, order_id)
+    if order is None or order.status not in (OrderStatus.PENDING_NEW, OrderStatus.PENDING_CANCEL):
         return []
     log.error("order %s could not be processed after %d attempts", order_id,
               MAX_DISPATCH_ATTEMPTS)
-    if row["status"] == OrderStatus.PENDING_NEW:
-        change = await close_order(conn, row, OrderStatus.REJECTED,
-                                   "the order could not be processed; nothing was executed")
+    if order.status is OrderStatus.PENDING_NEW:
+        change = await close_order(conn, Change(order), ev.Rejected(
+            "the order could not be processed; nothing was executed"))
     else:
-        # A cancel we could not complete leaves the order working; the user may retry it.
-        updated = await orders.set_status(
-            conn, row, transition(OrderStatus.PENDING_CANCEL, OrderStatus.ACCEPTED),
-            next_dispatch_at=None)
-        change = (updated, row["status"])
-    changes = [change]
-    await orders.log_events(conn, changes)
-    return changes
+        # A cancel we could not complete leaves the order as it was; the user may retry it.
+        change = Change(order).then(ev.CancelRejected(
+            "the cancel could not be completed; the order is still working"))
+    return [await orders.save(conn, change, dispatch=orders.Dispatch.done())]

@@ -2,26 +2,33 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal
+from enum import Enum
 from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import pages
-from shared.domain.enums import OrderStatus, Side
+from shared.domain import events as ev
+from shared.domain.enums import OrderStatus, OrderType, Placement, Side, TimeInForce
+from shared.domain.errors import StaleOrder
+from shared.domain.orders import Change, Order
 from shared.domain.risk import OrderRequest
+from shared.messaging.order_view import json_value
 
 ORDER_COLUMNS = (
     "id, user_id, account_id, client_order_id, symbol, side, order_type, quantity, price,"
     " stop_price, time_in_force, broker, broker_order_id, status, filled_quantity,"
     " avg_fill_price, reserved_cash, reserved_quantity, reject_reason, version,"
     " request_hash, created_at, updated_at, product, broker_tag, broker_status, status_detail,"
-    " placement, placement_attempts, dispatch_attempts"
+    " placement, placement_attempts, dispatch_attempts, previous_status, trade_ids,"
+    " filled_notional"
 )
 
 
@@ -120,15 +127,43 @@ async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | N
     return result.mappings().first()
 
 
+def to_order(row: Mapping[Any, Any]) -> Order:
+    """Build the typed order from an orders row (every read below returns one)."""
+    previous = row["previous_status"]
+    placement = row["placement"]
+    return Order(
+        id=row["id"], user_id=row["user_id"], account_id=row["account_id"],
+        broker=row["broker"], symbol=row["symbol"], side=Side(row["side"]),
+        order_type=OrderType(row["order_type"]), quantity=row["quantity"], price=row["price"],
+        stop_price=row["stop_price"], time_in_force=TimeInForce(row["time_in_force"]),
+        status=OrderStatus(row["status"]), version=row["version"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+        filled_quantity=row["filled_quantity"], avg_fill_price=row["avg_fill_price"],
+        filled_notional=row["filled_notional"],
+        previous_status=OrderStatus(previous) if previous else None,
+        reserved_cash=row["reserved_cash"], reserved_quantity=row["reserved_quantity"],
+        trade_ids=frozenset(row["trade_ids"]), client_order_id=row["client_order_id"],
+        product=row["product"], broker_order_id=row["broker_order_id"],
+        broker_tag=row["broker_tag"], broker_status=row["broker_status"],
+        status_detail=row["status_detail"], reject_reason=row["reject_reason"],
+        placement=Placement(placement) if placement else None,
+        placement_attempts=row["placement_attempts"],
+        dispatch_attempts=row["dispatch_attempts"], request_hash=row["request_hash"])
+
+
+def _one(row: Mapping[Any, Any] | None) -> Order | None:
+    return None if row is None else to_order(row)
+
+
 async def get_for_user(conn: AsyncConnection, user_id: uuid.UUID, order_id: uuid.UUID,
-                       *, for_update: bool = False) -> RowMapping | None:
+                       *, for_update: bool = False) -> Order | None:
     """Return this user's order, or None for an absent or foreign one."""
     lock = " FOR UPDATE" if for_update else ""
     result = await conn.execute(
         text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id AND user_id = :user_id{lock}"),
         {"id": order_id, "user_id": user_id},
     )
-    return result.mappings().first()
+    return _one(result.mappings().first())
 
 
 async def get_by_idempotency_key(conn: AsyncConnection, user_id: uuid.UUID,
@@ -156,74 +191,159 @@ async def client_order_id_taken(conn: AsyncConnection, user_id: uuid.UUID,
 
 async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, status: str | None,
                         symbol: str | None, limit: int,
-                        after: tuple[datetime, uuid.UUID] | None) -> Sequence[RowMapping]:
+                        after: tuple[datetime, uuid.UUID] | None) -> list[Order]:
     """Return this user's orders, newest first, after the keyset cursor if given."""
-    return await pages.newest_first(
+    rows = await pages.newest_first(
         conn, table="orders", columns=ORDER_COLUMNS, user_id=user_id,
         filters={"status": status, "symbol": symbol}, limit=limit, after=after)
+    return [to_order(row) for row in rows]
 
 
-async def set_status(conn: AsyncConnection, row: Mapping[Any, Any], status: OrderStatus,
-                     **changes: Any) -> RowMapping:
-    """Move a locked order to `status` (already checked by the domain); the caller logs it."""
-    assignments = "".join(f", {column} = :{column}" for column in changes)
+async def get(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:
+    """One order without a lock (worker side: read before calling a broker)."""
     result = await conn.execute(
-        text(f"UPDATE orders SET status = :status, version = version + 1, updated_at = now()"
-             f"{assignments} WHERE id = :id RETURNING {ORDER_COLUMNS}"),
-        {"status": status.value, "id": row["id"], **changes},
-    )
-    return result.mappings().one()
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id"), {"id": order_id})
+    return _one(result.mappings().first())
 
 
-async def log_events(conn: AsyncConnection,
-                     changes: Sequence[tuple[Mapping[Any, Any], str | None]]) -> None:
-    """Append (order row after the change, status before it) pairs to the order event log."""
-    if not changes:
-        return
-    await conn.execute(
-        text("INSERT INTO order_events (order_id, user_id, version, from_status, to_status)"
-             " VALUES (:order_id, :user_id, :version, :from_status, :to_status)"),
-        [{"order_id": row["id"], "user_id": row["user_id"], "version": row["version"],
-          "from_status": before, "to_status": row["status"]} for row, before in changes],
-    )
-
-
-async def release_reservation(conn: AsyncConnection, row: Mapping[Any, Any]) -> None:
-    """Give back what an order still holds of the account's cash or the position's shares."""
-    if row["reserved_cash"] > 0:
-        await conn.execute(
-            text("UPDATE accounts SET reserved_cash = reserved_cash - :amount WHERE id = :id"),
-            {"amount": row["reserved_cash"], "id": row["account_id"]},
-        )
-    if row["reserved_quantity"] > 0:
-        await conn.execute(
-            text("UPDATE positions SET reserved_quantity = reserved_quantity - :qty"
-                 " WHERE account_id = :account_id AND symbol = :symbol"),
-            {"qty": row["reserved_quantity"], "account_id": row["account_id"],
-             "symbol": row["symbol"]},
-        )
-
-
-async def claim_for_submit(conn: AsyncConnection,
-                           order_ids: Sequence[uuid.UUID]) -> Sequence[RowMapping]:
-    """Compare-and-set PENDING_NEW → SUBMITTED; orders another delivery moved are skipped.
-
-    The paper broker's order id is derived from ours, so a replay names the same order.
-    """
-    result = await conn.execute(
-        text(f"UPDATE orders SET status = 'SUBMITTED', version = version + 1,"
-             f" broker_order_id = 'PAPER-' || left(replace(id::text, '-', ''), 16),"
-             f" next_dispatch_at = NULL, updated_at = now()"
-             f" WHERE id = ANY(:ids) AND status = 'PENDING_NEW' RETURNING {ORDER_COLUMNS}"),
-        {"ids": list(order_ids)})
-    return sorted(result.mappings().all(), key=lambda row: row["id"])
-
-
-async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> RowMapping | None:
+async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:
     """Return the order locked FOR UPDATE (worker side: no owner filter, ids come from us)."""
     result = await conn.execute(
         text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id FOR UPDATE"), {"id": order_id})
-    return result.mappings().first()
+    return _one(result.mappings().first())
+
+
+async def lock_new(conn: AsyncConnection, order_ids: Sequence[uuid.UUID]) -> list[Order]:
+    """Lock the orders among `order_ids` still PENDING_NEW, in id order (the global lock order).
+
+    A delivery of orders another delivery already moved finds nothing to do.
+    """
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY(:ids)"
+             " AND status = 'PENDING_NEW' ORDER BY id FOR UPDATE"),
+        {"ids": sorted(order_ids)})
+    return [to_order(row) for row in result.mappings()]
+
+
+class Guard(Enum):
+    """Extra conditions a claim keeps in SQL, beside the version check."""
+
+    NOT_AT_BROKER = "broker_order_id IS NULL"
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatch:
+    """When the sweeper next re-drives the order (the row is its own outbox)."""
+
+    in_seconds: float | None  # None: nothing left to re-drive
+    reset_attempts: bool = False
+
+    @classmethod
+    def done(cls) -> Dispatch:
+        """Nothing for the sweeper to do."""
+        return cls(None)
+
+
+_SAVE = """
+WITH saved AS (
+    UPDATE orders SET status = :status, previous_status = :previous_status,
+        filled_quantity = :filled_quantity, avg_fill_price = :avg_fill_price,
+        filled_notional = :filled_notional,
+        reserved_cash = :reserved_cash, reserved_quantity = :reserved_quantity,
+        trade_ids = :trade_ids, broker_order_id = :broker_order_id,
+        broker_status = :broker_status, status_detail = :status_detail,
+        reject_reason = :reject_reason, placement = :placement,
+        placement_attempts = :placement_attempts, version = :version, updated_at = now(){dispatch}
+    WHERE id = :id AND version = :expected{guard}
+    RETURNING id, user_id
+)
+INSERT INTO order_events (order_id, user_id, version, from_status, to_status, detail)
+SELECT saved.id, saved.user_id, e.version, e.from_status, e.to_status, CAST(e.detail AS jsonb)
+FROM saved, unnest(CAST(:versions AS integer[]), CAST(:froms AS text[]), CAST(:tos AS text[]),
+                   CAST(:details AS text[])) AS e(version, from_status, to_status, detail)
+RETURNING created_at"""
+
+
+async def save(conn: AsyncConnection, change: Change, *,
+               dispatch: Dispatch | None = None) -> Change:
+    """Write a change to an order read in this transaction; StaleOrder if it moved meanwhile."""
+    saved = await claim(conn, change, dispatch=dispatch)
+    if saved is None:
+        raise StaleOrder(f"order {change.before.id} changed while it was being updated",
+                         details={"order_id": str(change.before.id)})
+    return saved
+
+
+async def claim(conn: AsyncConnection, change: Change, *, guard: Guard | None = None,
+                dispatch: Dispatch | None = None) -> Change | None:
+    """Write a change only if the order is still at the version read (and `guard` holds).
+
+    The only statement that changes an order: its row (compare-and-set on the version) and one
+    order_events row per step, in one statement. None when another writer got there first.
+    """
+    if not change.steps:
+        return change
+    before, after = change.before, change.after
+    sql = _SAVE.format(dispatch=_dispatch_sql(dispatch),
+                       guard=f" AND {guard.value}" if guard else "")
+    params: dict[str, Any] = {
+        "id": before.id, "expected": before.version, "version": after.version,
+        "status": after.status.value,
+        "previous_status": after.previous_status.value if after.previous_status else None,
+        "filled_quantity": after.filled_quantity, "avg_fill_price": after.avg_fill_price,
+        "filled_notional": after.filled_notional,
+        "reserved_cash": after.reserved_cash, "reserved_quantity": after.reserved_quantity,
+        "trade_ids": sorted(after.trade_ids), "broker_order_id": after.broker_order_id,
+        "broker_status": after.broker_status, "status_detail": after.status_detail,
+        "reject_reason": after.reject_reason,
+        "placement": after.placement.value if after.placement else None,
+        "placement_attempts": after.placement_attempts,
+        "versions": [step.order.version for step in change.steps],
+        "froms": [step.from_status.value for step in change.steps],
+        "tos": [step.order.status.value for step in change.steps],
+        "details": [json.dumps(describe(step.event)) for step in change.steps],
+    }
+    if dispatch is not None and dispatch.in_seconds is not None:
+        params["dispatch_in"] = dispatch.in_seconds
+    stamped = (await conn.execute(text(sql), params)).scalars().first()
+    if stamped is None:
+        return None
+    return Change(before, tuple(replace(step, order=replace(step.order, updated_at=stamped))
+                                for step in change.steps))
+
+
+def _dispatch_sql(dispatch: Dispatch | None) -> str:
+    if dispatch is None:
+        return ""
+    if dispatch.in_seconds is None:
+        return ", next_dispatch_at = NULL"
+    reset = ", dispatch_attempts = 0" if dispatch.reset_attempts else ""
+    return f", next_dispatch_at = now() + make_interval(secs => :dispatch_in){reset}"
+
+
+def describe(event: ev.OrderEvent) -> dict[str, str]:
+    """The event log's detail: the event's name and its fields, amounts as plain strings."""
+    detail = {"event": type(event).__name__}
+    for item in fields(event):
+        value = getattr(event, item.name)
+        if value is not None:
+            detail[item.name] = json_value(value)
+    return detail
+
+
+async def release_reservation(conn: AsyncConnection, before: Order, after: Order) -> None:
+    """Give back to the account and the position what the order stopped holding."""
+    cash = before.reserved_cash - after.reserved_cash
+    shares = before.reserved_quantity - after.reserved_quantity
+    if cash > 0:
+        await conn.execute(
+            text("UPDATE accounts SET reserved_cash = reserved_cash - :amount WHERE id = :id"),
+            {"amount": cash, "id": before.account_id})
+    if shares > 0:
+        await conn.execute(
+            text("UPDATE positions SET reserved_quantity = reserved_quantity - :qty"
+                 " WHERE account_id = :account_id AND symbol = :symbol"),
+            {"qty": shares, "account_id": before.account_id, "symbol": before.symbol})
 
 
 async def claim_due(conn: AsyncConnection, limit: int,
@@ -241,32 +361,6 @@ async def claim_due(conn: AsyncConnection, limit: int,
              " RETURNING id, status, broker, placement, dispatch_attempts"),
         {"limit": limit, "max_backoff": max_backoff_seconds})
     return result.mappings().all()
-
-
-async def get(conn: AsyncConnection, order_id: uuid.UUID) -> RowMapping | None:
-    """One order without a lock (worker side: read before calling a broker)."""
-    result = await conn.execute(
-        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :id"), {"id": order_id})
-    return result.mappings().first()
-
-
-async def claim_for_placement(conn: AsyncConnection, order_id: uuid.UUID,
-                              lease_seconds: float) -> RowMapping | None:
-    """Compare-and-set a new (or certainly-not-sent) order to SUBMITTED / in_flight.
-
-    Only one delivery wins. The lease makes the sweeper look the order up at the broker if the
-    worker dies before it records the outcome.
-    """
-    result = await conn.execute(
-        text(f"UPDATE orders SET status = 'SUBMITTED', placement = 'in_flight',"
-             f" placement_attempts = placement_attempts + 1, dispatch_attempts = 0,"
-             f" version = version + 1, status_detail = NULL, updated_at = now(),"
-             f" next_dispatch_at = now() + make_interval(secs => :lease)"
-             f" WHERE id = :id AND broker <> 'paper' AND (status = 'PENDING_NEW'"
-             f"   OR (status = 'SUBMITTED' AND placement = 'not_sent'))"
-             f" RETURNING {ORDER_COLUMNS}"),
-        {"id": order_id, "lease": lease_seconds})
-    return result.mappings().first()
 
 
 async def find_at_broker(conn: AsyncConnection, broker: str, *, broker_order_id: str | None,
@@ -298,12 +392,3 @@ async def reschedule(conn: AsyncConnection, order_id: uuid.UUID, seconds: float)
     await conn.execute(
         text("UPDATE orders SET next_dispatch_at = now() + make_interval(secs => :secs)"
              " WHERE id = :id"), {"id": order_id, "secs": seconds})
-
-
-async def note_broker_status(conn: AsyncConnection, order_id: uuid.UUID,
-                             raw_status: str) -> RowMapping:
-    """Store the broker's raw status on a locked order (the caller versions the change)."""
-    result = await conn.execute(
-        text(f"UPDATE orders SET broker_status = :raw WHERE id = :id RETURNING {ORDER_COLUMNS}"),
-        {"id": order_id, "raw": raw_status})
-    return result.mappings().one()
