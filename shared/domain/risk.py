@@ -6,7 +6,17 @@ from typing import Final
 
 from shared.domain.enums import OrderType, Side, TimeInForce
 from shared.domain.errors import InsufficientBuyingPower, InsufficientPosition, InvalidOrder
-from shared.domain.values import ARITHMETIC, MONEY_PLACES, is_multiple, quantize_money
+from shared.domain.values import (
+    ARITHMETIC,
+    MAX_NOTIONAL,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    MONEY_PLACES,
+    check_amount,
+    is_multiple,
+    quantize_money,
+    shown,
+)
 
 PRICED_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 STOP_TYPES: Final = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
@@ -49,11 +59,26 @@ def _invalid(message: str, field: str, value: object = None) -> InvalidOrder:
     return InvalidOrder(message, details=details)
 
 
-def _check_number(name: str, value: Decimal) -> None:
+def _check_number(name: str, value: Decimal, maximum: Decimal) -> None:
     if not isinstance(value, Decimal) or not value.is_finite():
         raise _invalid(f"{name} must be a finite number, was {value}", name, value)
     if value <= 0:
-        raise _invalid(f"{name} must be positive, was {value}", name, value)
+        raise _invalid(f"{name} must be positive, was {shown(value)}", name, shown(value))
+    try:
+        check_amount(value, field=name, maximum=maximum)
+    except ValueError as exc:
+        raise _invalid(str(exc), name, shown(value)) from None
+
+
+def _check_notional(unit: Decimal, quantity: Decimal, what: str) -> Decimal:
+    """Return unit × quantity, refused (naming quantity) past what the cash columns hold."""
+    with localcontext(ARITHMETIC):
+        amount = unit * quantity
+    if amount > MAX_NOTIONAL:
+        raise _invalid(
+            f"quantity × {what} must be at most {MAX_NOTIONAL}, was {shown(amount)}",
+            "quantity", shown(quantity))
+    return amount
 
 
 def _check_price(
@@ -65,7 +90,7 @@ def _check_price(
         return
     if not required:
         raise _invalid(f"{name} must be omitted for a {kind} order, was {value}", name, value)
-    _check_number(name, value)
+    _check_number(name, value, MAX_PRICE)
     if not is_multiple(value, tick):
         raise _invalid(
             f"{name} must be a multiple of the tick size {tick}, was {value}", name, value
@@ -76,7 +101,7 @@ def validate_order(req: OrderRequest, instrument: Instrument | None) -> None:
     """Raise InvalidOrder, naming the field, unless the request fits the instrument's rules."""
     if instrument is None:
         raise _invalid(f"unknown symbol {req.symbol}", "symbol", req.symbol)
-    _check_number("quantity", req.quantity)
+    _check_number("quantity", req.quantity, MAX_QUANTITY)
     if not is_multiple(req.quantity, instrument.lot_size):
         raise _invalid(
             f"quantity must be a multiple of the lot size {instrument.lot_size}, "
@@ -88,6 +113,9 @@ def validate_order(req: OrderRequest, instrument: Instrument | None) -> None:
     tick = instrument.tick_size
     _check_price("price", req.price, req.order_type in PRICED_TYPES, tick, kind)
     _check_price("stop_price", req.stop_price, req.order_type in STOP_TYPES, tick, kind)
+    for name in ("price", "stop_price"):
+        if (unit := getattr(req, name)) is not None:
+            _check_notional(unit, req.quantity, name)
 
 
 def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Decimal) -> Decimal:
@@ -103,21 +131,21 @@ def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Dec
     if req.order_type in PRICED_TYPES:
         if req.price is None:
             raise _invalid(f"price is required for a {req.order_type.value} order", "price")
-        unit = req.price
-        factor = Decimal(1)
+        unit, what = req.price, "price"
     elif req.order_type is OrderType.STOP:
         if req.stop_price is None:
             raise _invalid("stop_price is required for a STOP order", "stop_price")
-        unit = req.stop_price
-        factor = 1 + cushion
+        unit, what = _cushioned(req.stop_price, cushion), f"stop_price × {1 + cushion}"
     else:
         if reference_price is None:
             raise _invalid(f"no quote for {req.symbol}", "symbol", req.symbol)
-        unit = reference_price
-        factor = 1 + cushion
+        unit, what = _cushioned(reference_price, cushion), f"ask × {1 + cushion}"
+    return quantize_money(_check_notional(unit, req.quantity, what), MONEY_PLACES, ROUND_UP)
+
+
+def _cushioned(price: Decimal, cushion: Decimal) -> Decimal:
     with localcontext(ARITHMETIC):
-        amount = unit * factor * req.quantity
-    return quantize_money(amount, MONEY_PLACES, ROUND_UP)
+        return price * (1 + cushion)
 
 
 def check_buying_power(required: Decimal, available: Decimal) -> None:

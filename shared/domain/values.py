@@ -25,6 +25,13 @@ MONEY_PLACES: Final = Decimal("0.0001")
 
 ZERO: Final = Decimal(0)
 
+# Inputs are bounded well inside NUMERIC(24,8) (16 integer digits), so that what the ledger
+# computes from them (a reservation, cash after a fill, sums of those) fits as well.
+AMOUNT_DECIMALS: Final = 8
+MAX_QUANTITY: Final = Decimal("1000000000")  # 1e9 shares or units in one order
+MAX_PRICE: Final = Decimal("1000000000")  # 1e9 per unit, in the instrument's currency
+MAX_NOTIONAL: Final = Decimal("1000000000000")  # 1e12: price × quantity, or a reservation
+
 # 24 digits stored; 50 digits of working precision keep products of two stored values exact.
 ARITHMETIC: Final = Context(
     prec=50, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow]
@@ -58,6 +65,34 @@ def require_decimal(value: object, *, field: str) -> Decimal:
     if not value.is_finite():
         raise ValueError(f"{field} must be a finite number, was {value}")
     return value
+
+
+def check_amount(value: Decimal, *, field: str, maximum: Decimal) -> Decimal:
+    """Return `value` if it is finite, within ±`maximum` and has at most 8 decimal places.
+
+    Raise ValueError naming `field` otherwise; more places are refused, never rounded away.
+    The sign is the caller's rule (a quantity must be positive, a P&L need not be).
+    """
+    if not value.is_finite():
+        raise ValueError(f"{field} must be a finite number, was {value}")
+    if value > maximum:
+        raise ValueError(f"{field} must be at most {maximum}, was {shown(value)}")
+    if value < -maximum:
+        raise ValueError(f"{field} must be at least -{maximum}, was {shown(value)}")
+    # Most amounts have 8 places or fewer, and the exponent says so without quantizing.
+    exponent = value.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite, checked above
+    if exponent < -AMOUNT_DECIMALS and value != to_ledger(value):
+        raise ValueError(
+            f"{field} must have at most {AMOUNT_DECIMALS} decimal places, was {shown(value)}"
+        )
+    return value
+
+
+def shown(value: Decimal) -> str:
+    """Write a Decimal for an error message: in full, or in 6 significant digits if long."""
+    text = str(value)
+    return text if len(text) <= 32 else f"{value:.5E}"
 
 
 def quantize_price(price: Decimal, tick: Decimal, *, rounding: str = ROUND_HALF_EVEN) -> Decimal:
