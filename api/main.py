@@ -21,9 +21,10 @@ from api.accounts.router import router as accounts_router
 from api.auth.router import router as auth_router
 from api.brokers.router import router as brokers_router
 from api.health.router import router as health_router
+from api.json_body import strict_json
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
-from api.middleware import RequestContext
+from api.middleware import MAX_BODY_BYTES, BodyLimit, RequestContext
 from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
 from api.quality.router import router as quality_router
@@ -72,8 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (auth_router, accounts_router, orders_router, market_router, brokers_router,
                    webhooks_router, quality_router):
-        app.include_router(_summarized(router), prefix="/api/v1")
-    app.include_router(_summarized(health_router))
+        app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
+    app.include_router(strict_json(_summarized(health_router)))
+    # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
+    app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
