@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -26,7 +24,7 @@ from api.deps import (
     RedisDep,
     SettingsDep,
 )
-from api.errors import ApiError
+from api.json_body import parse_body
 from api.orders import service
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder
 from shared.brokers.catalog import Broker, queue_for
@@ -53,11 +51,9 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 def _parse_order(raw: bytes) -> PlaceOrder:
-    # parse_float=Decimal: a JSON number like 123456789.123456789 keeps every digit.
-    try:
-        data = json.loads(raw, parse_float=Decimal)
-    except ValueError:
-        raise ApiError(400, "the request body is not valid JSON", code="invalid_json") from None
+    # The route reads its body itself, so it is parsed once: by the API's one strict parser,
+    # which keeps every digit of JSON numbers (Decimal) and refuses duplicate keys.
+    data = parse_body(raw)
     try:
         return PlaceOrder.model_validate(data)
     except ValidationError as exc:

@@ -2,30 +2,89 @@
 
 from __future__ import annotations
 
+import re
 import uuid
+from collections.abc import Callable
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    WithJsonSchema,
+)
+from pydantic_core import PydanticCustomError
 
 from shared.brokers.catalog import Product
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from shared.domain.values import AMOUNT_DECIMALS, MAX_PRICE, MAX_QUANTITY, check_amount
+
+# Plain decimal notation in ASCII: Decimal() alone would also read "١٠٠", " 1 " and "1_000".
+PLAIN_DECIMAL = r"-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?"
+_PLAIN_DECIMAL = re.compile(PLAIN_DECIMAL)
 
 
 def _upper(value: Any) -> Any:
     return value.strip().upper() if isinstance(value, str) else value
 
 
-def _no_float(value: Any) -> Any:
-    # Bodies are parsed with parse_float=Decimal, so a float here came from elsewhere: refuse it.
-    if isinstance(value, bool | float):
-        raise ValueError("must be a decimal number or a decimal string")
-    return value
+def _amount(maximum: Decimal) -> Callable[[Any, ValidationInfo], Any]:
+    """Validate an amount before pydantic's Decimal does: notation, then range and places."""
+
+    def check(value: Any, info: ValidationInfo) -> Any:
+        field = info.field_name or "amount"
+        if isinstance(value, str):
+            value = _plain_decimal(value, field)
+        elif isinstance(value, bool | float):
+            # Bodies are parsed with parse_float=Decimal: a float came from elsewhere.
+            raise PydanticCustomError("decimal_type", "{field} must be a decimal number or a "
+                                      "decimal string", {"field": field})
+        elif isinstance(value, int):
+            value = Decimal(value)
+        if not isinstance(value, Decimal):
+            return value  # None, a list...: pydantic says what it expected
+        try:
+            return check_amount(value, field=field, maximum=maximum)
+        except ValueError as exc:
+            raise PydanticCustomError("amount_out_of_range", "{reason}",
+                                      {"reason": str(exc)}) from None
+
+    return check
+
+
+def _plain_decimal(text: str, field: str) -> Decimal:
+    if not _PLAIN_DECIMAL.fullmatch(text):
+        raise PydanticCustomError(
+            "decimal_notation", "{field} must be a number in plain decimal notation (ASCII "
+            "digits, an optional . and exponent, as in 12.5 or 1e3), was {value}",
+            {"field": field, "value": repr(text[:32])})
+    try:
+        return Decimal(text)
+    except InvalidOperation:  # the notation is fine, so the exponent is beyond Decimal's
+        raise PydanticCustomError(
+            "amount_out_of_range", "{field} has an exponent too large for any amount, was "
+            "{value}", {"field": field, "value": repr(text[:32])}) from None
+
+
+def _documented(maximum: Decimal, what: str) -> WithJsonSchema:
+    return WithJsonSchema({
+        "anyOf": [{"type": "number", "exclusiveMinimum": 0, "maximum": int(maximum)},
+                  {"type": "string", "pattern": f"^{PLAIN_DECIMAL}$"}],
+        "description": f"{what}: a JSON number or a decimal string, more than 0 and at most "
+                       f"{maximum}, with at most {AMOUNT_DECIMALS} decimal places"})
 
 
 Upper = BeforeValidator(_upper)
-Amount = Annotated[Decimal, BeforeValidator(_no_float), Field(allow_inf_nan=False)]
+# Amounts: a JSON number or a plain decimal string, bounded and with 8 places at most before
+# any SQL sees them (the columns are NUMERIC(24,8)); the sign is checked by the domain.
+Quantity = Annotated[Decimal, BeforeValidator(_amount(MAX_QUANTITY)),
+                     _documented(MAX_QUANTITY, "shares or units")]
+Price = Annotated[Decimal, BeforeValidator(_amount(MAX_PRICE)),
+                  _documented(MAX_PRICE, "per share or unit, in the instrument's currency")]
 
 
 class PlaceOrder(BaseModel):
@@ -40,9 +99,9 @@ class PlaceOrder(BaseModel):
     symbol: Annotated[str, Upper, Field(min_length=1, max_length=32)]
     side: Annotated[Side, Upper]
     order_type: Annotated[OrderType, Upper]
-    quantity: Amount
-    price: Amount | None = None
-    stop_price: Amount | None = None
+    quantity: Quantity
+    price: Price | None = None
+    stop_price: Price | None = None
     time_in_force: Annotated[TimeInForce, Upper] = TimeInForce.DAY
     client_order_id: Annotated[
         str | None, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")

@@ -56,7 +56,7 @@ def parse(broker: Broker, body: bytes) -> WebhookTrigger | None:
     """The trigger in a delivery's body, or None if the body is not the broker's format."""
     try:
         return wire(broker).parse_webhook(body)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):  # RecursionError: nested too deep
         return None
 
 
