@@ -65,6 +65,7 @@ class GrowwBook:
         self.throttled = 0
         self.stall = 0.0
         self.reject_reason: str | None = None
+        self.cancel_refusal: str | None = None
         self._ids = itertools.count(1)
 
     def next_id(self, prefix: str) -> str:
@@ -245,6 +246,9 @@ def _cancel(book: GrowwBook, request: Request, body: Json) -> Response:
     order = _working(book, body)
     if isinstance(order, Response):
         return order
+    if book.cancel_refusal is not None:
+        refusal, book.cancel_refusal = book.cancel_refusal, None
+        return _fail(400, "GA006", f"Cannot process this request: {refusal}")
     order["order_status"] = "CANCELLATION_REQUESTED"
     return _ok({"groww_order_id": order["groww_order_id"], "order_status": order["order_status"]})
 

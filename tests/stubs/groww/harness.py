@@ -46,6 +46,7 @@ class GrowwStub:
             self._book.throttled = 0
             self._book.stall = 0.0
             self._book.reject_reason = None
+            self._book.cancel_refusal = None
 
     def session(self) -> BrokerSession:
         """The account's logged-in session."""
@@ -67,6 +68,18 @@ class GrowwStub:
         """The next order is accepted, then rejected by Groww's checks with `reason`."""
         with self._book.lock:
             self._book.reject_reason = reason
+
+    def refuse_next_cancel(self, reason: str) -> None:
+        """The next cancel of a working order is refused by Groww with `reason`."""
+        with self._book.lock:
+            self._book.cancel_refusal = reason
+
+    def order_tagged(self, tag: str) -> str:
+        """The Groww order id of the one order carrying order_reference_id `tag`."""
+        with self._book.lock:
+            [found] = [o["groww_order_id"] for o in self._book.orders.values()
+                       if o["order_reference_id"] == tag]
+            return str(found)
 
     def expire_session(self) -> None:
         """The access token stops working (401 GA005 on every call)."""
