@@ -19,9 +19,11 @@ async def record(conn: AsyncConnection, *, broker: str, kind: str, message: str,
     """Record a discrepancy; an identical open one for the same order is not repeated."""
     statement = text(
         "INSERT INTO quality_checks (user_id, account_id, order_id, broker, kind, message,"
-        " details) SELECT :user_id, :account_id, :order_id, :broker, :kind, :message, :details"
+        " details) SELECT :user_id, :account_id, :order_id, :broker, CAST(:kind AS text),"
+        " CAST(:message AS text), :details"
         " WHERE NOT EXISTS (SELECT 1 FROM quality_checks WHERE resolved_at IS NULL"
-        " AND order_id IS NOT DISTINCT FROM :order_id AND kind = :kind AND message = :message)"
+        " AND order_id IS NOT DISTINCT FROM CAST(:order_id AS uuid)"
+        " AND kind = CAST(:kind AS text) AND message = CAST(:message AS text))"
     ).bindparams(bindparam("details", type_=JSONB))
     await conn.execute(statement, {
         "user_id": user_id, "account_id": account_id, "order_id": order_id, "broker": broker,
