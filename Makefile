@@ -58,7 +58,7 @@ clean:
 		$(PY) scripts/devstack.py stop --profile test; \
 		$(PY) scripts/devstack.py stop --profile run; \
 	fi
-	rm -rf .data/test .mypy_cache .ruff_cache .pytest_cache
+	rm -rf .data/test .mypy_cache .ruff_cache .pytest_cache .hypothesis
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +
 
 distclean: clean
