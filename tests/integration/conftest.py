@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
@@ -10,8 +11,11 @@ from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
+from shared.brokers.catalog import Broker
 from shared.settings import Settings
-from tests.helpers import register_and_login
+from tests.helpers import connect_broker, register_and_login
+from tests.stubs.groww.harness import GrowwStub, running
+from worker.runtime import Runtime
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +41,28 @@ def engine(app: FastAPI) -> AsyncEngine:
 @pytest.fixture
 async def auth(client: httpx.AsyncClient) -> dict[str, str]:
     return await register_and_login(client)
+
+
+@pytest.fixture(scope="module")
+def groww() -> Iterator[GrowwStub]:
+    """A Groww stub broker for the module's tests."""
+    with running() as stub:
+        yield stub
+
+
+@pytest.fixture
+async def runtime(app: FastAPI, groww: GrowwStub) -> AsyncIterator[Runtime]:
+    """A worker runtime in this process, on the app's engine and Redis, with Groww healthy."""
+    groww.reset()
+    settings = Settings(groww_base_url=groww.url, broker_http_timeout_seconds=0.5,
+                        circuit_reset_seconds=1, unknown_lookup_attempts=2)
+    worker = Runtime(settings, engine=app.state.engine, redis=app.state.redis)
+    await worker.brokers.breaker.record_success(Broker.GROWW)  # a healthy broker to start
+    yield worker
+    await worker.brokers.aclose()
+
+
+@pytest.fixture
+async def account(engine: AsyncEngine, auth: dict[str, str], groww: GrowwStub) -> uuid.UUID:
+    """The user's Groww connection."""
+    return await connect_broker(engine, auth, Broker.GROWW, groww.session(), Settings())

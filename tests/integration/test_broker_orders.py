@@ -7,13 +7,11 @@ HTTP API; the stub's book shows what the broker side saw.
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -21,9 +19,7 @@ from shared.brokers.catalog import Broker
 from shared.db.repositories import orders
 from shared.domain import events as ev
 from shared.domain.orders import Change
-from shared.settings import Settings
-from tests.helpers import connect_broker
-from tests.stubs.groww.harness import GrowwStub, running
+from tests.stubs.groww.harness import GrowwStub
 from worker.handlers.broker_cancel import cancel_at_broker
 from worker.handlers.broker_orders import place_orders, sync_order, sync_orders
 from worker.handlers.reconcile import process_webhook
@@ -32,28 +28,6 @@ from worker.runtime import Runtime
 pytestmark = pytest.mark.integration
 LIMIT_BUY = {"symbol": "INFY", "side": "BUY", "order_type": "LIMIT", "quantity": "10",
              "price": "1860.00", "broker": "groww"}
-
-
-@pytest.fixture(scope="module")
-def groww() -> Iterator[GrowwStub]:
-    with running() as stub:
-        yield stub
-
-
-@pytest.fixture
-async def runtime(app: FastAPI, groww: GrowwStub) -> AsyncIterator[Runtime]:
-    groww.reset()
-    settings = Settings(groww_base_url=groww.url, broker_http_timeout_seconds=0.5,
-                        circuit_reset_seconds=1, unknown_lookup_attempts=2)
-    worker = Runtime(settings, engine=app.state.engine, redis=app.state.redis)
-    await worker.brokers.breaker.record_success(Broker.GROWW)  # a healthy broker to start
-    yield worker
-    await worker.brokers.aclose()
-
-
-@pytest.fixture
-async def account(engine: AsyncEngine, auth: dict[str, str], groww: GrowwStub) -> uuid.UUID:
-    return await connect_broker(engine, auth, Broker.GROWW, groww.session(), Settings())
 
 
 async def _place(client: httpx.AsyncClient, auth: dict[str, str], **extra: Any) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,11 +19,9 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.brokers.catalog import Broker
 from shared.domain import events as ev
-from shared.settings import Settings
-from tests.helpers import connect_broker, set_quote
-from tests.stubs.groww.harness import GrowwStub, running
+from tests.helpers import set_quote
+from tests.stubs.groww.harness import GrowwStub
 from worker.handlers import broker_calls as calls
 from worker.handlers.broker_cancel import cancel_at_broker
 from worker.handlers.broker_orders import place_orders, sync_order
@@ -40,28 +37,6 @@ AT_GROWW = {"symbol": "INFY", "side": "BUY", "order_type": "LIMIT", "quantity": 
             "price": "1860.00", "broker": "groww"}
 RESTING = {"symbol": "JPM", "side": "BUY", "order_type": "LIMIT", "quantity": "10",
            "price": "212.30"}
-
-
-@pytest.fixture(scope="module")
-def groww() -> Iterator[GrowwStub]:
-    with running() as stub:
-        yield stub
-
-
-@pytest.fixture
-async def runtime(app: FastAPI, groww: GrowwStub) -> AsyncIterator[Runtime]:
-    groww.reset()
-    settings = Settings(groww_base_url=groww.url, broker_http_timeout_seconds=0.5,
-                        circuit_reset_seconds=1, unknown_lookup_attempts=2)
-    worker = Runtime(settings, engine=app.state.engine, redis=app.state.redis)
-    await worker.brokers.breaker.record_success(Broker.GROWW)
-    yield worker
-    await worker.brokers.aclose()
-
-
-@pytest.fixture
-async def account(engine: AsyncEngine, auth: dict[str, str], groww: GrowwStub) -> uuid.UUID:
-    return await connect_broker(engine, auth, Broker.GROWW, groww.session(), Settings())
 
 
 async def _place(client: httpx.AsyncClient, auth: dict[str, str], body: dict[str, str]) -> str:
