@@ -85,16 +85,39 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(sa_exc.TimeoutError)
     @app.exception_handler(sa_exc.OperationalError)
     @app.exception_handler(sa_exc.InterfaceError)
-    @app.exception_handler(OSError)
+    @app.exception_handler(OSError)  # TimeoutError too: a statement or connect timed out
     async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
         # No pooled connection in time, or PostgreSQL unreachable: the client should retry.
-        log.warning("database unavailable on %s: %s", request.url.path, exc)
-        return error_response(request, 503, "unavailable",
-                              "the database is unavailable or saturated; retry shortly",
-                              headers={"Retry-After": "1"})
+        return _unavailable(request, exc)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return error_response(request, 500, "internal_error",
-                              "an internal error occurred; quote the request id to support")
+    @app.exception_handler(sa_exc.DBAPIError)
+    async def _database_error(request: Request, exc: sa_exc.DBAPIError) -> JSONResponse:
+        # asyncpg's lost connections and statement_timeout arrive as plain DBAPIError.
+        if exc.connection_invalidated or _sqlstate_class(exc) in UNAVAILABLE_SQLSTATE_CLASSES:
+            return _unavailable(request, exc)
+        return await _unexpected(request, exc)
+
+    app.add_exception_handler(Exception, _unexpected)
+
+
+# 08 connection exception, 53 insufficient resources (too many connections), 57 operator
+# intervention (57014 statement_timeout, 57P01 shutdown): the server, not the request, failed.
+UNAVAILABLE_SQLSTATE_CLASSES = {"08", "53", "57"}
+
+
+def _sqlstate_class(exc: sa_exc.DBAPIError) -> str | None:
+    code = getattr(exc.orig, "sqlstate", None)
+    return code[:2] if isinstance(code, str) else None
+
+
+def _unavailable(request: Request, exc: Exception) -> JSONResponse:
+    log.warning("database unavailable on %s: %s: %s", request.url.path, type(exc).__name__, exc)
+    return error_response(request, 503, "unavailable",
+                          "the database is unavailable or saturated; retry shortly",
+                          headers={"Retry-After": "1"})
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(request, 500, "internal_error",
+                          "an internal error occurred; quote the request id to support")

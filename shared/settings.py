@@ -24,6 +24,10 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     db_pool_size: int = 20
     db_pool_timeout_seconds: float = 2.0
+    # A hung PostgreSQL (stopped, or a network black hole) must fail a request in seconds, not
+    # hold it for as long as the outage lasts: connect and per-statement limits.
+    db_connect_timeout_seconds: float = Field(default=3.0, gt=0)
+    db_statement_timeout_seconds: float = Field(default=5.0, gt=0)
 
     jwt_secret: str = Field(default=DEV_JWT_SECRET, min_length=32)
     jwt_issuer: str = "ordergate"
