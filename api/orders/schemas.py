@@ -114,28 +114,35 @@ class PlaceOrder(BaseModel):
     product: Annotated[Product | None, Upper] = None
 
 
+# Responses render every amount as a string in plain notation, exact to its last place, with no
+# exponent and no padding zeros (shared.messaging.order_view.decimal_str): say so, not "any string".
+AmountText = Annotated[Decimal, WithJsonSchema({
+    "type": "string", "pattern": r"^-?[0-9]+(\.[0-9]+)?$",
+    "description": "a decimal number as a string, in plain notation (no exponent)"})]
+
+
 class OrderOut(BaseModel):
     """An order as the client sees it."""
 
-    id: str
+    id: uuid.UUID
     client_order_id: str | None
     symbol: str
     side: Side
     order_type: OrderType
-    quantity: Decimal
-    price: Decimal | None
-    stop_price: Decimal | None
+    quantity: AmountText
+    price: AmountText | None
+    stop_price: AmountText | None
     time_in_force: TimeInForce
     broker: str
-    account_id: str
+    account_id: uuid.UUID = Field(description="the paper account or the broker connection")
     product: Product | None
     broker_order_id: str | None
     status: OrderStatus
     broker_status: str | None = Field(description="the broker's own status string, verbatim")
     status_detail: str | None = Field(
         description="why the order is waiting, or the broker's message about it")
-    filled_quantity: Decimal
-    avg_fill_price: Decimal | None
+    filled_quantity: AmountText
+    avg_fill_price: AmountText | None
     reject_reason: str | None
     created_at: datetime
     updated_at: datetime
@@ -151,13 +158,13 @@ class OrderPage(BaseModel):
 class FillOut(BaseModel):
     """One execution of an order."""
 
-    id: str
-    order_id: str
+    id: uuid.UUID
+    order_id: uuid.UUID
     symbol: str
     side: Side
-    quantity: Decimal
-    price: Decimal
-    commission: Decimal
+    quantity: AmountText
+    price: AmountText
+    commission: AmountText
     broker: str
     broker_exec_id: str
     executed_at: datetime
