@@ -43,6 +43,8 @@ router = APIRouter(tags=["orders"])
 MAX_PAGE = 500
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"description": "the body is not JSON (`invalid_json`) or repeats a key "
+                         "(`duplicate_key`)"},
     401: {"description": "missing or invalid access token"},
     404: {"description": "no such order for this user"},
     409: {"description": "conflict with the order's state or an earlier request"},

@@ -393,9 +393,6 @@ async def test_the_check_refuses_a_body_that_disagrees_with_the_schema(
     assert _problems(page, {"items": [{**body, "side": "HOLD"}], "next_cursor": None})
 
 
-@pytest.mark.xfail(strict=True, reason="POST /orders answers 400 (invalid_json, duplicate_key), "
-                   "which its document does not declare (_ERRORS in api/orders/router.py); "
-                   "remove this mark once it does")
 async def test_a_malformed_order_body_answers_a_status_the_document_declares(
         client: httpx.AsyncClient, auth: dict[str, str], api: OpenApi) -> None:
     for content in (b"{", b'{"side": "BUY", "side": "SELL"}'):
