@@ -1,8 +1,9 @@
 """`make run`: servers, schema, demo data, then API, worker, beat, Flower and the simulator.
 
 Ctrl-C (or SIGTERM) stops the app processes first, then the embedded servers, so that no
-process is left writing to a database that is already gone. `--migrate-only` stops after the
-migrations (`make migrate`).
+process is left writing to a database that is already gone. A child that dies meanwhile is
+restarted with a growing delay (Supervisor); the others keep running. `--migrate-only` stops
+after the migrations (`make migrate`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
 from typing import IO
@@ -41,15 +42,6 @@ HEALTH_TIMEOUT_S = 60.0
 
 class RunError(RuntimeError):
     """A step failed; the message says which and why."""
-
-
-@dataclass
-class Child:
-    """One long-running app process and the thread that prefixes its output."""
-
-    name: str
-    proc: subprocess.Popen[str]
-    pump: threading.Thread
 
 
 class Shutdown:
@@ -148,41 +140,125 @@ def _check_ports_free(opts: Options) -> None:
 # ---------------------------------------------------------------- children
 
 
-def _pump(name: str, stream: IO[str]) -> None:
+@dataclass
+class Child:
+    """One long-running app process, the thread that prefixes its output, its restart state."""
+
+    name: str
+    cmd: list[str]
+    proc: subprocess.Popen[str]
+    pump: threading.Thread
+    started_at: float
+    failures: int = 0  # consecutive quick deaths; sets the next delay
+    restart_at: float | None = None  # set while the child is dead and waiting to be restarted
+    delays: list[float] = field(default_factory=list)  # every restart delay, in order
+
+
+class Supervisor:
+    """Keeps the app processes of `make run` up: a dead child is restarted, the others untouched.
+
+    The delay before a restart doubles with each quick death (first_delay .. max_delay), so a
+    child that cannot start does not spin; one that ran for stable_after seconds starts again
+    from first_delay. Each child runs in its own session: Ctrl-C reaches only us, and a dead
+    main process's orphans (uvicorn workers, Celery pool processes) are killed with its group
+    before the restart, so they neither hold its port nor keep consuming tasks.
+    """
+
+    def __init__(self, commands: list[tuple[str, list[str]]], env: dict[str, str], *,
+                 cwd: Path = ROOT, first_delay: float = 1.0, max_delay: float = 30.0,
+                 stable_after: float = 60.0, stop_timeout: float = STOP_TIMEOUT_S,
+                 out: IO[str] | None = None) -> None:
+        self._commands = commands
+        self._env = env
+        self._cwd = cwd
+        self._first_delay = first_delay
+        self._max_delay = max_delay
+        self._stable_after = stable_after
+        self._stop_timeout = stop_timeout
+        self._out = out or sys.stdout
+        self.children: dict[str, Child] = {}
+
+    def start(self) -> None:
+        """Start every child."""
+        for name, cmd in self._commands:
+            self.children[name] = self._spawn(name, cmd)
+
+    def poll(self) -> None:
+        """Notice dead children, schedule their restart, restart those whose delay is over."""
+        now = time.monotonic()
+        for child in list(self.children.values()):
+            code = child.proc.poll()
+            if code is None:
+                continue
+            if child.restart_at is None:
+                self._schedule(child, code, now)
+            elif now >= child.restart_at:
+                self._restart(child)
+
+    def run(self, stop: threading.Event, interval: float = 0.5) -> None:
+        """Supervise until `stop` is set."""
+        while not stop.wait(interval):
+            self.poll()
+
+    def stop(self, hurry: threading.Event | None = None) -> None:
+        """SIGTERM each main process, wait up to stop_timeout, then SIGKILL each group."""
+        children = list(self.children.values())
+        for child in children:
+            if child.proc.poll() is None:
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + self._stop_timeout
+        while (any(c.proc.poll() is None for c in children) and time.monotonic() < deadline
+               and not (hurry is not None and hurry.is_set())):
+            time.sleep(0.1)
+        for child in children:
+            if child.proc.poll() is None:
+                self._say(f"{child.name} did not stop in time; killing it")
+            _kill_group(child.proc)  # also reaps orphans (uvicorn/celery pool processes)
+            child.proc.wait()
+            _release(child)
+
+    def _schedule(self, child: Child, code: int, now: float) -> None:
+        _kill_group(child.proc)  # its orphans must not outlive it
+        if now - child.started_at >= self._stable_after:
+            child.failures = 0
+        child.failures += 1
+        delay = min(self._max_delay, self._first_delay * 2 ** (child.failures - 1))
+        child.delays.append(delay)
+        child.restart_at = now + delay
+        self._say(f"{child.name} exited with code {code}; restarting it in {delay:.1f}s"
+                  f" (restart {len(child.delays)})")
+
+    def _restart(self, child: Child) -> None:
+        _release(child)
+        fresh = self._spawn(child.name, child.cmd)
+        fresh.failures, fresh.delays = child.failures, child.delays
+        self.children[child.name] = fresh
+        self._say(f"{child.name} restarted (pid {fresh.proc.pid})")
+
+    def _spawn(self, name: str, cmd: list[str]) -> Child:
+        proc = subprocess.Popen(cmd, cwd=self._cwd, env=self._env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_pump, args=(name, proc.stdout, self._out), daemon=True)
+        pump.start()
+        return Child(name, cmd, proc, pump, started_at=time.monotonic())
+
+    def _say(self, message: str) -> None:
+        print(f"==> {message}", file=self._out, flush=True)
+
+
+def _pump(name: str, stream: IO[str], out: IO[str]) -> None:
     for line in stream:
-        sys.stdout.write(f"{name:>9} | {line}")
-    sys.stdout.flush()
+        out.write(f"{name:>9} | {line}")
+    out.flush()
 
 
-def _spawn(name: str, cmd: list[str], env: dict[str, str]) -> Child:
-    # Own session: the terminal's Ctrl-C reaches only us, and we stop children in order.
-    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
-    assert proc.stdout is not None
-    pump = threading.Thread(target=_pump, args=(name, proc.stdout), daemon=True)
-    pump.start()
-    return Child(name, proc, pump)
-
-
-def _first_dead(children: list[Child]) -> Child | None:
-    return next((c for c in children if c.proc.poll() is not None), None)
-
-
-def _wait_healthy(url: str, children: list[Child]) -> None:
-    deadline = time.monotonic() + HEALTH_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if Shutdown.requested.is_set():
-            raise RunError("interrupted")
-        dead = _first_dead(children)
-        if dead is not None:
-            raise RunError(f"{dead.name} exited with code {dead.proc.returncode} during start")
-        with contextlib.suppress(OSError):
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        time.sleep(0.25)
-    raise RunError(f"{url} did not answer within {HEALTH_TIMEOUT_S:.0f}s")
+def _release(child: Child) -> None:
+    """Let the pump print the dead child's last lines, then close its pipe."""
+    child.pump.join(timeout=2)
+    if child.proc.stdout is not None:
+        child.proc.stdout.close()
 
 
 def _kill_group(proc: subprocess.Popen[str]) -> None:
@@ -190,24 +266,18 @@ def _kill_group(proc: subprocess.Popen[str]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
-def _stop_children(children: list[Child]) -> None:
-    """SIGTERM each main process, wait, then SIGKILL whatever is left of its group."""
-    for child in children:
-        if child.proc.poll() is None:
-            child.proc.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + STOP_TIMEOUT_S
-    while _alive(children) and time.monotonic() < deadline and not Shutdown.hurry.is_set():
-        time.sleep(0.1)
-    for child in children:
-        if child.proc.poll() is None:
-            print(f"==> {child.name} did not stop in time; killing it", flush=True)
-        _kill_group(child.proc)  # also reaps orphans (uvicorn/celery pool processes)
-        child.proc.wait()
-        child.pump.join(timeout=2)
-
-
-def _alive(children: list[Child]) -> bool:
-    return any(c.proc.poll() is None for c in children)
+def _wait_healthy(url: str, supervisor: Supervisor) -> None:
+    deadline = time.monotonic() + HEALTH_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if Shutdown.requested.is_set():
+            raise RunError("interrupted")
+        supervisor.poll()  # a child that dies while starting is restarted like any other
+        with contextlib.suppress(OSError):
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        time.sleep(0.25)
+    raise RunError(f"{url} did not answer within {HEALTH_TIMEOUT_S:.0f}s")
 
 
 # ---------------------------------------------------------------- main flow
@@ -228,22 +298,16 @@ def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
 
 def _serve(opts: Options, env: dict[str, str], urls: dict[str, str], seed: str) -> int:
     _check_ports_free(opts)
-    children: list[Child] = []
+    supervisor = Supervisor(_commands(opts), env)
     try:
-        for name, cmd in _commands(opts):
-            children.append(_spawn(name, cmd, env))
-        _wait_healthy(f"http://{HOST}:{opts.api_port}/health", children)
+        supervisor.start()
+        _wait_healthy(f"http://{HOST}:{opts.api_port}/health", supervisor)
         _banner(opts, urls, seed)
-        while not Shutdown.requested.wait(0.5):
-            dead = _first_dead(children)
-            if dead is not None:
-                print(f"==> {dead.name} exited with code {dead.proc.returncode}; "
-                      "stopping the rest", flush=True)
-                return 1
+        supervisor.run(Shutdown.requested)
         return 0
     finally:
         print("==> stopping app processes", flush=True)
-        _stop_children(children)
+        supervisor.stop(Shutdown.hurry)
 
 
 def _child_env(urls: dict[str, str]) -> dict[str, str]:
