@@ -10,6 +10,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -20,7 +21,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from shared.brokers.catalog import Product
-from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 from shared.domain.values import AMOUNT_DECIMALS, MAX_PRICE, MAX_QUANTITY, check_amount
 
 # Plain decimal notation in ASCII: Decimal() alone would also read "١٠٠", " 1 " and "1_000".
@@ -79,6 +80,8 @@ def _documented(maximum: Decimal, what: str) -> WithJsonSchema:
 
 
 Upper = BeforeValidator(_upper)
+Percent = Annotated[Decimal, BeforeValidator(_amount(Decimal(100))),
+                    _documented(Decimal(100), "percent")]
 # Amounts: a JSON number or a plain decimal string, bounded and with 8 places at most before
 # any SQL sees them (the columns are NUMERIC(24,8)); the sign is checked by the domain.
 Quantity = Annotated[Decimal, BeforeValidator(_amount(MAX_QUANTITY)),
@@ -102,7 +105,13 @@ class PlaceOrder(BaseModel):
     quantity: Quantity
     price: Price | None = None
     stop_price: Price | None = None
+    trail_price: Annotated[Price | None, Field(
+        description="TRAILING_STOP: how far the stop trails the market, in price")] = None
+    trail_percent: Annotated[Percent | None, Field(
+        description="TRAILING_STOP: how far the stop trails the market, in percent")] = None
     time_in_force: Annotated[TimeInForce, Upper] = TimeInForce.DAY
+    expire_at: Annotated[AwareDatetime | None, Field(
+        description="GTD: when the order expires (with its time zone)")] = None
     client_order_id: Annotated[
         str | None, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._:-]+$")
     ] = None
@@ -131,8 +140,15 @@ class OrderOut(BaseModel):
     order_type: OrderType
     quantity: AmountText
     price: AmountText | None
-    stop_price: AmountText | None
+    stop_price: AmountText | None = Field(
+        description="the stop; for a TRAILING_STOP, where it triggers now")
+    trail_price: AmountText | None
+    trail_percent: AmountText | None
+    hwm: AmountText | None = Field(
+        description="a TRAILING_STOP's water mark: the highest bid (SELL) or lowest ask (BUY)")
     time_in_force: TimeInForce
+    expire_at: datetime | None = Field(description="when a GTD order expires")
+    order_class: OrderClass
     broker: str
     account_id: uuid.UUID = Field(description="the paper account or the broker connection")
     product: Product | None

@@ -65,7 +65,8 @@ def request_hash(body: PlaceOrder) -> str:
 def _to_request(body: PlaceOrder) -> OrderRequest:
     return OrderRequest(symbol=body.symbol, side=body.side, order_type=body.order_type,
                         quantity=body.quantity, price=body.price, stop_price=body.stop_price,
-                        time_in_force=body.time_in_force)
+                        time_in_force=body.time_in_force, trail_price=body.trail_price,
+                        trail_percent=body.trail_percent, expire_at=body.expire_at)
 
 
 async def _route(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder) -> Route:
@@ -107,7 +108,7 @@ def _require_usable(account: Mapping[Any, Any]) -> None:
 
 async def _validate(body: PlaceOrder, route: Route, instruments: InstrumentCache) -> None:
     instrument = await instruments.get(body.symbol)
-    validate_order(_to_request(body), instrument)
+    validate_order(_to_request(body), instrument, datetime.now(UTC))
     assert instrument is not None
     check_supported(route.broker, order_type=body.order_type, time_in_force=body.time_in_force,
                     product=route.product, exchange=instrument.exchange,
@@ -150,7 +151,8 @@ async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder
                      settings: Settings) -> orders.NewOrder:
     req = _to_request(body)
     reference = None
-    if route.account_id is None and req.side is Side.BUY and req.order_type is OrderType.MARKET:
+    if route.account_id is None and req.side is Side.BUY and req.order_type in (
+            OrderType.MARKET, OrderType.TRAILING_STOP):
         reference = await market.get_ask(conn, req.symbol)
     order_id = uuid.uuid4()
     return orders.NewOrder(

@@ -54,6 +54,10 @@ class Capabilities:
 
 
 _ALL_TYPES = frozenset(OrderType)
+# What the adapters map to the brokers' wire formats: trailing stops and GTD are ordergate's
+# paper exchange's own so far (the Indian brokers offer neither).
+_BROKER_TYPES = _ALL_TYPES - {OrderType.TRAILING_STOP}
+_BROKER_TIFS = frozenset(TimeInForce) - {TimeInForce.GTD}
 _INDIA = frozenset({"NSE", "BSE"})
 _US = frozenset({"NASDAQ", "NYSE", "NYSEARCA"})
 _INDIA_PRODUCTS = frozenset(Product)
@@ -61,7 +65,7 @@ _INDIA_PRODUCTS = frozenset(Product)
 
 def _indian(rate_limit: RateLimit, products: frozenset[Product] = _INDIA_PRODUCTS) -> Capabilities:
     return Capabilities(
-        order_types=_ALL_TYPES, time_in_force=frozenset({TimeInForce.DAY, TimeInForce.IOC}),
+        order_types=_BROKER_TYPES, time_in_force=frozenset({TimeInForce.DAY, TimeInForce.IOC}),
         products=products, default_product=Product.CNC, exchanges=_INDIA, currency="INR",
         fractional=False, modify=True, rate_limit=rate_limit)
 
@@ -69,11 +73,11 @@ def _indian(rate_limit: RateLimit, products: frozenset[Product] = _INDIA_PRODUCT
 CAPABILITIES: Final[Mapping[Broker, Capabilities]] = MappingProxyType({
     Broker.PAPER: Capabilities(
         order_types=_ALL_TYPES, time_in_force=frozenset(TimeInForce), products=frozenset(),
-        default_product=None, exchanges=_US, currency="USD", fractional=True, modify=False,
+        default_product=None, exchanges=_US, currency="USD", fractional=True, modify=True,
         rate_limit=RateLimit(per_second=1000, per_minute=60000)),
     # IB paces API messages at 50/s per client; orders stay well below it.
     Broker.IBKR: Capabilities(
-        order_types=_ALL_TYPES, time_in_force=frozenset(TimeInForce), products=frozenset(),
+        order_types=_BROKER_TYPES, time_in_force=_BROKER_TIFS, products=frozenset(),
         default_product=None, exchanges=_US, currency="USD", fractional=False, modify=True,
         rate_limit=RateLimit(per_second=40, per_minute=2400)),
     # kite.trade: orders 10/s and 200/min per user.

@@ -21,7 +21,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 
 from shared.db.types import Amount, Timestamp
-from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side, TimeInForce
 
 metadata = MetaData(
     naming_convention={
@@ -34,9 +34,13 @@ metadata = MetaData(
 )
 
 
-def _one_of(column: str, values: type[Side | OrderType | TimeInForce | OrderStatus]) -> str:
+def _one_of(column: str,
+            values: type[Side | OrderType | TimeInForce | OrderStatus | OrderClass]) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
+
+
+PENDING = "('PENDING_CANCEL', 'PENDING_REPLACE')"
 
 
 def _owner(table: str = "users", ondelete: str | None = "CASCADE") -> ForeignKey:
@@ -88,10 +92,16 @@ accounts = Table(
     Column("token_expires_at", Timestamp),
     Column("last_error", Text),
     Column("webhook_token", String(64)),
+    # A MARKET order outside its exchange's session waits for the open, or is rejected.
+    Column("outside_session", String(6), nullable=False, server_default="wait"),
+    # This account's own risk limits, over the settings' defaults (shared.domain.risk).
+    Column("risk_limits", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("halted_at", Timestamp),  # the kill switch: no new orders while set
     _created_at(),
     Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
     CheckConstraint("reserved_cash >= 0", name="reserved_cash_non_negative"),
     CheckConstraint("status IN ('active', 'expired', 'revoked')", name="status"),
+    CheckConstraint("outside_session IN ('wait', 'reject')", name="outside_session"),
     Index("uq_accounts_paper_user", "user_id", unique=True,
           postgresql_where=text("broker = 'paper'")),
     Index("uq_accounts_user_broker_login", "user_id", "broker", "broker_user_id", unique=True,
@@ -122,8 +132,15 @@ quotes = Table(
     Column("bid", Amount, nullable=False),
     Column("ask", Amount, nullable=False),
     Column("last", Amount, nullable=False),
+    # What is left to trade at the touch of this quote: the paper exchange's fills use it up,
+    # so a quote delivered twice never fills twice its size.
+    Column("bid_size", Amount, nullable=False, server_default=text("100000")),
+    Column("ask_size", Amount, nullable=False, server_default=text("100000")),
+    # Counts the quotes of a symbol: a paper fill's trade id names the quote it traded on.
+    Column("seq", BigInteger, nullable=False, server_default=text("0")),
     Column("ts", Timestamp, nullable=False, server_default=func.now()),
     CheckConstraint("bid > 0 AND ask >= bid AND last > 0", name="sane"),
+    CheckConstraint("bid_size >= 0 AND ask_size >= 0", name="sizes"),
 )
 
 orders = Table(
@@ -137,11 +154,19 @@ orders = Table(
     Column("request_hash", String(64)),
     Column("symbol", String(32), ForeignKey("instruments.symbol"), nullable=False),
     Column("side", String(4), nullable=False),
-    Column("order_type", String(10), nullable=False),
+    Column("order_type", String(16), nullable=False),
     Column("quantity", Amount, nullable=False),
     Column("price", Amount),
     Column("stop_price", Amount),
     Column("time_in_force", String(3), nullable=False),
+    Column("trail_price", Amount),
+    Column("trail_percent", Amount),
+    Column("hwm", Amount),  # a trailing stop's water mark
+    Column("expire_at", Timestamp),
+    Column("order_class", String(8), nullable=False, server_default="simple"),
+    Column("parent_id", UUID(as_uuid=True), ForeignKey("orders.id")),
+    # The new terms a PENDING_REPLACE waits to have confirmed.
+    Column("pending_terms", JSONB),
     Column("broker", String(32), nullable=False),
     Column("broker_order_id", String(64)),
     Column("product", String(8)),
@@ -177,9 +202,13 @@ orders = Table(
     CheckConstraint(_one_of("order_type", OrderType), name="order_type"),
     CheckConstraint(_one_of("time_in_force", TimeInForce), name="time_in_force"),
     CheckConstraint(_one_of("status", OrderStatus), name="status"),
-    CheckConstraint("(status = 'PENDING_CANCEL') = (previous_status IS NOT NULL) AND"
+    CheckConstraint(f"(status IN {PENDING}) = (previous_status IS NOT NULL) AND"
                     f" (previous_status IS NULL OR {_one_of('previous_status', OrderStatus)})",
                     name="previous_status"),
+    CheckConstraint("(status = 'PENDING_REPLACE') = (pending_terms IS NOT NULL)",
+                    name="pending_terms"),
+    CheckConstraint(_one_of("order_class", OrderClass), name="order_class"),
+    CheckConstraint("time_in_force <> 'GTD' OR expire_at IS NOT NULL", name="gtd_expire_at"),
     CheckConstraint("quantity > 0", name="quantity_positive"),
     CheckConstraint("filled_quantity >= 0 AND filled_quantity <= quantity", name="filled_bounds"),
     CheckConstraint("reserved_cash >= 0 AND reserved_quantity >= 0", name="reservations"),
@@ -199,6 +228,34 @@ orders = Table(
     ),
 )
 
+# One row per open order something must act on without being asked: a paper order resting on
+# the paper exchange's book at a price level, or an order that expires at a time. The repository
+# keeps it in step with the order on every save (shared.domain.triggers says what it holds).
+order_triggers = Table(
+    "order_triggers",
+    metadata,
+    Column("order_id", UUID(as_uuid=True), ForeignKey("orders.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("symbol", String(32), nullable=False),
+    Column("side", String(4), nullable=False),
+    # The book: the order acts once the touch (ask for a BUY, bid for a SELL) is at or below
+    # ('le') or at or above ('ge') `level`; 'any' acts on every quote (a MARKET order waiting
+    # for size). NULL: not on the book.
+    Column("direction", String(3)),
+    Column("level", Amount),
+    Column("mark", Amount),  # a trailing stop's water mark: a better touch moves it
+    Column("queued_at", Timestamp, nullable=False),  # time priority at a level
+    Column("expire_at", Timestamp),
+    CheckConstraint("direction IN ('le', 'ge', 'any')", name="direction"),
+    CheckConstraint("(direction IN ('le', 'ge')) = (level IS NOT NULL)", name="level"),
+    CheckConstraint("direction IS NOT NULL OR expire_at IS NOT NULL", name="something"),
+    Index("ix_order_triggers_book", "symbol", "side", "direction", "level", "queued_at",
+          postgresql_where=text("direction IS NOT NULL")),
+    Index("ix_order_triggers_mark", "symbol", "side", "mark",
+          postgresql_where=text("mark IS NOT NULL")),
+    Index("ix_order_triggers_expiry", "expire_at", postgresql_where=text("expire_at IS NOT NULL")),
+)
+
 order_events = Table(
     "order_events",
     metadata,
@@ -209,6 +266,8 @@ order_events = Table(
     Column("from_status", String(16)),
     Column("to_status", String(16), nullable=False),
     Column("detail", JSONB),
+    # Who or what caused the transition: "user:<id>", "paper", "broker:<name>", "expiry"...
+    Column("actor", String(64)),
     _created_at(),
     UniqueConstraint("order_id", "version", name="uq_order_events_order_version"),
 )

@@ -13,6 +13,7 @@ class OrderType(StrEnum):
     LIMIT = "LIMIT"
     STOP = "STOP"
     STOP_LIMIT = "STOP_LIMIT"
+    TRAILING_STOP = "TRAILING_STOP"
 
 
 class TimeInForce(StrEnum):
@@ -20,18 +21,30 @@ class TimeInForce(StrEnum):
     GTC = "GTC"
     IOC = "IOC"
     FOK = "FOK"
+    GTD = "GTD"  # good till `expire_at`
 
 
 class OrderStatus(StrEnum):
     PENDING_NEW = "PENDING_NEW"
     SUBMITTED = "SUBMITTED"
     ACCEPTED = "ACCEPTED"
+    TRIGGERED = "TRIGGERED"  # a stop was hit: it now works as a MARKET or LIMIT order
     PARTIALLY_FILLED = "PARTIALLY_FILLED"
     FILLED = "FILLED"
     PENDING_CANCEL = "PENDING_CANCEL"
+    PENDING_REPLACE = "PENDING_REPLACE"
     CANCELED = "CANCELED"
     REJECTED = "REJECTED"
     EXPIRED = "EXPIRED"
+
+
+class OrderClass(StrEnum):
+    """How an order is tied to others (Alpaca's names)."""
+
+    SIMPLE = "simple"
+    BRACKET = "bracket"  # entry + take-profit LIMIT + stop-loss STOP/STOP_LIMIT
+    OCO = "oco"  # one cancels the other
+    OTO = "oto"  # one triggers the other
 
 
 class Placement(StrEnum):

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from shared.domain.enums import TimeInForce
+
 
 @dataclass(frozen=True, slots=True)
 class Submitted:
@@ -85,6 +87,58 @@ class Expired:
 
 
 @dataclass(frozen=True, slots=True)
+class Triggered:
+    """A stop was hit at `price`: the order now works as a MARKET (STOP, TRAILING_STOP) or a
+    LIMIT (STOP_LIMIT) order."""
+
+    price: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class WaterMarkMoved:
+    """A trailing stop's water mark followed the market (the highest bid for a SELL, the
+    lowest ask for a BUY); a mark the order has already passed changes nothing."""
+
+    hwm: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """The terms of an order a replace may change; a replace names all of them."""
+
+    quantity: Decimal
+    price: Decimal | None
+    stop_price: Decimal | None
+    trail_price: Decimal | None
+    trail_percent: Decimal | None
+    time_in_force: TimeInForce
+    expire_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRequested:
+    """Someone asked to change a working order's terms; until the venue confirms it, the
+    order keeps working on its old terms."""
+
+    terms: Terms
+
+
+@dataclass(frozen=True, slots=True)
+class Replaced:
+    """The venue confirmed the replace: the order works on its new terms. `reserved_cash` is
+    what a BUY on the paper exchange now holds of the account's cash (None: unchanged)."""
+
+    reserved_cash: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReplaceRejected:
+    """The venue refused the replace (or it came too late): the old terms stand."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class BrokerStatusNoted:
     """The broker's own status word for the order, kept verbatim beside ours."""
 
@@ -100,5 +154,6 @@ class Waiting:
 
 OrderEvent = (
     Submitted | PlacementStarted | Placed | PlacementNotSent | Accepted | Rejected | Filled
-    | CancelRequested | Canceled | CancelRejected | Expired | BrokerStatusNoted | Waiting
+    | CancelRequested | Canceled | CancelRejected | Expired | Triggered | WaterMarkMoved
+    | ReplaceRequested | Replaced | ReplaceRejected | BrokerStatusNoted | Waiting
 )

@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Final
 
 from shared.domain import events as ev
-from shared.domain.enums import OrderStatus, OrderType, Placement, Side, TimeInForce
+from shared.domain.enums import OrderClass, OrderStatus, OrderType, Placement, Side, TimeInForce
 from shared.domain.errors import InvalidOrder, InvalidTransition, OverFill
 from shared.domain.values import ARITHMETIC, LEDGER_PLACES, PRICE_PLACES, require_decimal
 
@@ -38,7 +38,15 @@ _NOTES: Final[dict[_E, OrderStatus | Move]] = {ev.BrokerStatusNoted: Move.STAY,
                                                ev.Waiting: Move.STAY}
 _WORKING: Final[dict[_E, OrderStatus | Move]] = {
     ev.Placed: Move.STAY, ev.Filled: Move.FILL, ev.CancelRequested: _S.PENDING_CANCEL,
-    ev.Canceled: _S.CANCELED, ev.Expired: _S.EXPIRED, **_NOTES}
+    ev.Canceled: _S.CANCELED, ev.Expired: _S.EXPIRED, ev.ReplaceRequested: _S.PENDING_REPLACE,
+    ev.WaterMarkMoved: Move.STAY, **_NOTES}
+# While a cancel or a replace waits for the venue, the order keeps working on its old terms:
+# fills racing it are real (a full one makes it "too late"), a stop may still trigger, and
+# what happens meanwhile is remembered for the status it goes BACK to.
+_PENDING: Final[dict[_E, OrderStatus | Move]] = {
+    ev.Placed: Move.STAY, ev.PlacementNotSent: Move.STAY, ev.Accepted: Move.STAY,
+    ev.Triggered: Move.STAY, ev.WaterMarkMoved: Move.STAY, ev.Filled: Move.FILL,
+    ev.Canceled: _S.CANCELED, ev.Expired: _S.EXPIRED, ev.Rejected: _S.REJECTED, **_NOTES}
 
 # (status, event) → what the status becomes. Every allowed move is here; anything else raises.
 TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = MappingProxyType({
@@ -46,16 +54,14 @@ TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = Mapp
         ev.Submitted: _S.SUBMITTED, ev.PlacementStarted: _S.SUBMITTED,
         ev.Rejected: _S.REJECTED, ev.Canceled: _S.CANCELED, ev.Waiting: Move.STAY},
     _S.SUBMITTED: {
-        **_WORKING, ev.PlacementStarted: Move.STAY, ev.PlacementNotSent: Move.STAY,
+        **{e: m for e, m in _WORKING.items() if e is not ev.ReplaceRequested},
+        ev.PlacementStarted: Move.STAY, ev.PlacementNotSent: Move.STAY,
         ev.Accepted: _S.ACCEPTED, ev.Rejected: _S.REJECTED},
-    _S.ACCEPTED: _WORKING,
+    _S.ACCEPTED: {**_WORKING, ev.Triggered: _S.TRIGGERED},
+    _S.TRIGGERED: _WORKING,
     _S.PARTIALLY_FILLED: _WORKING,
-    _S.PENDING_CANCEL: {
-        ev.Placed: Move.STAY, ev.PlacementNotSent: Move.STAY,
-        ev.Accepted: Move.STAY,  # acknowledged while the cancel waits: remembered for BACK
-        ev.Filled: Move.FILL,  # fills racing the cancel are real; a full one is "too late"
-        ev.Canceled: _S.CANCELED, ev.CancelRejected: Move.BACK, ev.Expired: _S.EXPIRED,
-        ev.Rejected: _S.REJECTED, **_NOTES},
+    _S.PENDING_CANCEL: {**_PENDING, ev.CancelRejected: Move.BACK},
+    _S.PENDING_REPLACE: {**_PENDING, ev.Replaced: Move.BACK, ev.ReplaceRejected: Move.BACK},
     _S.FILLED: {ev.BrokerStatusNoted: Move.STAY},
     # A venue may report a fill after it confirmed a cancel or an expiry (the fill raced it):
     # it happened and is booked; the order keeps its final status.
@@ -67,7 +73,8 @@ TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = Mapp
 TERMINAL_STATUSES: Final = frozenset({_S.FILLED, _S.CANCELED, _S.REJECTED, _S.EXPIRED})
 LATE_FILL_STATUSES: Final = frozenset({_S.CANCELED, _S.EXPIRED})
 OPEN_STATUSES: Final = frozenset(OrderStatus) - TERMINAL_STATUSES
-PENDING_STATUSES: Final = frozenset({_S.PENDING_CANCEL})
+PENDING_STATUSES: Final = frozenset({_S.PENDING_CANCEL, _S.PENDING_REPLACE})
+STOP_TYPES: Final = frozenset({OrderType.STOP, OrderType.STOP_LIMIT, OrderType.TRAILING_STOP})
 
 
 def is_terminal(status: OrderStatus) -> bool:
@@ -119,6 +126,17 @@ class Order:
     reject_reason: str | None = None
     placement: Placement | None = None
     placement_attempts: int = 0
+    # A trailing stop trails the market by a price or a percentage from its water mark `hwm`
+    # (the highest bid since it was placed for a SELL, the lowest ask for a BUY).
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    hwm: Decimal | None = None
+    # When a GTD order (or a DAY order at the paper exchange, at its session's close) expires.
+    expire_at: datetime | None = None
+    order_class: OrderClass = OrderClass.SIMPLE
+    parent_id: uuid.UUID | None = None
+    # The terms a PENDING_REPLACE waits to have confirmed (None in every other status).
+    pending_terms: ev.Terms | None = None
     # Bookkeeping read with the order, never changed by `apply`.
     dispatch_attempts: int = 0
     request_hash: str | None = None
@@ -138,6 +156,18 @@ class Order:
         """The quantity not yet filled (what it means once terminal is the caller's call)."""
         with localcontext(ARITHMETIC):
             return self.quantity - self.filled_quantity
+
+    @property
+    def terms(self) -> ev.Terms:
+        """The terms a replace may change, as they stand."""
+        return ev.Terms(quantity=self.quantity, price=self.price, stop_price=self.stop_price,
+                        trail_price=self.trail_price, trail_percent=self.trail_percent,
+                        time_in_force=self.time_in_force, expire_at=self.expire_at)
+
+    @property
+    def working_status(self) -> OrderStatus:
+        """The status the order works in: the one a pending state came from, else its own."""
+        return self.previous_status or self.status
 
     @property
     def is_paper(self) -> bool:
@@ -170,15 +200,23 @@ def _effect(order: Order, event: ev.OrderEvent, move: OrderStatus | Move) -> Ord
             return replace(order, status_detail=detail)
         case ev.Submitted(broker_order_id=broker_order_id):
             return _move(replace(order, broker_order_id=broker_order_id), _S.SUBMITTED)
-        case ev.Accepted() if order.status is _S.PENDING_CANCEL:
-            # Acknowledged while our cancel waits: a refused cancel returns to ACCEPTED.
+        case ev.Accepted() if order.status in PENDING_STATUSES:
+            # Acknowledged while a cancel or replace waits: going BACK lands on ACCEPTED.
             back = _S.ACCEPTED if order.previous_status is _S.SUBMITTED else order.previous_status
             return replace(order, previous_status=back)
         case ev.Accepted(detail=detail):
             return _move(replace(order, status_detail=detail), _S.ACCEPTED)
-        case ev.CancelRejected(reason=reason):
-            assert order.previous_status is not None, "a pending state knows where it came from"
-            return _move(replace(order, status_detail=reason), order.previous_status)
+        case ev.Triggered():
+            return _trigger(order, event)
+        case ev.WaterMarkMoved(hwm=hwm):
+            return _trail(order, hwm)
+        case ev.ReplaceRequested(terms=terms):
+            _check_terms(order, terms)
+            return replace(_move(order, _S.PENDING_REPLACE), pending_terms=terms)
+        case ev.Replaced():
+            return _replaced(order, event)
+        case ev.CancelRejected(reason=reason) | ev.ReplaceRejected(reason=reason):
+            return _move(replace(order, status_detail=reason), _back(order))
         case ev.Rejected() if order.filled_quantity > 0:
             raise _refused(order, event, f"{order.filled_quantity} of it is already filled")
         case ev.Rejected(reason=reason) | ev.Canceled(reason=reason) | ev.Expired(reason=reason):
@@ -189,13 +227,93 @@ def _effect(order: Order, event: ev.OrderEvent, move: OrderStatus | Move) -> Ord
     raise AssertionError(f"no effect for {event!r}")  # pragma: no cover - the table is total
 
 
+def _back(order: Order) -> OrderStatus:
+    assert order.previous_status is not None, "a pending state knows where it came from"
+    return order.previous_status
+
+
 def _move(order: Order, target: OrderStatus) -> Order:
     """Move to `target`: a pending state remembers the status it left; an end frees the rest."""
     previous = order.status if target in PENDING_STATUSES else None
-    moved = replace(order, status=target, previous_status=previous)
+    pending = order.pending_terms if target is _S.PENDING_REPLACE else None
+    moved = replace(order, status=target, previous_status=previous, pending_terms=pending)
     if is_terminal(target):
         return replace(moved, reserved_cash=Decimal(0), reserved_quantity=Decimal(0))
     return moved
+
+
+def _trigger(order: Order, event: ev.Triggered) -> Order:
+    if order.order_type not in STOP_TYPES:
+        raise _refused(order, event, f"a {order.order_type} order has no stop to trigger")
+    if order.working_status is not _S.ACCEPTED:
+        return order  # triggered already (or filling): nothing new
+    if order.status in PENDING_STATUSES:
+        return replace(order, previous_status=_S.TRIGGERED)
+    return _move(order, _S.TRIGGERED)
+
+
+def _trail(order: Order, mark: Decimal) -> Order:
+    """Follow the market with the water mark; a mark the order has passed changes nothing."""
+    if order.order_type is not OrderType.TRAILING_STOP:
+        raise InvalidTransition(
+            f"order {order.id} is a {order.order_type} order: only a trailing stop has a water "
+            "mark", details={"field": "order_type", "from_status": str(order.status),
+                             "event": "WaterMarkMoved"})
+    require_decimal(mark, field="hwm")
+    if order.working_status is not _S.ACCEPTED or mark <= 0:
+        return order  # triggered: the mark no longer matters
+    if order.hwm is not None and (mark <= order.hwm if order.side is Side.SELL
+                                  else mark >= order.hwm):
+        return order
+    return replace(order, hwm=mark)
+
+
+def trailing_stop_price(order: Order) -> Decimal | None:
+    """Where a trailing stop triggers now: its water mark less (SELL) or plus (BUY) the trail."""
+    if order.order_type is not OrderType.TRAILING_STOP or order.hwm is None:
+        return None
+    with localcontext(ARITHMETIC):
+        if order.trail_price is not None:
+            offset = order.trail_price
+        else:
+            assert order.trail_percent is not None, "a trailing stop has a trail"
+            offset = order.hwm * order.trail_percent / 100
+        stop = order.hwm - offset if order.side is Side.SELL else order.hwm + offset
+    return stop.quantize(PRICE_PLACES, rounding=ROUND_HALF_EVEN)
+
+
+def _check_terms(order: Order, terms: ev.Terms) -> None:
+    if terms == order.terms:
+        raise InvalidOrder("the replace changes nothing: name at least one new value",
+                           code="nothing_to_replace", details={"field": "body"})
+    require_decimal(terms.quantity, field="quantity")
+    if terms.quantity < order.filled_quantity or terms.quantity <= 0:
+        raise InvalidOrder(
+            f"quantity must be at least the {order.filled_quantity} already filled, "
+            f"was {terms.quantity}", details={"field": "quantity",
+                                              "filled_quantity": str(order.filled_quantity)})
+
+
+def _replaced(order: Order, event: ev.Replaced) -> Order:
+    terms = order.pending_terms
+    assert terms is not None, "a PENDING_REPLACE knows its new terms"
+    if terms.quantity < order.filled_quantity:
+        raise _refused(order, event, f"its new quantity {terms.quantity} is below the "
+                                     f"{order.filled_quantity} filled meanwhile")
+    cash = order.reserved_cash if event.reserved_cash is None else event.reserved_cash
+    require_decimal(cash, field="reserved_cash")
+    shares = order.reserved_quantity
+    if shares > 0:  # a SELL holds its unfilled shares: as many as the new terms leave
+        with localcontext(ARITHMETIC):
+            shares = terms.quantity - order.filled_quantity
+    renewed = replace(
+        order, quantity=terms.quantity, price=terms.price, stop_price=terms.stop_price,
+        trail_price=terms.trail_price, trail_percent=terms.trail_percent,
+        time_in_force=terms.time_in_force, expire_at=terms.expire_at,
+        reserved_cash=cash, reserved_quantity=shares, status_detail=None)
+    if terms.quantity == order.filled_quantity:
+        return _move(renewed, _S.FILLED)  # cut to what is filled: nothing is left to work
+    return _move(renewed, _back(order))
 
 
 def _placement(order: Order, event: ev.PlacementStarted | ev.Placed | ev.PlacementNotSent,

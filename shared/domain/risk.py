@@ -1,6 +1,7 @@
 """Pre-trade checks: order shape against the instrument, buying-power reservation, free position."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_UP, Decimal, localcontext
 from typing import Final
 
@@ -20,6 +21,7 @@ from shared.domain.values import (
 
 PRICED_TYPES: Final = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 STOP_TYPES: Final = frozenset({OrderType.STOP, OrderType.STOP_LIMIT})
+MAX_TRAIL_PERCENT: Final = Decimal(50)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,9 +35,12 @@ class OrderRequest:
     price: Decimal | None
     stop_price: Decimal | None
     time_in_force: TimeInForce
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    expire_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        for name in ("quantity", "price", "stop_price"):
+        for name in ("quantity", "price", "stop_price", "trail_price", "trail_percent"):
             value = getattr(self, name)
             if isinstance(value, float):
                 raise TypeError(f"{name} must be a Decimal, was float {value!r}")
@@ -97,8 +102,12 @@ def _check_price(
         )
 
 
-def validate_order(req: OrderRequest, instrument: Instrument | None) -> None:
-    """Raise InvalidOrder, naming the field, unless the request fits the instrument's rules."""
+def validate_order(req: OrderRequest, instrument: Instrument | None,
+                   now: datetime | None = None) -> None:
+    """Raise InvalidOrder, naming the field, unless the request fits the instrument's rules.
+
+    With `now`, a GTD order's expire_at must also lie after it.
+    """
     if instrument is None:
         raise _invalid(f"unknown symbol {req.symbol}", "symbol", req.symbol)
     _check_number("quantity", req.quantity, MAX_QUANTITY)
@@ -113,16 +122,52 @@ def validate_order(req: OrderRequest, instrument: Instrument | None) -> None:
     tick = instrument.tick_size
     _check_price("price", req.price, req.order_type in PRICED_TYPES, tick, kind)
     _check_price("stop_price", req.stop_price, req.order_type in STOP_TYPES, tick, kind)
-    for name in ("price", "stop_price"):
+    _check_trail(req, tick)
+    _check_expiry(req, now)
+    for name in ("price", "stop_price", "trail_price"):
         if (unit := getattr(req, name)) is not None:
             _check_notional(unit, req.quantity, name)
+
+
+def _check_trail(req: OrderRequest, tick: Decimal) -> None:
+    trailing = req.order_type is OrderType.TRAILING_STOP
+    if not trailing:
+        for name in ("trail_price", "trail_percent"):
+            if (value := getattr(req, name)) is not None:
+                raise _invalid(f"{name} is only for a TRAILING_STOP order, was {value}", name,
+                               value)
+        return
+    if (req.trail_price is None) == (req.trail_percent is None):
+        raise _invalid("a TRAILING_STOP order needs exactly one of trail_price and "
+                       "trail_percent", "trail_price")
+    if req.trail_price is not None:
+        _check_price("trail_price", req.trail_price, True, tick, "TRAILING_STOP")
+    if req.trail_percent is not None:
+        _check_number("trail_percent", req.trail_percent, MAX_TRAIL_PERCENT)
+
+
+def _check_expiry(req: OrderRequest, now: datetime | None) -> None:
+    if req.time_in_force is not TimeInForce.GTD:
+        if req.expire_at is not None:
+            raise _invalid(f"expire_at is only for a GTD order, was {req.expire_at.isoformat()}",
+                           "expire_at", req.expire_at.isoformat())
+        return
+    if req.expire_at is None:
+        raise _invalid("expire_at is required for a GTD order", "expire_at")
+    if req.expire_at.tzinfo is None:
+        raise _invalid("expire_at must name its time zone, as in 2026-12-31T21:00:00Z",
+                       "expire_at", req.expire_at.isoformat())
+    if now is not None and req.expire_at <= now:
+        raise _invalid(f"expire_at must be in the future, was {req.expire_at.isoformat()}",
+                       "expire_at", req.expire_at.isoformat())
 
 
 def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Decimal) -> Decimal:
     """Return the cash to reserve for an order (zero for a SELL), rounded up to MONEY_PLACES.
 
     LIMIT and STOP_LIMIT reserve price × quantity; MARKET reserves the reference price plus the
-    cushion; STOP reserves the stop price plus the cushion.
+    cushion; STOP reserves the stop price plus the cushion; TRAILING_STOP the reference price
+    plus its trail, plus the cushion.
     """
     if cushion < 0:
         raise ValueError(f"cushion must not be negative, was {cushion}")
@@ -136,11 +181,26 @@ def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Dec
         if req.stop_price is None:
             raise _invalid("stop_price is required for a STOP order", "stop_price")
         unit, what = _cushioned(req.stop_price, cushion), f"stop_price × {1 + cushion}"
+    elif req.order_type is OrderType.TRAILING_STOP:
+        if reference_price is None:
+            raise _invalid(f"no quote for {req.symbol}", "symbol", req.symbol)
+        # A BUY trailing stop triggers at most its trail above the lowest ask, which is no
+        # higher than the ask now.
+        unit, what = (_cushioned(_trailed(reference_price, req), cushion),
+                      f"(ask + trail) × {1 + cushion}")
     else:
         if reference_price is None:
             raise _invalid(f"no quote for {req.symbol}", "symbol", req.symbol)
         unit, what = _cushioned(reference_price, cushion), f"ask × {1 + cushion}"
     return quantize_money(_check_notional(unit, req.quantity, what), MONEY_PLACES, ROUND_UP)
+
+
+def _trailed(price: Decimal, req: OrderRequest) -> Decimal:
+    with localcontext(ARITHMETIC):
+        if req.trail_price is not None:
+            return price + req.trail_price
+        assert req.trail_percent is not None, "a trailing stop has a trail"
+        return price * (1 + req.trail_percent / 100)
 
 
 def _cushioned(price: Decimal, cushion: Decimal) -> Decimal:

@@ -8,12 +8,13 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any
 
-from shared.domain.enums import OrderStatus
-from shared.domain.orders import Order
+from shared.domain.enums import OrderStatus, OrderType
+from shared.domain.orders import Order, trailing_stop_price
 
 ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
-    "time_in_force", "broker", "account_id", "product", "broker_order_id", "status",
+    "trail_price", "trail_percent", "hwm", "time_in_force", "expire_at", "order_class", "broker",
+    "account_id", "product", "broker_order_id", "status",
     "broker_status", "status_detail", "filled_quantity", "avg_fill_price", "reject_reason",
     "created_at", "updated_at",
 )
@@ -39,7 +40,10 @@ def json_value(value: Any) -> Any:
 
 def order_resource(order: Order) -> dict[str, Any]:
     """Shape an order into the public order resource."""
-    return {field: json_value(getattr(order, field)) for field in ORDER_FIELDS}
+    resource = {field: json_value(getattr(order, field)) for field in ORDER_FIELDS}
+    if order.order_type is OrderType.TRAILING_STOP:
+        resource["stop_price"] = json_value(trailing_stop_price(order))
+    return resource
 
 
 def as_first_accepted(order: Order) -> Order:
@@ -47,4 +51,4 @@ def as_first_accepted(order: Order) -> Order:
     return replace(order, status=OrderStatus.PENDING_NEW, previous_status=None, version=1,
                    filled_quantity=Decimal(0), avg_fill_price=None, broker_order_id=None,
                    reject_reason=None, broker_status=None, status_detail=None,
-                   placement=None, updated_at=order.created_at)
+                   placement=None, hwm=None, pending_terms=None, updated_at=order.created_at)

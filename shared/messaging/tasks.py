@@ -9,12 +9,17 @@ from typing import Final
 SUBMIT_ORDERS: Final = "orders.submit"
 CANCEL_ORDER: Final = "orders.cancel"
 SWEEP_ORDERS: Final = "orders.sweep"
+# The paper exchange matches its resting orders against a symbol's newest quote.
+PAPER_MATCH: Final = "paper.match"
+# Expire the orders whose time in force ran out (Celery beat).
+EXPIRE_ORDERS: Final = "orders.expire"
 
 # Work on one broker's queue: place and sync take a list of order ids, cancel one order id,
 # webhooks.process one stored delivery id.
 BROKER_PLACE: Final = "broker.place"
 BROKER_SYNC: Final = "broker.sync"
 BROKER_CANCEL: Final = "broker.cancel"
+BROKER_MODIFY: Final = "broker.modify"
 WEBHOOK_PROCESS: Final = "webhooks.process"
 RECONCILE: Final = "brokers.reconcile"
 

@@ -14,9 +14,16 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.repositories import pages
+from shared.db.repositories import pages, triggers
 from shared.domain import events as ev
-from shared.domain.enums import OrderStatus, OrderType, Placement, Side, TimeInForce
+from shared.domain.enums import (
+    OrderClass,
+    OrderStatus,
+    OrderType,
+    Placement,
+    Side,
+    TimeInForce,
+)
 from shared.domain.errors import StaleOrder
 from shared.domain.orders import Change, Order
 from shared.domain.risk import OrderRequest
@@ -28,7 +35,8 @@ ORDER_COLUMNS = (
     " avg_fill_price, reserved_cash, reserved_quantity, reject_reason, version,"
     " request_hash, created_at, updated_at, product, broker_tag, broker_status, status_detail,"
     " placement, placement_attempts, dispatch_attempts, previous_status, trade_ids,"
-    " filled_notional"
+    " filled_notional, trail_price, trail_percent, hwm, expire_at, order_class, parent_id,"
+    " pending_terms"
 )
 
 
@@ -85,11 +93,12 @@ WITH reserved AS ({{reserve}}),
 inserted AS (
     INSERT INTO orders (id, user_id, account_id, client_order_id, idempotency_key, request_hash,
         symbol, side, order_type, quantity, price, stop_price, time_in_force, broker, status,
-        reserved_cash, reserved_quantity, product, broker_tag, next_dispatch_at)
+        reserved_cash, reserved_quantity, product, broker_tag, next_dispatch_at,
+        trail_price, trail_percent, expire_at)
     SELECT :id, :user_id, account_id, :client_order_id, :idempotency_key, :request_hash,
         :symbol, :side, :order_type, :quantity, :price, :stop_price, :time_in_force, :broker,
         'PENDING_NEW', :reserve_cash, :reserve_quantity, :product, :broker_tag,
-        now() + make_interval(secs => :grace)
+        now() + make_interval(secs => :grace), :trail_price, :trail_percent, :expire_at
     FROM reserved
     RETURNING {ORDER_COLUMNS}
 ), logged AS (
@@ -121,6 +130,8 @@ async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | N
         "reserve_quantity": req.quantity if not is_buy and not at_broker else Decimal(0),
         "grace": order.dispatch_grace_seconds, "account_id": order.account_id,
         "product": order.product, "broker_tag": order.broker_tag,
+        "trail_price": req.trail_price, "trail_percent": req.trail_percent,
+        "expire_at": req.expire_at,
     }
     statement = INSERT_AT_BROKER if at_broker else INSERT_BUY if is_buy else INSERT_SELL
     result = await conn.execute(statement, params)
@@ -148,7 +159,34 @@ def to_order(row: Mapping[Any, Any]) -> Order:
         status_detail=row["status_detail"], reject_reason=row["reject_reason"],
         placement=Placement(placement) if placement else None,
         placement_attempts=row["placement_attempts"],
-        dispatch_attempts=row["dispatch_attempts"], request_hash=row["request_hash"])
+        dispatch_attempts=row["dispatch_attempts"], request_hash=row["request_hash"],
+        trail_price=row["trail_price"], trail_percent=row["trail_percent"], hwm=row["hwm"],
+        expire_at=row["expire_at"], order_class=OrderClass(row["order_class"]),
+        parent_id=row["parent_id"], pending_terms=_terms(row["pending_terms"]))
+
+
+def _terms(stored: Mapping[str, Any] | None) -> ev.Terms | None:
+    if stored is None:
+        return None
+
+    def amount(name: str) -> Decimal | None:
+        value = stored.get(name)
+        return None if value is None else Decimal(value)
+
+    quantity = amount("quantity")
+    assert quantity is not None, "stored terms name a quantity"
+    expire_at = stored.get("expire_at")
+    return ev.Terms(quantity=quantity, price=amount("price"), stop_price=amount("stop_price"),
+                    trail_price=amount("trail_price"), trail_percent=amount("trail_percent"),
+                    time_in_force=TimeInForce(stored["time_in_force"]),
+                    expire_at=datetime.fromisoformat(expire_at) if expire_at else None)
+
+
+def _terms_json(terms: ev.Terms | None) -> str | None:
+    if terms is None:
+        return None
+    return json.dumps({item.name: json_value(getattr(terms, item.name))
+                       for item in fields(terms)})
 
 
 def _one(row: Mapping[Any, Any] | None) -> Order | None:
@@ -253,21 +291,29 @@ WITH saved AS (
         trade_ids = :trade_ids, broker_order_id = :broker_order_id,
         broker_status = :broker_status, status_detail = :status_detail,
         reject_reason = :reject_reason, placement = :placement,
-        placement_attempts = :placement_attempts, version = :version, updated_at = now(){dispatch}
+        placement_attempts = :placement_attempts, quantity = :quantity, price = :price,
+        stop_price = :stop_price, trail_price = :trail_price, trail_percent = :trail_percent,
+        time_in_force = :time_in_force, expire_at = :expire_at, hwm = :hwm,
+        pending_terms = CAST(:pending_terms AS jsonb),
+        version = :version, updated_at = now(){dispatch}
     WHERE id = :id AND version = :expected{guard}
     RETURNING id, user_id
 )
-INSERT INTO order_events (order_id, user_id, version, from_status, to_status, detail)
-SELECT saved.id, saved.user_id, e.version, e.from_status, e.to_status, CAST(e.detail AS jsonb)
+INSERT INTO order_events (order_id, user_id, version, from_status, to_status, detail, actor)
+SELECT saved.id, saved.user_id, e.version, e.from_status, e.to_status, CAST(e.detail AS jsonb),
+       :actor
 FROM saved, unnest(CAST(:versions AS integer[]), CAST(:froms AS text[]), CAST(:tos AS text[]),
                    CAST(:details AS text[])) AS e(version, from_status, to_status, detail)
 RETURNING created_at"""
 
 
 async def save(conn: AsyncConnection, change: Change, *,
-               dispatch: Dispatch | None = None) -> Change:
-    """Write a change to an order read in this transaction; StaleOrder if it moved meanwhile."""
-    saved = await claim(conn, change, dispatch=dispatch)
+               dispatch: Dispatch | None = None, actor: str | None = None) -> Change:
+    """Write a change to an order read in this transaction; StaleOrder if it moved meanwhile.
+
+    `actor` says who or what caused it in the audit trail ("user:<id>", "paper", ...).
+    """
+    saved = await claim(conn, change, dispatch=dispatch, actor=actor)
     if saved is None:
         raise StaleOrder(f"order {change.before.id} changed while it was being updated",
                          details={"order_id": str(change.before.id)})
@@ -275,7 +321,7 @@ async def save(conn: AsyncConnection, change: Change, *,
 
 
 async def claim(conn: AsyncConnection, change: Change, *, guard: Guard | None = None,
-                dispatch: Dispatch | None = None) -> Change | None:
+                dispatch: Dispatch | None = None, actor: str | None = None) -> Change | None:
     """Write a change only if the order is still at the version read (and `guard` holds).
 
     The only statement that changes an order: its row (compare-and-set on the version) and one
@@ -298,16 +344,24 @@ async def claim(conn: AsyncConnection, change: Change, *, guard: Guard | None = 
         "reject_reason": after.reject_reason,
         "placement": after.placement.value if after.placement else None,
         "placement_attempts": after.placement_attempts,
+        "quantity": after.quantity, "price": after.price, "stop_price": after.stop_price,
+        "trail_price": after.trail_price, "trail_percent": after.trail_percent,
+        "time_in_force": after.time_in_force.value, "expire_at": after.expire_at,
+        "hwm": after.hwm, "pending_terms": _terms_json(after.pending_terms),
         "versions": [step.order.version for step in change.steps],
         "froms": [step.from_status.value for step in change.steps],
         "tos": [step.order.status.value for step in change.steps],
-        "details": [json.dumps(describe(step.event)) for step in change.steps],
+        "details": [json.dumps(describe(step.event, _changed(prior, step.order)))
+                    for prior, step in zip((before, *(st.order for st in change.steps)),
+                                           change.steps, strict=False)],
+        "actor": actor,
     }
     if dispatch is not None and dispatch.in_seconds is not None:
         params["dispatch_in"] = dispatch.in_seconds
     stamped = (await conn.execute(text(sql), params)).scalars().first()
     if stamped is None:
         return None
+    await triggers.keep_in_step(conn, before, after)
     return Change(before, tuple(replace(step, order=replace(step.order, updated_at=stamped))
                                 for step in change.steps))
 
@@ -321,13 +375,30 @@ def _dispatch_sql(dispatch: Dispatch | None) -> str:
     return f", next_dispatch_at = now() + make_interval(secs => :dispatch_in){reset}"
 
 
-def describe(event: ev.OrderEvent) -> dict[str, str]:
-    """The event log's detail: the event's name and its fields, amounts as plain strings."""
-    detail = {"event": type(event).__name__}
+# What the audit trail shows changing, old and new, beside the status.
+AUDITED = ("quantity", "price", "stop_price", "trail_price", "trail_percent", "hwm",
+           "time_in_force", "expire_at", "filled_quantity", "avg_fill_price", "reserved_cash",
+           "reserved_quantity", "broker_order_id", "status_detail", "reject_reason")
+
+
+def _changed(old: Order, new: Order) -> dict[str, list[Any]]:
+    return {name: [json_value(getattr(old, name)), json_value(getattr(new, name))]
+            for name in AUDITED if getattr(old, name) != getattr(new, name)}
+
+
+def describe(event: ev.OrderEvent,
+             changed: Mapping[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The event log's detail: the event's name and fields (amounts as plain strings), and
+    the order's values it changed, as [old, new]."""
+    detail: dict[str, Any] = {"event": type(event).__name__}
     for item in fields(event):
         value = getattr(event, item.name)
-        if value is not None:
+        if isinstance(value, ev.Terms):
+            detail[item.name] = {t.name: json_value(getattr(value, t.name)) for t in fields(value)}
+        elif value is not None:
             detail[item.name] = json_value(value)
+    if changed:
+        detail["changed"] = dict(changed)
     return detail
 
 
