@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.domain.sessions import Hours
 
 DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
 # Fernet keys (urlsafe base64 of 32 bytes). Development only: production refuses them.
@@ -41,6 +44,25 @@ class Settings(BaseSettings):
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"
     market_order_cushion: Decimal = Decimal("0.05")
+
+    # --- Sessions, expiry, risk (issue 9) ------------------------------------------------
+    # The paper exchange trades only inside its exchanges' sessions unless this is set (demos,
+    # tests that are not about sessions). DAY orders expire at the session's close either way.
+    paper_always_open: bool = False
+    # Hours per exchange overriding the defaults of shared/domain/sessions.py, as JSON:
+    # {"NYSE": "America/New_York 09:30-16:00"}; and holidays: {"NYSE": ["2026-12-25"]}.
+    session_hours: dict[str, str] = Field(default_factory=dict)
+    session_holidays: dict[str, list[date]] = Field(default_factory=dict)
+    # Shifts every process's notion of now (sessions, expiry): tests set the clock with it.
+    clock_offset_seconds: float = 0.0
+    expiry_interval_seconds: float = Field(default=2.0, gt=0)
+    expiry_batch_size: int = Field(default=200, ge=1)
+    # Pre-trade limits of every account (accounts.risk_limits overrides them per account);
+    # unset = no limit. Values are in the account's currency.
+    risk_max_order_value: Decimal | None = Field(default=None, gt=0)
+    risk_max_position_value: Decimal | None = Field(default=None, gt=0)
+    risk_max_open_orders: int | None = Field(default=None, ge=1)
+    risk_max_orders_per_second: int | None = Field(default=None, ge=1)
 
     dispatch_grace_seconds: float = 5.0
     sweep_interval_seconds: float = 2.0
@@ -90,6 +112,14 @@ class Settings(BaseSettings):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
 
+    @field_validator("session_hours")
+    @classmethod
+    def _session_hours_parse(cls, hours: dict[str, str]) -> dict[str, str]:
+        # A typo in the hours must stop the process at start, not the first order.
+        for text in hours.values():
+            Hours.parse(text)
+        return hours
+
     @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
         # Tokens signed with a published key would let anyone act as any user.
@@ -99,6 +129,9 @@ class Settings(BaseSettings):
             raise ValueError("CREDENTIALS_KEYS must not contain the development key in production")
         if self.environment == "production" and DEV_WEBHOOK_SECRET in self.webhook_secrets:
             raise ValueError("BROKER_WEBHOOK_SECRET must be set when ENVIRONMENT=production")
+        if self.environment == "production" and self.clock_offset_seconds:
+            # A shifted clock would expire real orders at the wrong time.
+            raise ValueError("CLOCK_OFFSET_SECONDS is for tests; it must be 0 in production")
         return self
 
     @property
