@@ -129,6 +129,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """Provide the servers and a fresh migrated database before tests are collected."""
     if config.option.help or config.option.version:
         return
+    # Exchange hours are the default; tests not about sessions (and the worker processes they
+    # start, which inherit this environment) trade at any time of day. Session tests opt out.
+    os.environ.setdefault("PAPER_ALWAYS_OPEN", "true")
     try:
         _start_stack()
         _reset_state()
