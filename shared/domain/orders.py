@@ -39,7 +39,7 @@ _NOTES: Final[dict[_E, OrderStatus | Move]] = {ev.BrokerStatusNoted: Move.STAY,
 _WORKING: Final[dict[_E, OrderStatus | Move]] = {
     ev.Placed: Move.STAY, ev.Filled: Move.FILL, ev.CancelRequested: _S.PENDING_CANCEL,
     ev.Canceled: _S.CANCELED, ev.Expired: _S.EXPIRED, ev.ReplaceRequested: _S.PENDING_REPLACE,
-    ev.WaterMarkMoved: Move.STAY, **_NOTES}
+    **_NOTES}
 # While a cancel or a replace waits for the venue, the order keeps working on its old terms:
 # fills racing it are real (a full one makes it "too late"), a stop may still trigger, and
 # what happens meanwhile is remembered for the status it goes BACK to.
@@ -57,7 +57,8 @@ TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = Mapp
         **{e: m for e, m in _WORKING.items() if e is not ev.ReplaceRequested},
         ev.PlacementStarted: Move.STAY, ev.PlacementNotSent: Move.STAY,
         ev.Accepted: _S.ACCEPTED, ev.Rejected: _S.REJECTED},
-    _S.ACCEPTED: {**_WORKING, ev.Triggered: _S.TRIGGERED},
+    # Only a stop not yet hit triggers, and only then does a trailing stop follow the market.
+    _S.ACCEPTED: {**_WORKING, ev.Triggered: _S.TRIGGERED, ev.WaterMarkMoved: Move.STAY},
     _S.TRIGGERED: _WORKING,
     _S.PARTIALLY_FILLED: _WORKING,
     _S.PENDING_CANCEL: {**_PENDING, ev.CancelRejected: Move.BACK},

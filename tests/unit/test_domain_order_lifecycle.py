@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 from decimal import Decimal
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
 from shared.domain import events as ev
-from shared.domain.enums import OrderStatus, Placement
+from shared.domain.enums import OrderStatus, OrderType, Placement
 from shared.domain.errors import InvalidOrder, InvalidTransition, OverFill
 from shared.domain.orders import (
     OPEN_STATUSES,
@@ -29,12 +29,19 @@ SAMPLE: dict[type[ev.OrderEvent], ev.OrderEvent] = {
     ev.Accepted: ev.Accepted(), ev.Rejected: ev.Rejected("refused"),
     ev.Filled: fill("T-1", "10"), ev.CancelRequested: ev.CancelRequested(),
     ev.Canceled: ev.Canceled(), ev.CancelRejected: ev.CancelRejected("too late"),
-    ev.Expired: ev.Expired(), ev.BrokerStatusNoted: ev.BrokerStatusNoted("OPEN"),
+    ev.Expired: ev.Expired(), ev.Triggered: ev.Triggered(Decimal(10)),
+    ev.WaterMarkMoved: ev.WaterMarkMoved(Decimal(12)),
+    ev.ReplaceRequested: ev.ReplaceRequested(replace(new_order().terms, quantity=Decimal(200))),
+    ev.Replaced: ev.Replaced(), ev.ReplaceRejected: ev.ReplaceRejected("refused"),
+    ev.BrokerStatusNoted: ev.BrokerStatusNoted("OPEN"),
     ev.Waiting: ev.Waiting("waiting: the broker is down"),
 }
+_WORKING = (S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED)
+_PENDING = (S.PENDING_CANCEL, S.PENDING_REPLACE)
 
-# Written out by hand from the product's lifecycle (the FIX order state change matrices), on
-# purpose not derived from TRANSITIONS: (status, event) → the status after it.
+# Written out by hand from the product's lifecycle (after the FIX order state change matrices:
+# new, fill, cancel and replace requests, their rejects, triggers and expiry), on purpose not
+# derived from TRANSITIONS: (status, event) → the status after it.
 ALLOWED: list[tuple[OrderStatus, type[ev.OrderEvent], OrderStatus]] = [
     (S.PENDING_NEW, ev.Submitted, S.SUBMITTED),
     (S.PENDING_NEW, ev.PlacementStarted, S.SUBMITTED),
@@ -52,21 +59,23 @@ ALLOWED: list[tuple[OrderStatus, type[ev.OrderEvent], OrderStatus]] = [
     (S.SUBMITTED, ev.Expired, S.EXPIRED),
     (S.SUBMITTED, ev.BrokerStatusNoted, S.SUBMITTED),
     (S.SUBMITTED, ev.Waiting, S.SUBMITTED),
-    *[(working, event, after) for working in (S.ACCEPTED, S.PARTIALLY_FILLED)
+    *[(working, event, after) for working in _WORKING
       for event, after in [(ev.Placed, working), (ev.Filled, S.PARTIALLY_FILLED),
                            (ev.CancelRequested, S.PENDING_CANCEL), (ev.Canceled, S.CANCELED),
-                           (ev.Expired, S.EXPIRED), (ev.BrokerStatusNoted, working),
-                           (ev.Waiting, working)]],
-    (S.PENDING_CANCEL, ev.Placed, S.PENDING_CANCEL),
-    (S.PENDING_CANCEL, ev.PlacementNotSent, S.PENDING_CANCEL),
-    (S.PENDING_CANCEL, ev.Accepted, S.PENDING_CANCEL),
-    (S.PENDING_CANCEL, ev.Filled, S.PENDING_CANCEL),  # a partial fill: the cancel still waits
-    (S.PENDING_CANCEL, ev.Canceled, S.CANCELED),
+                           (ev.Expired, S.EXPIRED), (ev.ReplaceRequested, S.PENDING_REPLACE),
+                           (ev.BrokerStatusNoted, working), (ev.Waiting, working)]],
+    (S.ACCEPTED, ev.Triggered, S.TRIGGERED),  # a stop is hit
+    (S.ACCEPTED, ev.WaterMarkMoved, S.ACCEPTED),  # a trailing stop follows the market
+    # While a cancel or a replace waits, the order still works on its old terms.
+    *[(pending, event, pending) for pending in _PENDING
+      for event in (ev.Placed, ev.PlacementNotSent, ev.Accepted, ev.Triggered,
+                    ev.WaterMarkMoved, ev.Filled, ev.BrokerStatusNoted, ev.Waiting)],
+    *[(pending, event, after) for pending in _PENDING
+      for event, after in [(ev.Canceled, S.CANCELED), (ev.Expired, S.EXPIRED),
+                           (ev.Rejected, S.REJECTED)]],
     (S.PENDING_CANCEL, ev.CancelRejected, S.ACCEPTED),  # back to where it came from
-    (S.PENDING_CANCEL, ev.Expired, S.EXPIRED),
-    (S.PENDING_CANCEL, ev.Rejected, S.REJECTED),
-    (S.PENDING_CANCEL, ev.BrokerStatusNoted, S.PENDING_CANCEL),
-    (S.PENDING_CANCEL, ev.Waiting, S.PENDING_CANCEL),
+    (S.PENDING_REPLACE, ev.Replaced, S.ACCEPTED),  # on the new terms
+    (S.PENDING_REPLACE, ev.ReplaceRejected, S.ACCEPTED),  # on the old terms
     (S.FILLED, ev.BrokerStatusNoted, S.FILLED),
     (S.CANCELED, ev.Filled, S.CANCELED),  # a late fill is booked, the status stays
     (S.CANCELED, ev.BrokerStatusNoted, S.CANCELED),
@@ -77,17 +86,25 @@ ALLOWED: list[tuple[OrderStatus, type[ev.OrderEvent], OrderStatus]] = [
 _ALLOWED_PAIRS = {(status, event) for status, event, _ in ALLOWED}
 FORBIDDEN = [(status, event) for status in OrderStatus for event in SAMPLE
              if (status, event) not in _ALLOWED_PAIRS]
+_STOP = {"order_type": OrderType.STOP, "price": None, "stop_price": Decimal(10)}
+_TRAILING = {"order_type": OrderType.TRAILING_STOP, "price": None,
+             "trail_price": Decimal(1)}
 
 
 def _ready_for(status: OrderStatus, event: type[ev.OrderEvent]) -> dict[str, Any]:
     # What the event needs to be news: a retry needs a place certainly not received, an
-    # acknowledgement during a cancel an order not yet acknowledged.
+    # acknowledgement during a cancel an order not yet acknowledged, a trigger a stop order,
+    # a water mark a trailing stop.
     if event is ev.PlacementStarted and status is S.SUBMITTED:
         return {"placement": Placement.NOT_SENT}
     if event is ev.Placed:
         return {"broker_order_id": None, "placement": Placement.IN_FLIGHT}
-    if event is ev.Accepted and status is S.PENDING_CANCEL:
+    if event is ev.Accepted and status in _PENDING:
         return {"previous_status": S.SUBMITTED}
+    if event is ev.Triggered:
+        return _STOP
+    if event is ev.WaterMarkMoved:
+        return _TRAILING
     return {}
 
 
@@ -104,12 +121,13 @@ def test_the_table_has_exactly_the_listed_moves() -> None:
     table = {(status, event) for status, moves in TRANSITIONS.items() for event in moves}
     assert table == _ALLOWED_PAIRS
     assert set(TRANSITIONS) == set(OrderStatus)
+    assert set(SAMPLE) == set(get_args(ev.OrderEvent)), "every event is walked"
 
 
 @pytest.mark.parametrize(("status", "event"), FORBIDDEN)
 def test_each_forbidden_move_raises_naming_the_status_and_the_event(
         status: OrderStatus, event: type[ev.OrderEvent]) -> None:
-    order = order_in(status)
+    order = order_in(status, **_ready_for(status, event))
     with pytest.raises(InvalidTransition) as caught:
         apply(order, SAMPLE[event])
     error = caught.value
@@ -130,8 +148,8 @@ def test_a_terminal_status_never_moves_to_another(terminal: OrderStatus) -> None
 
 
 def test_open_and_terminal_statuses_partition_all_statuses() -> None:
-    assert {S.PENDING_NEW, S.SUBMITTED, S.ACCEPTED, S.PARTIALLY_FILLED, S.PENDING_CANCEL} == (
-        OPEN_STATUSES)
+    assert {S.PENDING_NEW, S.SUBMITTED, S.ACCEPTED, S.TRIGGERED, S.PARTIALLY_FILLED,
+            S.PENDING_CANCEL, S.PENDING_REPLACE} == OPEN_STATUSES
     assert OPEN_STATUSES | TERMINAL_STATUSES == set(OrderStatus)
     assert not any(is_terminal(s) for s in OPEN_STATUSES)
 
