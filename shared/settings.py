@@ -9,6 +9,7 @@ from functools import lru_cache
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.domain.fees import PROFILES, FeeSchedule
 from shared.domain.sessions import Hours
 
 DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
@@ -44,6 +45,9 @@ class Settings(BaseSettings):
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"
     market_order_cushion: Decimal = Decimal("0.05")
+    # The brokerage the paper exchange charges on each fill: a profile of shared/domain/fees.py
+    # ("none", "ibkr_fixed", "zerodha_intraday").
+    paper_fee_profile: str = "none"
 
     # --- Sessions, expiry, risk (issue 9) ------------------------------------------------
     # The paper exchange trades only inside its exchanges' sessions unless this is set (demos,
@@ -101,6 +105,14 @@ class Settings(BaseSettings):
     ib_client_id: int = 1
 
     simulator_interval_seconds: float = 1.0
+    # Same seed, same quotes: the simulator's random walk is reproducible (unset: random).
+    simulator_seed: int | None = None
+    # MARKET fills this many basis points worse than the touch (0: none); with a seed, a
+    # reproducible random part of it per fill.
+    paper_slippage_bps: Decimal = Field(default=Decimal(0), ge=0, le=1000)
+    paper_slippage_seed: int | None = None
+    # Resting orders one matching round takes per side and kind; more take further rounds.
+    paper_match_batch: int = Field(default=500, ge=1)
     log_level: str = "INFO"
 
     @field_validator("database_url")
@@ -111,6 +123,19 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
+
+    @field_validator("paper_fee_profile")
+    @classmethod
+    def _known_fee_profile(cls, profile: str) -> str:
+        if profile not in PROFILES:
+            raise ValueError(f"PAPER_FEE_PROFILE must be one of {', '.join(PROFILES)}, "
+                             f"was {profile!r}")
+        return profile
+
+    @property
+    def paper_fees(self) -> FeeSchedule:
+        """The fee schedule the paper exchange charges."""
+        return PROFILES[self.paper_fee_profile]
 
     @field_validator("session_hours")
     @classmethod

@@ -76,6 +76,12 @@ def upgrade() -> None:
     # Who or what caused each transition: "user:<id>", "paper", "broker:<name>", "expiry"...
     op.add_column("order_events", sa.Column("actor", sa.String(64)))
 
+    # A fill's charges apart: brokerage, and margin funding where a margin product applies.
+    for name in ("brokerage_charge", "mtf_charge"):
+        op.add_column("fills", sa.Column(name, AMOUNT, nullable=False,
+                                         server_default=sa.text("0")))
+    op.execute("UPDATE fills SET brokerage_charge = commission")
+
     op.add_column("quotes", sa.Column("bid_size", AMOUNT, nullable=False,
                                       server_default=sa.text("100000")))
     op.add_column("quotes", sa.Column("ask_size", AMOUNT, nullable=False,
@@ -132,6 +138,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("order_triggers")
     op.drop_column("order_events", "actor")
+    op.drop_column("fills", "mtf_charge")
+    op.drop_column("fills", "brokerage_charge")
     op.drop_constraint(op.f("ck_accounts_outside_session"), "accounts", type_="check")
     for name in ("halted_at", "risk_limits", "outside_session"):
         op.drop_column("accounts", name)

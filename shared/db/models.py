@@ -285,7 +285,10 @@ fills = Table(
     Column("side", String(4), nullable=False),
     Column("quantity", Amount, nullable=False),
     Column("price", Amount, nullable=False),
+    # Every charge of the fill, taken from cash; brokerage and margin funding (MTF) apart.
     Column("commission", Amount, nullable=False, server_default=text("0")),
+    Column("brokerage_charge", Amount, nullable=False, server_default=text("0")),
+    Column("mtf_charge", Amount, nullable=False, server_default=text("0")),
     Column("executed_at", Timestamp, nullable=False),
     _created_at(),
     # A fill delivered twice counts once: the broker's execution id is unique per account.

@@ -7,6 +7,7 @@ from typing import Final
 
 from shared.domain.enums import OrderType, Side, TimeInForce
 from shared.domain.errors import InsufficientBuyingPower, InsufficientPosition, InvalidOrder
+from shared.domain.fees import FeeSchedule, order_fee
 from shared.domain.values import (
     ARITHMETIC,
     MAX_NOTIONAL,
@@ -162,12 +163,13 @@ def _check_expiry(req: OrderRequest, now: datetime | None) -> None:
                        "expire_at", req.expire_at.isoformat())
 
 
-def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Decimal) -> Decimal:
+def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Decimal,
+                fees: FeeSchedule | None = None) -> Decimal:
     """Return the cash to reserve for an order (zero for a SELL), rounded up to MONEY_PLACES.
 
     LIMIT and STOP_LIMIT reserve price × quantity; MARKET reserves the reference price plus the
     cushion; STOP reserves the stop price plus the cushion; TRAILING_STOP the reference price
-    plus its trail, plus the cushion.
+    plus its trail, plus the cushion. With `fees`, the most the order can pay in fees on top.
     """
     if cushion < 0:
         raise ValueError(f"cushion must not be negative, was {cushion}")
@@ -192,7 +194,11 @@ def reservation(req: OrderRequest, reference_price: Decimal | None, cushion: Dec
         if reference_price is None:
             raise _invalid(f"no quote for {req.symbol}", "symbol", req.symbol)
         unit, what = _cushioned(reference_price, cushion), f"ask × {1 + cushion}"
-    return quantize_money(_check_notional(unit, req.quantity, what), MONEY_PLACES, ROUND_UP)
+    notional = _check_notional(unit, req.quantity, what)
+    if fees is not None:
+        with localcontext(ARITHMETIC):
+            notional += order_fee(fees, req.quantity, notional)
+    return quantize_money(notional, MONEY_PLACES, ROUND_UP)
 
 
 def _trailed(price: Decimal, req: OrderRequest) -> Decimal:

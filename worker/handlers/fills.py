@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
+from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -10,7 +12,9 @@ from shared.db.repositories import accounts, fills, orders
 from shared.domain import events as ev
 from shared.domain import positions
 from shared.domain.errors import NotFound
+from shared.domain.fees import fill_fee
 from shared.domain.orders import Change
+from shared.settings import get_settings
 from worker.runtime import Runtime
 
 
@@ -21,15 +25,23 @@ async def book_fill(conn: AsyncConnection, change: Change, fill: ev.Filled) -> C
     order already has its trade id (the domain), or the account does (the ledger's unique key).
     Locks run order → position → account everywhere, so concurrent fills cannot deadlock.
     """
+    before = change.after
+    if before.is_paper:
+        # The paper exchange charges its fee profile; a broker reports its own commission.
+        fill = replace(fill, commission=fill_fee(
+            get_settings().paper_fees, filled_before=before.filled_quantity,
+            notional_before=before.filled_notional, quantity=fill.quantity, price=fill.price))
     booked = change.then(fill)
     if booked is change:
         return change
-    before, after = change.after, booked.after
+    after = booked.after
     recorded = await fills.insert_fill(conn, {
         "id": uuid.uuid4(), "order_id": before.id, "user_id": before.user_id,
         "account_id": before.account_id, "broker": before.broker,
         "broker_exec_id": fill.trade_id, "symbol": before.symbol, "side": before.side.value,
         "quantity": fill.quantity, "price": fill.price, "commission": fill.commission,
+        # No margin product is traded yet, so every charge is brokerage.
+        "brokerage_charge": fill.commission, "mtf_charge": Decimal(0),
         "executed_at": fill.at})
     if not recorded:
         return change

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.db.repositories import pages
 
 FILL_COLUMNS = (
-    "id, order_id, symbol, side, quantity, price, commission, broker, broker_exec_id,"
-    " executed_at, created_at"
+    "id, order_id, symbol, side, quantity, price, commission, brokerage_charge, mtf_charge,"
+    " broker, broker_exec_id, executed_at, created_at"
 )
 
 
@@ -31,9 +31,10 @@ async def insert_fill(conn: AsyncConnection, fill: dict[str, Any]) -> bool:
     """Record an execution; False if this broker execution id was already recorded."""
     result = await conn.execute(
         text("INSERT INTO fills (id, order_id, user_id, account_id, broker, broker_exec_id,"
-             " symbol, side, quantity, price, commission, executed_at) VALUES (:id, :order_id,"
-             " :user_id, :account_id, :broker, :broker_exec_id, :symbol, :side, :quantity,"
-             " :price, :commission, :executed_at)"
+             " symbol, side, quantity, price, commission, brokerage_charge, mtf_charge,"
+             " executed_at) VALUES (:id, :order_id, :user_id, :account_id, :broker,"
+             " :broker_exec_id, :symbol, :side, :quantity, :price, :commission,"
+             " :brokerage_charge, :mtf_charge, :executed_at)"
              " ON CONFLICT (broker, account_id, broker_exec_id) DO NOTHING RETURNING id"),
         fill)
     return result.first() is not None
