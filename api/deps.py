@@ -13,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.errors import ApiError
 from api.market.service import InstrumentCache
+from api.orders.rate import OrderRate
 from api.security import Principal, verify_access_token
+from shared.clock import Clock, calendar_from, clock_from
+from shared.domain.sessions import Calendar
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings
 
@@ -59,6 +62,27 @@ async def operator_or_principal(
     return await current_principal(request, token)
 
 
+async def get_clock(request: Request) -> Clock:
+    """The time sessions and expiry go by (CLOCK_OFFSET_SECONDS; tests override it)."""
+    return clock_from(request.app.state.settings)
+
+
+async def get_calendar(request: Request) -> Calendar:
+    """The trading calendar of the settings (hours, holidays, PAPER_ALWAYS_OPEN)."""
+    calendar: Calendar | None = getattr(request.app.state, "calendar", None)
+    if calendar is None:  # built once per app, on first use
+        calendar = request.app.state.calendar = calendar_from(request.app.state.settings)
+    return calendar
+
+
+async def get_order_rate(request: Request) -> OrderRate:
+    """The orders-per-second counter shared by every API process (in Redis)."""
+    rate: OrderRate | None = getattr(request.app.state, "order_rate", None)
+    if rate is None:  # built once per app, on first use
+        rate = request.app.state.order_rate = OrderRate(request.app.state.redis)
+    return rate
+
+
 SettingsDep = Annotated[Settings, Depends(_app_state("settings"))]
 EngineDep = Annotated[AsyncEngine, Depends(_app_state("engine"))]
 # Single-statement writes: no BEGIN/COMMIT round trips, still atomic.
@@ -68,3 +92,6 @@ InstrumentsDep = Annotated[InstrumentCache, Depends(_app_state("instruments"))]
 DispatcherDep = Annotated[OrderDispatcher, Depends(_app_state("dispatcher"))]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 OperatorOrPrincipalDep = Annotated[Operator | Principal, Depends(operator_or_principal)]
+ClockDep = Annotated[Clock, Depends(get_clock)]
+CalendarDep = Annotated[Calendar, Depends(get_calendar)]
+OrderRateDep = Annotated[OrderRate, Depends(get_order_rate)]

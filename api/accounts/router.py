@@ -10,8 +10,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.accounts.schemas import AccountOut, PositionOut
-from api.deps import EngineDep, PrincipalDep
+from api.accounts import service
+from api.accounts.schemas import (
+    AccountOut,
+    AccountSettingsOut,
+    AccountSettingsPatch,
+    PositionOut,
+)
+from api.deps import EngineDep, PrincipalDep, SettingsDep
 from shared.db.repositories import accounts
 from shared.domain.errors import NotFound
 from shared.domain.positions import Position, market_value, unrealized_pnl
@@ -93,3 +99,35 @@ async def list_positions(principal: PrincipalDep, engine: EngineDep) -> Response
     async with engine.connect() as conn:
         rows = await accounts.positions_for_user(conn, principal.user_id)
     return JSONResponse([position_view(row) for row in rows])
+
+
+_SETTINGS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "missing or invalid access token"},
+    404: {"description": "no such account of yours (absent or foreign)"},
+    422: {"description": "a setting is invalid; `details.field` names it"},
+}
+AccountQuery = Annotated[uuid.UUID | None, Query(
+    description="one of your accounts (a broker connection's id); default: paper")]
+
+
+@router.get("/account/settings", response_model=AccountSettingsOut,
+            responses=_SETTINGS_RESPONSES)
+async def get_account_settings(principal: PrincipalDep, engine: EngineDep,
+                               settings: SettingsDep,
+                               account_id: AccountQuery = None) -> Response:
+    """Return an account's session policy and risk limits (its own, the defaults, in force)."""
+    async with engine.connect() as conn:
+        view = await service.read_settings(conn, principal.user_id, account_id, settings)
+    return JSONResponse(view)
+
+
+@router.patch("/account/settings", response_model=AccountSettingsOut,
+              responses=_SETTINGS_RESPONSES)
+async def patch_account_settings(body: AccountSettingsPatch, principal: PrincipalDep,
+                                 engine: EngineDep, settings: SettingsDep,
+                                 account_id: AccountQuery = None) -> Response:
+    """Change an account's session policy or risk limits (null: back to the default)."""
+    async with engine.begin() as conn:
+        view = await service.change_settings(conn, principal.user_id, account_id, body,
+                                             settings)
+    return JSONResponse(view)

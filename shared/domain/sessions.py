@@ -157,3 +157,39 @@ class Calendar:
         if at.tzinfo is None:
             raise ValueError(f"a session instant must be timezone-aware, was {at.isoformat()}")
         return at.astimezone(ZoneInfo(self._hours(exchange).zone)).date()
+
+
+WAIT: Final = "wait"
+REJECT: Final = "reject"
+OUTSIDE_SESSION_POLICIES: Final = (WAIT, REJECT)
+
+
+def outside_session(calendar: Calendar, exchange: str, at: datetime, *, market: bool,
+                    immediate: bool, policy: str) -> str | None:
+    """Decide what a new paper order does when `exchange` is closed at `at`.
+
+    None while it trades, and for orders that simply rest (LIMIT, stops). An order that must
+    execute at once (IOC, FOK) is refused, and so is a MARKET order when the account's policy
+    is "reject" (InvalidOrder `market_closed`, naming the exchange and its next open); a
+    MARKET order of a "wait" account returns why it waits, for its status_detail.
+    """
+    if policy not in OUTSIDE_SESSION_POLICIES:
+        raise ValueError(f"outside_session must be one of {OUTSIDE_SESSION_POLICIES}, "
+                         f"was {policy!r}")
+    if calendar.is_open(exchange, at) or not (market or immediate):
+        return None
+    opens = calendar.next_open(exchange, at)
+    if immediate or policy == REJECT:
+        why = ("an IOC or FOK order cannot execute while it is closed" if immediate else
+               "this account rejects MARKET orders outside the session")
+        raise InvalidOrder(
+            f"{exchange} is closed; it opens at {opens.isoformat()} ({why})",
+            code="market_closed",
+            details={"field": "time_in_force" if immediate else "order_type",
+                     "exchange": exchange, "next_open": opens.isoformat()})
+    return waiting_for_open(exchange, opens)
+
+
+def waiting_for_open(exchange: str, opens: datetime) -> str:
+    """The status_detail of a MARKET order waiting for its exchange to open."""
+    return f"waits for the {exchange} open at {opens.isoformat()}"

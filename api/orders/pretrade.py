@@ -1,0 +1,112 @@
+"""Between a valid order and its insert: the kill switch, the session, risk limits, the rate.
+
+Each refusal is an expected outcome in the house shape: 409 `account_halted`; 422
+`market_closed`; 422 `<limit>_exceeded` naming the limit and the value. Run in this order, the
+order rate last, so that an order refused for another reason uses none of the account's rate.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.orders.rate import OrderRate
+from shared.clock import Clock
+from shared.db.repositories import market, risk
+from shared.domain.enums import OrderType, Side, TimeInForce
+from shared.domain.limits import (
+    RiskLimits,
+    account_halted,
+    check_limits,
+    needs_exposure,
+    needs_price,
+    order_rate_exceeded,
+    unit_price,
+)
+from shared.domain.risk import Instrument, OrderRequest
+from shared.domain.sessions import Calendar, outside_session
+from shared.settings import Settings
+
+IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+
+
+@dataclass(frozen=True, slots=True)
+class Gate:
+    """What an order is checked against besides the database: the time, the sessions, and
+    the shared order-rate counter (None: the rate limit is not checked on this path)."""
+
+    clock: Clock
+    calendar: Calendar
+    rate: OrderRate | None
+
+
+@dataclass(frozen=True, slots=True)
+class Cleared:
+    """What the checks decided about an order that may be inserted."""
+
+    expire_at: datetime | None  # a paper DAY order's: the close of its session
+    waiting: str | None  # a paper MARKET order outside the session: why it waits
+
+
+def default_limits(settings: Settings) -> RiskLimits:
+    """The limits of every account that has none of its own."""
+    return RiskLimits(max_order_value=settings.risk_max_order_value,
+                      max_position_value=settings.risk_max_position_value,
+                      max_open_orders=settings.risk_max_open_orders,
+                      max_orders_per_second=settings.risk_max_orders_per_second)
+
+
+def limits_of(account: Mapping[Any, Any], settings: Settings) -> RiskLimits:
+    """An account's limits in force: the settings' defaults, its own in their place."""
+    return default_limits(settings).overridden_by(account["risk_limits"] or {})
+
+
+async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.UUID | None,
+                req: OrderRequest, instrument: Instrument, settings: Settings, gate: Gate,
+                now: datetime) -> Cleared:
+    """Refuse the order (raise) or say how it goes in; `account_id` None is the paper one."""
+    paper = account_id is None
+    account = await risk.rules_for(conn, user_id, account_id)
+    if account is None:
+        return Cleared(None, None)  # no paper account: the insert refuses the order
+    if account["halted_at"] is not None:
+        raise account_halted(str(account["id"]), account["halted_at"].isoformat())
+    waiting = outside_session(
+        gate.calendar, instrument.exchange, now, market=req.order_type is OrderType.MARKET,
+        immediate=req.time_in_force in IMMEDIATE,
+        policy=account["outside_session"]) if paper else None
+    limits = limits_of(account, settings)
+    await _check_limits(conn, user_id, account, req, limits)
+    if limits.max_orders_per_second is not None and gate.rate is not None:
+        wait = await gate.rate.take(account["id"], limits.max_orders_per_second)
+        if wait > 0:
+            raise order_rate_exceeded(limits.max_orders_per_second, wait)
+    expire_at = (gate.calendar.close_of(instrument.exchange, now)
+                 if paper and req.time_in_force is TimeInForce.DAY else None)
+    return Cleared(expire_at, waiting)
+
+
+async def _check_limits(conn: AsyncConnection, user_id: uuid.UUID, account: Mapping[Any, Any],
+                        req: OrderRequest, limits: RiskLimits) -> None:
+    touch = None
+    if needs_price(limits, req) and req.order_type in (OrderType.MARKET,
+                                                       OrderType.TRAILING_STOP):
+        touch = await _touch(conn, req)
+    exposure = (await risk.exposure(conn, user_id, account["id"], req.symbol)
+                if needs_exposure(limits, req) else None)
+    check_limits(req, limits, price=unit_price(req, touch), exposure=exposure,
+                 currency=account["currency"])
+
+
+async def _touch(conn: AsyncConnection, req: OrderRequest) -> Decimal | None:
+    quote = await market.get_quote(conn, req.symbol)
+    if quote is None:
+        return None
+    touch: Decimal = quote["ask"] if req.side is Side.BUY else quote["bid"]
+    return touch
