@@ -14,12 +14,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.orders.rate import OrderRate
 from shared.clock import Clock
 from shared.db.repositories import market, risk
 from shared.domain.enums import OrderType, Side, TimeInForce
+from shared.domain.errors import Unavailable
 from shared.domain.limits import (
     RiskLimits,
     account_halted,
@@ -84,12 +86,22 @@ async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.U
     limits = limits_of(account, settings)
     await _check_limits(conn, user_id, account, req, limits)
     if limits.max_orders_per_second is not None and gate.rate is not None:
-        wait = await gate.rate.take(account["id"], limits.max_orders_per_second)
-        if wait > 0:
-            raise order_rate_exceeded(limits.max_orders_per_second, wait)
+        await _take_rate(gate.rate, account["id"], limits.max_orders_per_second)
     expire_at = (gate.calendar.close_of(instrument.exchange, now)
                  if paper and req.time_in_force is TimeInForce.DAY else None)
     return Cleared(expire_at, waiting)
+
+
+async def _take_rate(rate: OrderRate, account_id: uuid.UUID, limit: int) -> None:
+    try:
+        wait = await rate.take(account_id, limit)
+    except (RedisError, OSError) as exc:
+        # A limit the account set is never skipped: without Redis it cannot be counted.
+        raise Unavailable(f"the account's max_orders_per_second cannot be checked now "
+                          f"({type(exc).__name__}); retry shortly",
+                          details={"limit": "max_orders_per_second"}) from None
+    if wait > 0:
+        raise order_rate_exceeded(limit, wait)
 
 
 async def _check_limits(conn: AsyncConnection, user_id: uuid.UUID, account: Mapping[Any, Any],

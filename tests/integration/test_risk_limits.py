@@ -317,3 +317,22 @@ async def test_a_gtd_expire_at_is_judged_by_the_clock(
     body["expire_at"] = datetime(2026, 12, 1, 16, 30, tzinfo=NY).isoformat()
     response = await place(client, auth, body)
     assert response.status_code == 202, response.text
+
+
+@pytest.fixture
+async def api_without_redis() -> AsyncIterator[httpx.AsyncClient]:
+    """An API process whose Redis is gone (nothing listens on its port)."""
+    application = create_app(Settings(redis_url="redis://127.0.0.1:9/0"))
+    async with application.router.lifespan_context(application):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
+                                     base_url="http://testserver") as client:
+            yield client
+
+
+async def test_without_redis_an_order_rate_limit_cannot_be_checked_and_refuses_with_503(
+        client: httpx.AsyncClient, api_without_redis: httpx.AsyncClient,
+        engine: AsyncEngine, auth: dict[str, str]) -> None:
+    assert (await place(api_without_redis, auth, limit_buy("1", "10"))).status_code == 202
+    await patch_settings(client, auth, {"risk_limits": {"max_orders_per_second": 5}})
+    refusal(await place(api_without_redis, auth, limit_buy("1", "10")), 503, "unavailable")
+    assert await order_count(engine, auth) == 1
