@@ -8,7 +8,7 @@ import json
 import logging
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -18,6 +18,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.market.service import InstrumentCache
+from api.orders import pretrade
+from api.orders.rate import OrderRate
 from api.orders.schemas import PlaceOrder
 from shared.brokers.catalog import (
     CAPABILITIES,
@@ -27,18 +29,21 @@ from shared.brokers.catalog import (
     order_tag,
     parse_broker,
 )
+from shared.clock import Clock, calendar_from, clock_from
 from shared.db.repositories import accounts, market, orders
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, OrderType, Side
-from shared.domain.errors import Conflict, InvalidOrder, NotFound
+from shared.domain.errors import Conflict, DomainError, InvalidOrder, NotFound, StaleOrder
 from shared.domain.orders import Change, is_terminal
 from shared.domain.risk import (
+    Instrument,
     OrderRequest,
     check_buying_power,
     check_free_position,
     reservation,
     validate_order,
 )
+from shared.domain.sessions import Calendar
 from shared.messaging.order_view import decimal_str
 from shared.settings import Settings
 
@@ -106,26 +111,46 @@ def _require_usable(account: Mapping[Any, Any]) -> None:
             details={"field": "account_id", "value": str(account["id"])})
 
 
-async def _validate(body: PlaceOrder, route: Route, instruments: InstrumentCache) -> None:
+async def _validate(body: PlaceOrder, route: Route, instruments: InstrumentCache,
+                    now: datetime) -> Instrument:
     instrument = await instruments.get(body.symbol)
-    validate_order(_to_request(body), instrument, datetime.now(UTC))
+    validate_order(_to_request(body), instrument, now)
     assert instrument is not None
     check_supported(route.broker, order_type=body.order_type, time_in_force=body.time_in_force,
                     product=route.product, exchange=instrument.exchange,
                     fractional_quantity=body.quantity != body.quantity.to_integral_value())
+    return instrument
 
 
 async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceOrder,
                       idempotency_key: str | None, instruments: InstrumentCache,
-                      settings: Settings) -> tuple[RowMapping, bool]:
-    """Validate, reserve and persist a new order; returns (order row, replayed?).
+                      settings: Settings, clock: Clock | None = None,
+                      calendar: Calendar | None = None,
+                      rate: OrderRate | None = None) -> tuple[Mapping[Any, Any], bool]:
+    """Validate, check, reserve and persist a new order; returns (order row, replayed?).
 
-    `conn` must be in autocommit mode: the insert is one atomic statement.
+    `clock` and `calendar` default to the settings'; without `rate` the account's
+    max_orders_per_second is not checked. `conn` must be in autocommit mode: the insert is
+    one atomic statement.
     """
+    gate = pretrade.Gate(clock or clock_from(settings), calendar or calendar_from(settings), rate)
+    now = gate.clock.now()
     route = await _route(conn, user_id, body)
-    await _validate(body, route, instruments)
+    instrument = await _validate(body, route, instruments, now)
     fingerprint = request_hash(body) if idempotency_key else None
-    new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint, settings)
+    try:
+        cleared = await pretrade.clear(conn, user_id=user_id, account_id=route.account_id,
+                                       req=_to_request(body), instrument=instrument,
+                                       settings=settings, gate=gate, now=now)
+    except DomainError:
+        # A retry of an order accepted before the account was halted, the market closed or
+        # a limit was lowered is still that order.
+        if idempotency_key and (earlier := await _earlier(conn, user_id, idempotency_key,
+                                                          fingerprint)) is not None:
+            return earlier, True
+        raise
+    new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint, settings,
+                           cleared.expire_at)
     try:
         row = await _insert(conn, new)
     except IntegrityError as exc:
@@ -143,13 +168,30 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
                            code="connection_expired", details={"field": "account_id"})
         await _explain_rejected_reservation(conn, new)
     assert row is not None
+    if cleared.waiting is not None:
+        return await _note_waiting(conn, row, cleared.waiting), False
     return row, False
+
+
+async def _note_waiting(conn: AsyncConnection, row: RowMapping,
+                        detail: str) -> Mapping[Any, Any]:
+    """Say on the new order why it waits (the status_detail of its first answer)."""
+    try:
+        saved = await orders.save(conn, Change(orders.to_order(row)).then(ev.Waiting(detail)),
+                                  actor="paper")
+    except StaleOrder:
+        return row  # a worker moved it first: it says for itself what it waits for
+    after = saved.after
+    return {**row, "status_detail": after.status_detail, "version": after.version,
+            "updated_at": after.updated_at}
 
 
 async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder, route: Route,
                      idempotency_key: str | None, fingerprint: str | None,
-                     settings: Settings) -> orders.NewOrder:
+                     settings: Settings, expire_at: datetime | None) -> orders.NewOrder:
     req = _to_request(body)
+    if expire_at is not None:
+        req = replace(req, expire_at=expire_at)  # a paper DAY order ends at its session's close
     reference = None
     if route.account_id is None and req.side is Side.BUY and req.order_type in (
             OrderType.MARKET, OrderType.TRAILING_STOP):
@@ -162,7 +204,8 @@ async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder
         client_order_id=body.client_order_id, idempotency_key=idempotency_key,
         request_hash=fingerprint,
         reserve_cash=(Decimal(0) if route.account_id else
-                      reservation(req, reference, settings.market_order_cushion)),
+                      reservation(req, reference, settings.market_order_cushion,
+                                  settings.paper_fees)),
         dispatch_grace_seconds=settings.dispatch_grace_seconds,
     )
 
@@ -215,10 +258,15 @@ def _client_order_id_taken(new: orders.NewOrder) -> Conflict:
 
 async def _replay(conn: AsyncConnection, new: orders.NewOrder) -> RowMapping | None:
     assert new.idempotency_key is not None
-    earlier = await orders.get_by_idempotency_key(conn, new.user_id, new.idempotency_key)
+    return await _earlier(conn, new.user_id, new.idempotency_key, new.request_hash)
+
+
+async def _earlier(conn: AsyncConnection, user_id: uuid.UUID, key: str,
+                   fingerprint: str | None) -> RowMapping | None:
+    earlier = await orders.get_by_idempotency_key(conn, user_id, key)
     if earlier is None:
         return None
-    if earlier["request_hash"] != new.request_hash:
+    if earlier["request_hash"] != fingerprint:
         raise InvalidOrder(
             "this Idempotency-Key was already used with a different request body",
             code="idempotency_key_reused", details={"field": "Idempotency-Key"})
@@ -248,9 +296,14 @@ def _plain(amount: Decimal | None) -> Decimal:
     return Decimal(decimal_str(amount or Decimal(0)))
 
 
-async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID,
-                       order_id: uuid.UUID, grace_seconds: float) -> tuple[Change, bool]:
-    """Cancel an order; returns (the saved change, must the broker be asked?)."""
+async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID, order_id: uuid.UUID,
+                       grace_seconds: float, *, via: str | None = None) -> tuple[Change, bool]:
+    """Cancel an order; returns (the saved change, must the broker be asked?).
+
+    The audit trail names the user as the actor, and `via` the route when it is not a plain
+    cancel ("halt": the kill switch, "close": a position being closed).
+    """
+    actor = f"user:{user_id}" + (f":{via}" if via else "")
     order = await orders.get_for_user(conn, user_id, order_id, for_update=True)
     if order is None:
         raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
@@ -263,9 +316,11 @@ async def cancel_order(conn: AsyncConnection, user_id: uuid.UUID,
         # Not at the broker yet: cancel here. The worker then finds nothing new to submit.
         closed = Change(order).then(ev.Canceled())
         await orders.release_reservation(conn, order, closed.after)
-        return await orders.save(conn, closed, dispatch=orders.Dispatch.done()), False
+        return await orders.save(conn, closed, dispatch=orders.Dispatch.done(),
+                                 actor=actor), False
     requested = Change(order).then(ev.CancelRequested())
-    return await orders.save(conn, requested, dispatch=orders.Dispatch(grace_seconds)), True
+    return await orders.save(conn, requested, dispatch=orders.Dispatch(grace_seconds),
+                             actor=actor), True
 
 
 def _in_seconds(seconds: float) -> datetime:
