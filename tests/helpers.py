@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
+from typing import Any
 
 import httpx
 from jose import jwt
+from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.brokers.catalog import Broker
@@ -14,6 +17,7 @@ from shared.brokers.types import BrokerSession
 from shared.credentials import CredentialBox
 from shared.db.repositories import connections, market
 from shared.settings import Settings
+from worker.simulator import ring
 
 PASSWORD = "correct horse battery"
 
@@ -29,11 +33,65 @@ async def register_and_login(client: httpx.AsyncClient) -> dict[str, str]:
     return {"Authorization": f"Bearer {response.json()['access_token']}"}
 
 
-async def set_quote(engine: AsyncEngine, symbol: str, bid: str, ask: str) -> None:
-    """Set a symbol's quote exactly, as the market simulator would."""
+async def set_quote(engine: AsyncEngine, symbol: str, bid: str, ask: str, *,
+                    bid_size: str = "100000", ask_size: str = "100000") -> int:
+    """Set a symbol's next quote exactly, as the market simulator would; returns its seq."""
     low, high = Decimal(bid), Decimal(ask)
     async with engine.begin() as conn:
-        await market.set_quote(conn, symbol, low, high, (low + high) / 2)
+        seq = await market.set_quote(conn, symbol, low, high, (low + high) / 2,
+                                     bid_size=Decimal(bid_size), ask_size=Decimal(ask_size))
+    assert seq is not None, f"no quote row for {symbol}"
+    return seq
+
+
+async def new_instrument(engine: AsyncEngine, price: str = "100.00", *, tick: str = "0.01",
+                         lot: str = "1", exchange: str = "NASDAQ", currency: str = "USD",
+                         size: str = "100000") -> str:
+    """A fresh instrument of the caller's own, quoted one tick either side of `price`: no
+    other test's order rests on its book. Returns its symbol (an API process finds it once
+    its instrument cache is new or reloads)."""
+    symbol = f"T{uuid.uuid4().hex[:11].upper()}"
+    mid, step = Decimal(price), Decimal(tick)
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("INSERT INTO instruments (symbol, name, exchange, currency, tick_size, lot_size)"
+                 " VALUES (:symbol, :name, :exchange, :currency, :tick, :lot)"),
+            {"symbol": symbol, "name": f"Test instrument {symbol}", "exchange": exchange,
+             "currency": currency, "tick": step, "lot": Decimal(lot)})
+        await conn.execute(
+            text("INSERT INTO quotes (symbol, bid, ask, last, bid_size, ask_size)"
+                 " VALUES (:symbol, :bid, :ask, :last, :size, :size)"),
+            {"symbol": symbol, "bid": mid - step, "ask": mid + step, "last": mid,
+             "size": Decimal(size)})
+    return symbol
+
+
+async def quote_and_ring(engine: AsyncEngine, redis_url: str, symbol: str, bid: str, ask: str,
+                         *, bid_size: str = "100000", ask_size: str = "100000") -> int:
+    """Set a symbol's next quote, then ring the paper exchange's doorbell for it (as the
+    simulator does after each tick); returns the quote's seq."""
+    seq = await set_quote(engine, symbol, bid, ask, bid_size=bid_size, ask_size=ask_size)
+    redis = Redis.from_url(redis_url)
+    try:
+        await ring(redis, [symbol])
+    finally:
+        await redis.aclose()
+    return seq
+
+
+async def place(client: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> str:
+    """POST an order that must be accepted (202); returns its id."""
+    response = await client.post("/api/v1/orders", json=body, headers=auth)
+    assert response.status_code == 202, response.text
+    order_id: str = response.json()["id"]
+    return order_id
+
+
+async def get_ok(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> Any:
+    """GET a resource that must be there (200); returns its body."""
+    response = await client.get(path, headers=auth)
+    assert response.status_code == 200, response.text
+    return response.json()
 
 
 def user_id_of(auth: dict[str, str]) -> uuid.UUID:

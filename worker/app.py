@@ -19,7 +19,8 @@ log = logging.getLogger(__name__)
 settings = get_settings()
 
 app = Celery("ordergate", broker=settings.redis_url,
-             include=["worker.tasks.orders", "worker.tasks.brokers"])
+             include=["worker.tasks.orders", "worker.tasks.brokers", "worker.tasks.paper",
+                      "worker.tasks.expiry"])
 app.conf.update(
     task_acks_late=True,  # ack after the work, so a crash mid-task redelivers it
     task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue
@@ -33,8 +34,10 @@ app.conf.update(
     task_routes={
         tasks.SUBMIT_ORDERS: {"queue": tasks.ORDERS_QUEUE},
         tasks.CANCEL_ORDER: {"queue": tasks.ORDERS_QUEUE},
+        tasks.PAPER_MATCH: {"queue": tasks.ORDERS_QUEUE},
         tasks.SWEEP_ORDERS: {"queue": tasks.DEFAULT_QUEUE},
         tasks.RECONCILE: {"queue": tasks.DEFAULT_QUEUE},
+        tasks.EXPIRE_ORDERS: {"queue": tasks.DEFAULT_QUEUE},
     },
     task_time_limit=settings.task_time_limit_seconds,  # far below the visibility timeout
     task_soft_time_limit=max(1, settings.task_time_limit_seconds - 10),
@@ -50,6 +53,11 @@ app.conf.update(
             "task": tasks.RECONCILE,
             "schedule": settings.reconcile_interval_seconds,
             "options": {"expires": settings.reconcile_interval_seconds * 2},
+        },
+        "expire-orders": {
+            "task": tasks.EXPIRE_ORDERS,
+            "schedule": settings.expiry_interval_seconds,
+            "options": {"expires": settings.expiry_interval_seconds * 2},
         },
     },
     timezone="UTC",

@@ -5,7 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
 
 import httpx
 import pytest
@@ -15,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.domain import events as ev
 from shared.settings import get_settings
-from tests.helpers import set_quote
+from tests.helpers import get_ok, place, set_quote
 from worker.handlers.cancel import cancel_order
 from worker.handlers.fills import record_execution
 from worker.handlers.submit import submit_orders
@@ -29,38 +28,25 @@ def runtime(app: FastAPI) -> Runtime:
     return Runtime(get_settings(), engine=app.state.engine, redis=app.state.redis)
 
 
-async def _place(client: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> str:
-    response = await client.post("/api/v1/orders", json=body, headers=auth)
-    assert response.status_code == 202, response.text
-    order_id: str = response.json()["id"]
-    return order_id
-
-
-async def _get(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> Any:
-    response = await client.get(path, headers=auth)
-    assert response.status_code == 200, response.text
-    return response.json()
-
-
 async def test_market_buy_fills_at_ask_and_updates_position_cash_and_fills(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "AAPL", "199.98", "200.02")
-    order_id = await _place(client, auth, symbol="AAPL", side="BUY", order_type="MARKET",
+    order_id = await place(client, auth, symbol="AAPL", side="BUY", order_type="MARKET",
                             quantity="10")
     assert await submit_orders(runtime, [order_id]) == 1
-    order = await _get(client, auth, f"/api/v1/orders/{order_id}")
+    order = await get_ok(client, auth, f"/api/v1/orders/{order_id}")
     assert order["status"] == "FILLED"
     assert (order["filled_quantity"], order["avg_fill_price"]) == ("10", "200.02")
-    fills = await _get(client, auth, f"/api/v1/orders/{order_id}/fills")
+    fills = await get_ok(client, auth, f"/api/v1/orders/{order_id}/fills")
     assert [(f["quantity"], f["price"], f["side"]) for f in fills["items"]] == [
         ("10", "200.02", "BUY")]
-    [position] = await _get(client, auth, "/api/v1/positions")
+    [position] = await get_ok(client, auth, "/api/v1/positions")
     assert (position["symbol"], position["quantity"], position["avg_price"]) == (
         "AAPL", "10", "200.02")
     assert position["market_price"] == "200"
     assert position["unrealized_pnl"] == "-0.2"
-    account = await _get(client, auth, "/api/v1/account")
+    account = await get_ok(client, auth, "/api/v1/account")
     assert account["cash"] == "97999.8"
     assert account["buying_power"] == "97999.8"  # the reservation is fully released
     assert account["equity"] == "99999.8"
@@ -70,22 +56,22 @@ async def test_sell_realizes_pnl_against_average_cost(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "MSFT", "99.99", "100.00")
-    first = await _place(client, auth, symbol="MSFT", side="BUY", order_type="MARKET",
+    first = await place(client, auth, symbol="MSFT", side="BUY", order_type="MARKET",
                          quantity="10")
     await submit_orders(runtime, [first])
     await set_quote(engine, "MSFT", "109.99", "110.00")
-    second = await _place(client, auth, symbol="MSFT", side="BUY", order_type="MARKET",
+    second = await place(client, auth, symbol="MSFT", side="BUY", order_type="MARKET",
                           quantity="10")
     await submit_orders(runtime, [second])
     await set_quote(engine, "MSFT", "120.00", "120.01")
-    sell = await _place(client, auth, symbol="MSFT", side="SELL", order_type="LIMIT",
+    sell = await place(client, auth, symbol="MSFT", side="SELL", order_type="LIMIT",
                         quantity="5", price="119.00")
     await submit_orders(runtime, [sell])
-    assert (await _get(client, auth, f"/api/v1/orders/{sell}"))["avg_fill_price"] == "120"
-    [position] = await _get(client, auth, "/api/v1/positions")
+    assert (await get_ok(client, auth, f"/api/v1/orders/{sell}"))["avg_fill_price"] == "120"
+    [position] = await get_ok(client, auth, "/api/v1/positions")
     assert (position["quantity"], position["avg_price"]) == ("15", "105")
     assert position["realized_pnl"] == "75"  # 5 × (120 − 105)
-    account = await _get(client, auth, "/api/v1/account")
+    account = await get_ok(client, auth, "/api/v1/account")
     assert account["cash"] == str(100000 - 1000 - 1100 + 600)
     assert account["realized_pnl"] == "75"
 
@@ -94,9 +80,9 @@ async def test_selling_more_than_the_free_position_is_rejected_and_changes_nothi
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "KO", "69.99", "70.00")
-    buy = await _place(client, auth, symbol="KO", side="BUY", order_type="MARKET", quantity="5")
+    buy = await place(client, auth, symbol="KO", side="BUY", order_type="MARKET", quantity="5")
     await submit_orders(runtime, [buy])
-    resting = await _place(client, auth, symbol="KO", side="SELL", order_type="LIMIT",
+    resting = await place(client, auth, symbol="KO", side="SELL", order_type="LIMIT",
                            quantity="3", price="90.00")
     await submit_orders(runtime, [resting])
     response = await client.post("/api/v1/orders", headers=auth, json={
@@ -110,18 +96,18 @@ async def test_cancel_of_resting_limit_cancels_and_releases_reservation(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "NVDA", "118.89", "118.91")
-    order_id = await _place(client, auth, symbol="NVDA", side="BUY", order_type="LIMIT",
+    order_id = await place(client, auth, symbol="NVDA", side="BUY", order_type="LIMIT",
                             quantity="10", price="100.00")
     await submit_orders(runtime, [order_id])
-    assert (await _get(client, auth, f"/api/v1/orders/{order_id}"))["status"] == "ACCEPTED"
-    assert (await _get(client, auth, "/api/v1/account"))["buying_power"] == "99000"
+    assert (await get_ok(client, auth, f"/api/v1/orders/{order_id}"))["status"] == "ACCEPTED"
+    assert (await get_ok(client, auth, "/api/v1/account"))["buying_power"] == "99000"
     response = await client.delete(f"/api/v1/orders/{order_id}", headers=auth)
     assert response.status_code == 202
     assert response.json()["status"] == "PENDING_CANCEL"
     assert await cancel_order(runtime, order_id) is True
-    order = await _get(client, auth, f"/api/v1/orders/{order_id}")
+    order = await get_ok(client, auth, f"/api/v1/orders/{order_id}")
     assert order["status"] == "CANCELED"
-    account = await _get(client, auth, "/api/v1/account")
+    account = await get_ok(client, auth, "/api/v1/account")
     assert (account["cash"], account["buying_power"]) == ("100000", "100000")
 
 
@@ -129,26 +115,26 @@ async def test_unmarketable_ioc_is_canceled_and_releases_reservation(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "TSLA", "240.00", "240.10")
-    order_id = await _place(client, auth, symbol="TSLA", side="BUY", order_type="LIMIT",
+    order_id = await place(client, auth, symbol="TSLA", side="BUY", order_type="LIMIT",
                             quantity="1", price="200.00", time_in_force="IOC")
     await submit_orders(runtime, [order_id])
-    order = await _get(client, auth, f"/api/v1/orders/{order_id}")
+    order = await get_ok(client, auth, f"/api/v1/orders/{order_id}")
     assert order["status"] == "CANCELED"
     assert "IOC" in order["reject_reason"]
-    assert (await _get(client, auth, "/api/v1/account"))["buying_power"] == "100000"
+    assert (await get_ok(client, auth, "/api/v1/account"))["buying_power"] == "100000"
 
 
 async def test_a_second_delivery_of_the_same_order_does_nothing(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "V", "275.70", "275.80")
-    order_id = await _place(client, auth, symbol="V", side="BUY", order_type="MARKET",
+    order_id = await place(client, auth, symbol="V", side="BUY", order_type="MARKET",
                             quantity="2")
     assert await submit_orders(runtime, [order_id]) == 1
     assert await submit_orders(runtime, [order_id, order_id]) == 0
-    fills = await _get(client, auth, f"/api/v1/orders/{order_id}/fills")
+    fills = await get_ok(client, auth, f"/api/v1/orders/{order_id}/fills")
     assert len(fills["items"]) == 1
-    [position] = await _get(client, auth, "/api/v1/positions")
+    [position] = await get_ok(client, auth, "/api/v1/positions")
     assert position["quantity"] == "2"
 
 
@@ -156,18 +142,18 @@ async def test_a_duplicate_fill_is_ignored(
     client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str]
 ) -> None:
     await set_quote(engine, "JPM", "250.00", "250.10")
-    order_id = await _place(client, auth, symbol="JPM", side="BUY", order_type="LIMIT",
+    order_id = await place(client, auth, symbol="JPM", side="BUY", order_type="LIMIT",
                             quantity="10", price="212.30")
     await submit_orders(runtime, [order_id])  # rests: the ask is above the limit
     execution = ev.Filled(trade_id="EXEC-1", quantity=Decimal("4"), price=Decimal("212.30"),
                           at=datetime.now(UTC))
     assert await record_execution(runtime, uuid.UUID(order_id), execution) is True
     assert await record_execution(runtime, uuid.UUID(order_id), execution) is False
-    order = await _get(client, auth, f"/api/v1/orders/{order_id}")
+    order = await get_ok(client, auth, f"/api/v1/orders/{order_id}")
     assert (order["status"], order["filled_quantity"]) == ("PARTIALLY_FILLED", "4")
-    [position] = await _get(client, auth, "/api/v1/positions")
+    [position] = await get_ok(client, auth, "/api/v1/positions")
     assert position["quantity"] == "4"
-    account = await _get(client, auth, "/api/v1/account")
+    account = await get_ok(client, auth, "/api/v1/account")
     assert account["cash"] == str(Decimal(100000) - Decimal("849.2"))
     # 6 shares still reserved at the limit price.
     assert Decimal(account["buying_power"]) == Decimal(account["cash"]) - 6 * Decimal("212.3")
@@ -182,17 +168,17 @@ async def test_a_batch_fills_every_order_once_with_books_that_add_up(
 ) -> None:
     await set_quote(engine, "GOOGL", "164.99", "165.00")
     await set_quote(engine, "AMZN", "185.99", "186.00")
-    ids = [await _place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+    ids = [await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
                         quantity="2") for symbol in ("GOOGL", "AMZN", "GOOGL")]
-    resting = await _place(client, auth, symbol="AMZN", side="BUY", order_type="LIMIT",
+    resting = await place(client, auth, symbol="AMZN", side="BUY", order_type="LIMIT",
                            quantity="1", price="150.00")
     assert await submit_orders(runtime, [*ids, resting, ids[0]]) == 4
-    statuses = [(await _get(client, auth, f"/api/v1/orders/{i}"))["status"] for i in ids]
+    statuses = [(await get_ok(client, auth, f"/api/v1/orders/{i}"))["status"] for i in ids]
     assert statuses == ["FILLED"] * 3
-    assert (await _get(client, auth, f"/api/v1/orders/{resting}"))["status"] == "ACCEPTED"
-    positions = {p["symbol"]: p["quantity"] for p in await _get(client, auth,
+    assert (await get_ok(client, auth, f"/api/v1/orders/{resting}"))["status"] == "ACCEPTED"
+    positions = {p["symbol"]: p["quantity"] for p in await get_ok(client, auth,
                                                                 "/api/v1/positions")}
     assert positions == {"AMZN": "2", "GOOGL": "4"}
-    account = await _get(client, auth, "/api/v1/account")
+    account = await get_ok(client, auth, "/api/v1/account")
     assert account["cash"] == str(100000 - 4 * 165 - 2 * 186)
     assert account["buying_power"] == str(100000 - 4 * 165 - 2 * 186 - 150)

@@ -1,7 +1,11 @@
 """Submit accepted orders to the paper exchange: one transaction per delivered batch.
 
+An arriving order trades on the current quote like any venue: it takes the size at the touch
+(a MARKET order what there is, the rest resting for the next quotes; IOC what it can, the rest
+canceled; FOK all or nothing), and the quote's size is spent in the same transaction.
 A batch shares one commit (one WAL flush instead of one per order). Locks are taken in one
-global order, orders → positions (sorted) → accounts (sorted), so two batches never deadlock.
+global order, orders (by id) → quotes (by symbol) → positions → accounts (sorted), the same as
+matching takes them, so two batches never deadlock.
 If a batch fails, its orders are retried one at a time so that one bad order cannot hold up
 the others; what still fails is left to the sweeper.
 """
@@ -11,18 +15,22 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
+from collections import defaultdict
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
+from decimal import Decimal
 
+from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import accounts, market, orders
 from shared.domain import events as ev
-from shared.domain.orders import Change, Order
-from worker.brokers.paper.matching import Action, PaperOrder, Quote, decide
+from shared.domain.enums import Side
+from shared.domain.orders import Change
+from shared.settings import Settings
+from worker.brokers.paper.matching import IMMEDIATE, match
+from worker.brokers.paper.venue import Venue, quote_of
 from worker.handlers.closing import close_order
-from worker.handlers.fills import book_fill
+from worker.handlers.matching import ACTOR, apply_match
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -31,7 +39,8 @@ log = logging.getLogger(__name__)
 async def submit_orders(runtime: Runtime, order_ids: list[str]) -> int:
     """Submit each order once; returns how many this delivery actually moved."""
     try:
-        changes = await runtime.in_transaction(functools.partial(_submit, order_ids=order_ids))
+        changes = await runtime.in_transaction(
+            functools.partial(_submit, order_ids=order_ids, settings=runtime.settings))
     except Exception:
         if len(order_ids) == 1:
             raise
@@ -46,23 +55,28 @@ async def _one_by_one(runtime: Runtime, order_ids: list[str]) -> list[Change]:
     for order_id in order_ids:
         try:
             changes += await runtime.in_transaction(
-                functools.partial(_submit, order_ids=[order_id]))
+                functools.partial(_submit, order_ids=[order_id], settings=runtime.settings))
         except Exception:
             log.exception("order %s failed; the sweeper will retry it", order_id)
     return changes
 
 
-async def _submit(conn: AsyncConnection, *, order_ids: list[str]) -> list[Change]:
+async def _submit(conn: AsyncConnection, *, order_ids: list[str],
+                  settings: Settings) -> list[Change]:
     locked = await orders.lock_new(conn, [uuid.UUID(order_id) for order_id in order_ids])
     if not locked:
         return []  # a redelivery: another delivery moved them
+    quotes = await market.lock_quotes(conn, [o.symbol for o in locked])
     await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in locked])
-    quotes = await market.get_quotes(conn, sorted({o.symbol for o in locked}))
+    book = _Book(quotes, Venue.of(settings))
     saved: list[Change] = []
-    for order in locked:
+    # Locked in id order, executed in the order they arrived: time priority at the touch.
+    for order in sorted(locked, key=lambda o: (o.created_at, o.id)):
         submitted = Change(order).then(ev.Submitted(paper_order_id(order.id)))
-        executed = await _execute(conn, submitted, quotes.get(order.symbol))
-        saved.append(await orders.save(conn, executed, dispatch=orders.Dispatch.done()))
+        executed = await _execute(conn, submitted, book)
+        saved.append(await orders.save(conn, executed, dispatch=orders.Dispatch.done(),
+                                       actor=ACTOR))
+    await book.spend(conn)
     return saved
 
 
@@ -71,25 +85,40 @@ def paper_order_id(order_id: uuid.UUID) -> str:
     return f"PAPER-{order_id.hex[:16]}"
 
 
-async def _execute(conn: AsyncConnection, change: Change,
-                   quote_row: Mapping[Any, Any] | None) -> Change:
+class _Book:
+    """The batch's locked quotes and the size its orders have taken at each touch so far."""
+
+    def __init__(self, rows: Mapping[str, RowMapping], paper: Venue) -> None:
+        self.rows = rows
+        self.paper = paper
+        self.now = paper.now()
+        self.taken: dict[tuple[str, Side], Decimal] = defaultdict(Decimal)
+
+    def available(self, symbol: str, side: Side) -> Decimal:
+        quote = quote_of(self.rows[symbol])
+        return quote.size(side) - self.taken[symbol, side]
+
+    async def spend(self, conn: AsyncConnection) -> None:
+        for symbol in sorted(self.rows):
+            await market.take_sizes(conn, symbol, bid=self.taken[symbol, Side.SELL],
+                                    ask=self.taken[symbol, Side.BUY])
+
+
+async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change:
     order = change.after
-    if quote_row is None:
+    row = book.rows.get(order.symbol)
+    if row is None:
         return await close_order(conn, change, ev.Rejected(f"no quote for {order.symbol}"))
-    quote = Quote(quote_row["bid"], quote_row["ask"], quote_row["last"])
-    decision = decide(_paper_order(order), quote)
-    if decision.action is Action.CANCEL:
-        return await close_order(conn, change, ev.Canceled(decision.reason))
     accepted = change.then(ev.Accepted())
-    if decision.action is not Action.FILL:
-        return accepted
-    assert decision.price is not None
-    return await book_fill(conn, accepted, ev.Filled(
-        trade_id=f"{order.id.hex}-1", quantity=order.quantity, price=decision.price,
-        at=datetime.now(UTC)))
-
-
-def _paper_order(order: Order) -> PaperOrder:
-    return PaperOrder(side=order.side, order_type=order.order_type,
-                      time_in_force=order.time_in_force, price=order.price,
-                      stop_price=order.stop_price)
+    if not book.paper.trading_open(row["exchange"], book.now):
+        if order.time_in_force in IMMEDIATE:
+            return await close_order(conn, accepted, ev.Canceled(
+                f"{order.time_in_force.value} order could not fill at once: the"
+                f" {row['exchange']} session is closed"))
+        return accepted  # rests until the session opens
+    result = match(accepted.after, quote_of(row), book.available(order.symbol, order.side),
+                   book.now, arriving=True, slippage=book.paper.slippage)
+    executed = await apply_match(conn, accepted, result)
+    book.taken[order.symbol, order.side] += (executed.after.filled_quantity
+                                             - accepted.after.filled_quantity)
+    return executed

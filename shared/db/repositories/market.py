@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import RowMapping, text
@@ -41,15 +42,6 @@ async def get_quote(conn: AsyncConnection, symbol: str) -> RowMapping | None:
     return result.mappings().first()
 
 
-async def get_quotes(conn: AsyncConnection,
-                     symbols: Sequence[str]) -> dict[str, RowMapping]:
-    """Return the current quote of each symbol that has one."""
-    result = await conn.execute(
-        text("SELECT symbol, bid, ask, last, ts FROM quotes WHERE symbol = ANY(:symbols)"),
-        {"symbols": list(symbols)})
-    return {row["symbol"]: row for row in result.mappings()}
-
-
 async def get_ask(conn: AsyncConnection, symbol: str) -> Decimal | None:
     """Return the current ask of a symbol, or None."""
     result = await conn.execute(text("SELECT ask FROM quotes WHERE symbol = :symbol"),
@@ -59,20 +51,86 @@ async def get_ask(conn: AsyncConnection, symbol: str) -> Decimal | None:
 
 
 async def set_quote(conn: AsyncConnection, symbol: str, bid: Decimal, ask: Decimal,
-                    last: Decimal) -> None:
-    """Replace a symbol's quote."""
-    await conn.execute(
-        text("UPDATE quotes SET bid = :bid, ask = :ask, last = :last, ts = now()"
-             " WHERE symbol = :symbol"),
-        {"symbol": symbol, "bid": bid, "ask": ask, "last": last},
+                    last: Decimal, *, bid_size: Decimal, ask_size: Decimal) -> int | None:
+    """Replace a symbol's quote with a new one (the next seq, fresh sizes); its seq, or None
+    for an unknown symbol."""
+    result = await conn.execute(
+        text("UPDATE quotes SET bid = :bid, ask = :ask, last = :last, bid_size = :bid_size,"
+             " ask_size = :ask_size, seq = seq + 1, ts = now() WHERE symbol = :symbol"
+             " RETURNING seq"),
+        {"symbol": symbol, "bid": bid, "ask": ask, "last": last, "bid_size": bid_size,
+         "ask_size": ask_size},
     )
+    seq: int | None = result.scalar()
+    return seq
+
+
+@dataclass(frozen=True, slots=True)
+class NewQuote:
+    """A symbol's next quote."""
+
+    symbol: str
+    bid: Decimal
+    ask: Decimal
+    last: Decimal
+    bid_size: Decimal
+    ask_size: Decimal
+
+
+async def set_quotes(conn: AsyncConnection, quotes: Sequence[NewQuote]) -> None:
+    """Replace many quotes with their next ones (seq + 1, fresh sizes), locked in symbol order."""
+    ordered = sorted(quotes, key=lambda q: q.symbol)
+    if not ordered:
+        return
+    # Locked first in symbol order: an UPDATE ... FROM takes its rows in whatever order its
+    # plan joins them, and a batch of submits locks the same rows sorted.
+    await conn.execute(
+        text("SELECT symbol FROM quotes WHERE symbol = ANY(:symbols) ORDER BY symbol"
+             " FOR UPDATE"), {"symbols": [q.symbol for q in ordered]})
+    await conn.execute(
+        text("UPDATE quotes SET bid = n.bid, ask = n.ask, last = n.last, bid_size = n.bid_size,"
+             " ask_size = n.ask_size, seq = quotes.seq + 1, ts = now()"
+             " FROM (SELECT * FROM unnest(CAST(:symbols AS text[]), CAST(:bids AS numeric[]),"
+             "   CAST(:asks AS numeric[]), CAST(:lasts AS numeric[]),"
+             "   CAST(:bid_sizes AS numeric[]), CAST(:ask_sizes AS numeric[]))"
+             "   AS u(symbol, bid, ask, last, bid_size, ask_size)) AS n"
+             " WHERE quotes.symbol = n.symbol"),
+        {"symbols": [q.symbol for q in ordered], "bids": [q.bid for q in ordered],
+         "asks": [q.ask for q in ordered], "lasts": [q.last for q in ordered],
+         "bid_sizes": [q.bid_size for q in ordered], "ask_sizes": [q.ask_size for q in ordered]})
+
+
+# What the paper exchange trades on: the quote with its sizes and seq, and the instrument's
+# tick and exchange (for slippage and the session check).
+_BOOK_QUOTE = ("SELECT q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.seq,"
+               " i.tick_size, i.lot_size, i.exchange FROM quotes q JOIN instruments i"
+               " USING (symbol) WHERE q.symbol = ANY(:symbols) ORDER BY q.symbol"
+               " FOR UPDATE OF q")
+
+
+async def lock_quotes(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str, RowMapping]:
+    """Lock the quotes of `symbols` FOR UPDATE in symbol order (after the orders, before any
+    position or account: the global lock order) and return each with its instrument."""
+    result = await conn.execute(text(_BOOK_QUOTE), {"symbols": sorted(set(symbols))})
+    return {row["symbol"]: row for row in result.mappings()}
+
+
+async def take_sizes(conn: AsyncConnection, symbol: str, *, bid: Decimal,
+                     ask: Decimal) -> None:
+    """Spend size at the touch of a locked quote (the CHECK refuses an overspend)."""
+    if bid == 0 and ask == 0:
+        return
+    await conn.execute(
+        text("UPDATE quotes SET bid_size = bid_size - :bid, ask_size = ask_size - :ask"
+             " WHERE symbol = :symbol"), {"symbol": symbol, "bid": bid, "ask": ask})
 
 
 async def all_quotes(conn: AsyncConnection) -> Sequence[RowMapping]:
-    """Return every quote."""
+    """Return every quote with its instrument's tick and lot, in symbol order (the order a
+    tick locks them in)."""
     result = await conn.execute(
-        text("SELECT q.symbol, q.bid, q.ask, q.last, i.tick_size FROM quotes q"
-             " JOIN instruments i USING (symbol)")
+        text("SELECT q.symbol, q.bid, q.ask, q.last, i.tick_size, i.lot_size FROM quotes q"
+             " JOIN instruments i USING (symbol) ORDER BY q.symbol")
     )
     return result.mappings().all()
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
+import functools
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+# A module import: orders imports this module too, so its names are read at call time only.
+from shared.db.repositories import orders as order_rows
 from shared.domain.orders import Order
 from shared.domain.triggers import trigger_of
 
@@ -34,3 +42,58 @@ async def keep_in_step(conn: AsyncConnection, before: Order, after: Order) -> No
         "order_id": after.id, "symbol": after.symbol, "side": after.side.value,
         "direction": wanted.direction.value if wanted.direction else None,
         "level": wanted.level, "mark": wanted.mark, "expire_at": wanted.expire_at})
+
+
+# The orders a symbol's current quote acts on, each branch a range scan of one index
+# (ix_order_triggers_book for the levels and 'any', ix_order_triggers_mark for trailing marks),
+# best first and capped, so no quote ever reads the whole book. The touch is the ask for a BUY,
+# the bid for a SELL. Then the orders themselves, locked in id order (the global lock order).
+_BRANCHES = {
+    "buy_limit": "side = 'BUY' AND direction = 'le' AND level >= (SELECT ask FROM q)"
+                 " ORDER BY level DESC, queued_at",
+    "buy_stop": "side = 'BUY' AND direction = 'ge' AND level <= (SELECT ask FROM q)"
+                " ORDER BY level, queued_at",
+    "sell_limit": "side = 'SELL' AND direction = 'ge' AND level <= (SELECT bid FROM q)"
+                  " ORDER BY level, queued_at",
+    "sell_stop": "side = 'SELL' AND direction = 'le' AND level >= (SELECT bid FROM q)"
+                 " ORDER BY level DESC, queued_at",
+    "buy_any": "side = 'BUY' AND direction = 'any' ORDER BY queued_at",
+    "sell_any": "side = 'SELL' AND direction = 'any' ORDER BY queued_at",
+    "buy_mark": "side = 'BUY' AND mark > (SELECT ask FROM q) ORDER BY mark DESC",
+    "sell_mark": "side = 'SELL' AND mark < (SELECT bid FROM q) ORDER BY mark",
+}
+_BRANCH_SQL = " UNION ALL ".join(
+    f"(SELECT order_id, queued_at, '{name}' AS branch FROM order_triggers"
+    f" WHERE symbol = :symbol AND {where} LIMIT :cap)"
+    for name, where in _BRANCHES.items())
+
+
+@functools.cache
+def _lock_book() -> TextClause:
+    return text(f"""
+WITH q AS (SELECT bid, ask FROM quotes WHERE symbol = :symbol),
+     reached AS ({_BRANCH_SQL})
+SELECT {order_rows.ORDER_COLUMNS}, reached.queued_at, reached.branch
+FROM reached JOIN orders ON orders.id = reached.order_id
+ORDER BY orders.id
+FOR UPDATE OF orders""")
+
+
+@dataclass(frozen=True, slots=True)
+class Reached:
+    """The resting orders a quote reaches, locked, each with its time priority."""
+
+    book: list[tuple[Order, datetime]]
+    # A branch hit its cap: more orders may be reached than were taken this round.
+    capped: bool
+
+
+async def lock_reached(conn: AsyncConnection, symbol: str, *, cap: int) -> Reached:
+    """Lock the open orders on `symbol`'s book that its current quote may act on."""
+    result = await conn.execute(_lock_book(), {"symbol": symbol, "cap": cap})
+    book: dict[uuid.UUID, tuple[Order, datetime]] = {}
+    per_branch: Counter[str] = Counter()
+    for row in result.mappings():
+        per_branch[row["branch"]] += 1
+        book.setdefault(row["id"], (order_rows.to_order(row), row["queued_at"]))
+    return Reached(list(book.values()), capped=any(n >= cap for n in per_branch.values()))

@@ -1,0 +1,104 @@
+"""The paper exchange matches its resting orders against a symbol's newest quote.
+
+A doorbell (`paper.match`, rung by the quote simulator after it commits a tick) names symbols;
+each symbol is matched in rounds, one transaction each. A round finds the orders the current
+quote reaches through `order_triggers`' indexes, locks them (by id), then the quote, and books
+what the pure rules say in price-time priority. The state is all in PostgreSQL: a lost doorbell
+only delays matching to the next quote, and a repeated one finds nothing new to do, because a
+fill's trade id names the quote it traded on and the quote's size is spent in the same
+transaction.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.repositories import accounts, market, orders, triggers
+from shared.domain import events as ev
+from shared.domain.enums import Side
+from shared.domain.orders import Change
+from shared.settings import Settings
+from worker.brokers.paper.matching import Match, plan
+from worker.brokers.paper.venue import Venue, quote_of
+from worker.handlers.closing import close_order
+from worker.handlers.fills import book_fill
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+ACTOR = "paper"
+# A round takes at most `paper_match_batch` orders per branch of the book query; a quote that
+# reaches more (a crash through thousands of limits) takes more rounds, never one huge lock set.
+MAX_ROUNDS = 1000
+
+
+async def match_symbols(runtime: Runtime, symbols: list[str]) -> int:
+    """Match each symbol's book against its current quote; returns the orders changed."""
+    changed = 0
+    for symbol in sorted(set(symbols)):
+        changed += await match_symbol(runtime, symbol)
+    return changed
+
+
+async def match_symbol(runtime: Runtime, symbol: str) -> int:
+    """Match one symbol's book against its current quote, round after round."""
+    changed = 0
+    for _ in range(MAX_ROUNDS):
+        done = await runtime.in_transaction(
+            functools.partial(_round, symbol=symbol, settings=runtime.settings))
+        await runtime.publish(done.changes)
+        changed += len(done.changes)
+        if not (done.more and done.changes):
+            return changed
+    log.warning("matching %s stopped after %d rounds; the next quote goes on", symbol,
+                MAX_ROUNDS)
+    return changed
+
+
+@dataclass(frozen=True, slots=True)
+class Round:
+    """What one round saved, and whether the book may hold more that this quote reaches."""
+
+    changes: list[Change]
+    more: bool = False
+
+
+async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> Round:
+    reached = await triggers.lock_reached(conn, symbol, cap=settings.paper_match_batch)
+    if not reached.book:
+        return Round([])
+    row = (await market.lock_quotes(conn, [symbol])).get(symbol)
+    paper = Venue.of(settings)
+    now = paper.now()
+    if row is None or not paper.trading_open(row["exchange"], now):
+        return Round([])  # closed: the book waits, untouched, for the open
+    result = plan(reached.book, quote_of(row), now, slippage=paper.slippage)
+    filling = [order for order, m in result.matches
+               if any(isinstance(e, ev.Filled) for e in m.events)]
+    await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in filling])
+    changes: list[Change] = []
+    taken = {Side.BUY: Decimal(0), Side.SELL: Decimal(0)}
+    for order, m in result.matches:
+        change = await apply_match(conn, Change(order), m)
+        if not change.steps:
+            continue
+        taken[order.side] += change.after.filled_quantity - order.filled_quantity
+        changes.append(await orders.save(conn, change, actor=ACTOR))
+    await market.take_sizes(conn, symbol, bid=taken[Side.SELL], ask=taken[Side.BUY])
+    return Round(changes, more=reached.capped)
+
+
+async def apply_match(conn: AsyncConnection, change: Change, result: Match) -> Change:
+    """Apply a match's events to a locked order: fills booked, an end releasing what it held."""
+    for event in result.events:
+        if isinstance(event, ev.Filled):
+            change = await book_fill(conn, change, event)
+        elif isinstance(event, ev.Canceled):
+            change = await close_order(conn, change, event)
+        else:
+            change = change.then(event)
+    return change
