@@ -64,6 +64,8 @@ async def _to_broker_queues(runtime: Runtime, due: Sequence[RowMapping]) -> None
         queue = queue_for(Broker(row["broker"]))
         if row["status"] == OrderStatus.PENDING_CANCEL:
             await send(runtime.redis, tasks.BROKER_CANCEL, [str(row["id"])], queue)
+        elif row["status"] == OrderStatus.PENDING_REPLACE:
+            await send(runtime.redis, tasks.BROKER_MODIFY, [str(row["id"])], queue)
         elif row["status"] == OrderStatus.PENDING_NEW:
             places[queue].append(str(row["id"]))
         else:

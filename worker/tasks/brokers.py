@@ -11,7 +11,7 @@ from typing import Any
 from celery import shared_task
 
 from shared.messaging import tasks
-from worker.handlers import broker_cancel, broker_orders, reconcile
+from worker.handlers import broker_cancel, broker_modify, broker_orders, reconcile
 from worker.runtime import get_runtime
 
 
@@ -34,6 +34,13 @@ def cancel_order(order_id: str) -> bool:
     """Carry a requested cancel to the broker."""
     runtime = get_runtime()
     return runtime.run(broker_cancel.cancel_at_broker(runtime, order_id))
+
+
+@shared_task(name=tasks.BROKER_MODIFY)
+def modify_order(order_id: str) -> bool:
+    """Carry a requested replace to the broker."""
+    runtime = get_runtime()
+    return runtime.run(broker_modify.modify_at_broker(runtime, order_id))
 
 
 @shared_task(name=tasks.WEBHOOK_PROCESS)

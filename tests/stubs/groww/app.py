@@ -64,6 +64,7 @@ class GrowwBook:
         self.to_reject: dict[str, str] = {}
         self.throttled = 0
         self.stall = 0.0
+        self.modify_stall = 0.0
         self.reject_reason: str | None = None
         self.cancel_refusal: str | None = None
         self._ids = itertools.count(1)
@@ -375,7 +376,7 @@ def _refusal(book: GrowwBook, request: Request, login: bool) -> Response | None:
 
 
 def _endpoint(handler: Handler, *, login: bool = False,
-              stalls: bool = False) -> Callable[[Request], Awaitable[Response]]:
+              stalls: str | None = None) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         book: GrowwBook = request.app.state.book
         raw = await request.body()
@@ -391,9 +392,10 @@ def _endpoint(handler: Handler, *, login: bool = False,
             return _fail(400, "GA001", "Request body must be a JSON object")
         with book.lock:
             response = handler(book, request, body)
-            delay = book.stall if stalls and response.status_code == 200 else 0.0
-            if delay:
-                book.stall = 0.0
+            # `stalls` names the book's stall for this endpoint (place and modify have one each)
+            delay = getattr(book, stalls) if stalls and response.status_code == 200 else 0.0
+            if stalls and delay:
+                setattr(book, stalls, 0.0)
         if delay:
             await asyncio.sleep(delay)
         return response
@@ -405,8 +407,8 @@ def create_app(book: GrowwBook) -> Starlette:
     get, post = ["GET"], ["POST"]
     app = Starlette(routes=[
         Route("/v1/token/api/access", _endpoint(_token, login=True), methods=post),
-        Route("/v1/order/create", _endpoint(_create, stalls=True), methods=post),
-        Route("/v1/order/modify", _endpoint(_modify), methods=post),
+        Route("/v1/order/create", _endpoint(_create, stalls="stall"), methods=post),
+        Route("/v1/order/modify", _endpoint(_modify, stalls="modify_stall"), methods=post),
         Route("/v1/order/cancel", _endpoint(_cancel), methods=post),
         Route("/v1/order/detail/{order_id}", _endpoint(_detail), methods=get),
         Route("/v1/order/status/reference/{reference}", _endpoint(_status_by_reference),

@@ -17,7 +17,7 @@ from shared.brokers import signing, webhooks
 from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession, Instrument, WebhookTrigger
 from shared.settings import Settings
-from tests.stubs.groww.app import API_KEY, API_SECRET, GrowwBook, create_app, dumps
+from tests.stubs.groww.app import API_KEY, API_SECRET, GrowwBook, Json, create_app, dumps
 from tests.stubs.harness import Delivery, verify_delivery
 from tests.stubs.server import StubServer
 from worker.brokers.groww.adapter import GrowwAdapter
@@ -45,6 +45,7 @@ class GrowwStub:
             self._book.tokens.add(self._book.token)
             self._book.throttled = 0
             self._book.stall = 0.0
+            self._book.modify_stall = 0.0
             self._book.reject_reason = None
             self._book.cancel_refusal = None
 
@@ -81,6 +82,11 @@ class GrowwStub:
                        if o["order_reference_id"] == tag]
             return str(found)
 
+    def order(self, broker_order_id: str) -> Json:
+        """A copy of the order as Groww holds it now (quantity, price, status after a modify)."""
+        with self._book.lock:
+            return dict(self._book.orders[broker_order_id])
+
     def expire_session(self) -> None:
         """The access token stops working (401 GA005 on every call)."""
         with self._book.lock:
@@ -95,6 +101,11 @@ class GrowwStub:
         """Record the next order, then answer only after `seconds`."""
         with self._book.lock:
             self._book.stall = seconds
+
+    def stall_next_modify(self, seconds: float) -> None:
+        """Apply the next modify at once, then answer only after `seconds`."""
+        with self._book.lock:
+            self._book.modify_stall = seconds
 
     def orders_tagged(self, tag: str) -> int:
         """How many orders carry order_reference_id `tag`."""
