@@ -56,25 +56,45 @@ def _field_errors(exc: RequestValidationError) -> dict[str, Any]:
     return {"field": first, "errors": fields}
 
 
+ExpectedError = DomainError | ApiError | RequestValidationError
+
+
+def error_parts(exc: ExpectedError) -> tuple[int, str, str, dict[str, Any]]:
+    """The status, code, message and details an expected error answers with.
+
+    Routes that answer for many items at once (batches, cancel-all) put these in each item.
+    """
+    if isinstance(exc, DomainError):
+        return STATUS_BY_KIND[exc.kind], exc.code, exc.message, exc.details
+    if isinstance(exc, ApiError):
+        return exc.status, exc.code, exc.message, exc.details
+    details = _field_errors(exc)
+    message = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in details["errors"])
+    return 422, "invalid_request", message or "invalid request", details
+
+
+def error_item(exc: ExpectedError, request_id: str | None) -> tuple[int, dict[str, Any]]:
+    """An expected error as one item of a multi-status answer: (status, the inner object of
+    the one error shape)."""
+    status, code, message, details = error_parts(exc)
+    return status, {"code": code, "message": message, "details": details,
+                    "request_id": request_id}
+
+
 def install(app: FastAPI) -> None:
     """Map every exception family to the one error shape, once."""
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
-        return error_response(request, STATUS_BY_KIND[exc.kind], exc.code, exc.message,
-                              exc.details)
+        return error_response(request, *error_parts(exc))
 
     @app.exception_handler(ApiError)
     async def _api(request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(request, exc.status, exc.code, exc.message, exc.details,
-                              exc.headers)
+        return error_response(request, *error_parts(exc), exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        details = _field_errors(exc)
-        message = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in details["errors"])
-        return error_response(request, 422, "invalid_request", message or "invalid request",
-                              details)
+        return error_response(request, *error_parts(exc))
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -17,6 +17,7 @@ from fastapi.routing import APIRoute
 from redis.asyncio import Redis
 
 from api import errors
+from api.accounts.halt import router as halt_router
 from api.accounts.router import router as accounts_router
 from api.auth.router import router as auth_router
 from api.brokers.router import router as brokers_router
@@ -25,8 +26,11 @@ from api.json_body import strict_json
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
 from api.middleware import MAX_BODY_BYTES, BodyLimit, RequestContext
+from api.orders.bulk import router as bulk_orders_router
+from api.orders.bulk_schemas import PlaceBatch
 from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
+from api.positions.router import router as positions_router
 from api.quality.router import router as quality_router
 from api.webhooks.router import router as webhooks_router
 from shared.db.engine import make_engine
@@ -71,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (auth_router, accounts_router, orders_router, market_router, brokers_router,
+    for router in (auth_router, accounts_router, halt_router, orders_router,
+                   bulk_orders_router, positions_router, market_router, brokers_router,
                    webhooks_router, quality_router):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
     app.include_router(strict_json(_summarized(health_router)))
@@ -95,9 +100,10 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema is None:
         schema = get_openapi(title=app.title, version=app.version,
                              description=app.description, routes=app.routes)
-        body = PlaceOrder.model_json_schema(ref_template="#/components/schemas/{model}")
         components = schema.setdefault("components", {}).setdefault("schemas", {})
-        components.update(body.pop("$defs", {}))
-        components["PlaceOrder"] = body
+        for model in (PlaceOrder, PlaceBatch):
+            body = model.model_json_schema(ref_template="#/components/schemas/{model}")
+            components.update(body.pop("$defs", {}))
+            components[model.__name__] = body
         app.openapi_schema = schema
     return app.openapi_schema

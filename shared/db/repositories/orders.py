@@ -25,7 +25,7 @@ from shared.domain.enums import (
     TimeInForce,
 )
 from shared.domain.errors import StaleOrder
-from shared.domain.orders import Change, Order
+from shared.domain.orders import OPEN_STATUSES, Change, Order
 from shared.domain.risk import OrderRequest
 from shared.messaging.order_view import json_value
 
@@ -102,8 +102,9 @@ inserted AS (
     FROM reserved
     RETURNING {ORDER_COLUMNS}
 ), logged AS (
-    INSERT INTO order_events (order_id, user_id, version, from_status, to_status)
-    SELECT id, user_id, 1, NULL, 'PENDING_NEW' FROM inserted
+    -- Only the API inserts orders, each on behalf of the user who placed it.
+    INSERT INTO order_events (order_id, user_id, version, from_status, to_status, actor)
+    SELECT id, user_id, 1, NULL, 'PENDING_NEW', 'user:' || user_id FROM inserted
 )
 SELECT * FROM inserted"""
 INSERT_BUY = text(_INSERT.format(reserve=_RESERVE_CASH))
@@ -229,12 +230,39 @@ async def client_order_id_taken(conn: AsyncConnection, user_id: uuid.UUID,
 
 async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *, status: str | None,
                         symbol: str | None, limit: int,
-                        after: tuple[datetime, uuid.UUID] | None) -> list[Order]:
+                        after: tuple[datetime, uuid.UUID] | None,
+                        client_order_id: str | None = None) -> list[Order]:
     """Return this user's orders, newest first, after the keyset cursor if given."""
     rows = await pages.newest_first(
         conn, table="orders", columns=ORDER_COLUMNS, user_id=user_id,
-        filters={"status": status, "symbol": symbol}, limit=limit, after=after)
+        filters={"status": status, "symbol": symbol, "client_order_id": client_order_id},
+        limit=limit, after=after)
     return [to_order(row) for row in rows]
+
+
+_OPEN = sorted(status.value for status in OPEN_STATUSES)
+
+
+async def open_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,
+                        account_id: uuid.UUID | None = None,
+                        symbol: str | None = None) -> list[uuid.UUID]:
+    """The ids of this user's open orders, oldest first; one account's or symbol's if named."""
+    result = await conn.execute(
+        text("SELECT id FROM orders WHERE user_id = :user_id AND status = ANY(:open)"
+             " AND (CAST(:account_id AS uuid) IS NULL OR account_id = :account_id)"
+             " AND (CAST(:symbol AS text) IS NULL OR symbol = :symbol)"
+             " ORDER BY created_at, id"),
+        {"user_id": user_id, "open": _OPEN, "account_id": account_id, "symbol": symbol})
+    return list(result.scalars())
+
+
+async def statuses_for_user(conn: AsyncConnection, user_id: uuid.UUID,
+                            order_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, OrderStatus]:
+    """The status of each of these orders of this user (foreign ids are left out)."""
+    result = await conn.execute(
+        text("SELECT id, status FROM orders WHERE user_id = :user_id AND id = ANY(:ids)"),
+        {"user_id": user_id, "ids": list(order_ids)})
+    return {row.id: OrderStatus(row.status) for row in result}
 
 
 async def get(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:

@@ -1,0 +1,57 @@
+"""Bodies of the position-closing routes."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.orders.bulk_schemas import CancelResult, ItemError
+from api.orders.schemas import OrderOut, Percent, Quantity
+
+_ACCOUNT = Field(description="only this account's position (a broker connection's id, or "
+                             "the paper account's); default: every account of yours")
+_PERCENTAGE = Field(description="close this share of the position, more than 0 and at most "
+                                "100; rounded down to whole lots. Default: all of it")
+
+
+class ClosePosition(BaseModel):
+    """How much of one symbol's position to close: `percentage` or `quantity`, not both."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    percentage: Annotated[Percent | None, _PERCENTAGE] = None
+    quantity: Annotated[Quantity | None, Field(
+        description="close this many shares or units (at most the position)")] = None
+    account_id: Annotated[uuid.UUID | None, _ACCOUNT] = None
+
+
+class ClosePositions(BaseModel):
+    """How much of every position to close."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    percentage: Annotated[Percent | None, _PERCENTAGE] = None
+    account_id: Annotated[uuid.UUID | None, _ACCOUNT] = None
+
+
+class ClosedPosition(BaseModel):
+    """One position: the open orders of its symbol canceled first, then the MARKET order
+    that closes it (202), or why it could not be placed."""
+
+    account_id: uuid.UUID
+    symbol: str
+    http_status: int = Field(description="202 when the closing order was accepted; else the "
+                                         "status of `error`")
+    canceled: list[CancelResult] = Field(description="the symbol's open orders in this "
+                                                     "account, canceled before closing")
+    order: OrderOut | None = Field(description="the closing MARKET order (SELL a long, BUY "
+                                               "back a short)")
+    error: ItemError | None
+
+
+class ClosedPositions(BaseModel):
+    """One result per position closed."""
+
+    items: list[ClosedPosition]
