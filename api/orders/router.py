@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Sequence
@@ -12,31 +11,30 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from redis.asyncio import Redis
 from sqlalchemy import RowMapping
 
 from api.deps import (
     AutocommitEngineDep,
+    CalendarDep,
+    ClockDep,
     DispatcherDep,
     EngineDep,
     InstrumentsDep,
+    OrderRateDep,
     PrincipalDep,
     RedisDep,
     SettingsDep,
 )
 from api.json_body import parse_body
-from api.orders import service
-from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder
+from api.orders import modify, service
+from api.orders.cancels import announce_cancel
+from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
 from shared.domain.enums import OrderStatus
 from shared.domain.errors import NotFound
-from shared.domain.orders import Change
-from shared.messaging import tasks
-from shared.messaging.enqueue import send
 from shared.messaging.order_view import as_first_accepted, json_value, order_resource
-from shared.messaging.publish import cached_order, forget_orders, publish_order_changes
-from shared.settings import Settings
+from shared.messaging.publish import cached_order
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["orders"])
@@ -78,6 +76,7 @@ def _order_id(raw: str) -> uuid.UUID:
 async def submit_order(
     request: Request, principal: PrincipalDep, autocommit: AutocommitEngineDep,
     instruments: InstrumentsDep, settings: SettingsDep, dispatcher: DispatcherDep,
+    clock: ClockDep, calendar: CalendarDep, rate: OrderRateDep,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                   max_length=255)] = None,
 ) -> Response:
@@ -86,7 +85,8 @@ async def submit_order(
     async with autocommit.connect() as conn:
         row, replayed = await service.place_order(
             conn, user_id=principal.user_id, body=body, idempotency_key=idempotency_key,
-            instruments=instruments, settings=settings)
+            instruments=instruments, settings=settings, clock=clock, calendar=calendar,
+            rate=rate)
     order = orders.to_order(row)
     if replayed:
         resource = order_resource(as_first_accepted(order))
@@ -123,6 +123,9 @@ async def list_orders(
     principal: PrincipalDep, engine: EngineDep,
     status: Annotated[OrderStatus | None, Query()] = None,
     symbol: Annotated[str | None, Query(max_length=32)] = None,
+    client_order_id: Annotated[str | None, Query(
+        min_length=1, max_length=64, description="only the order with this client_order_id "
+                                                 "(exact match)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
@@ -131,7 +134,8 @@ async def list_orders(
     async with engine.connect() as conn:
         found = await orders.list_for_user(
             conn, principal.user_id, status=status.value if status else None,
-            symbol=symbol.upper() if symbol else None, limit=limit, after=after)
+            symbol=symbol.upper() if symbol else None, limit=limit, after=after,
+            client_order_id=client_order_id)
     last = found[-1] if len(found) == limit else None
     next_cursor = service.encode_cursor(last.created_at, last.id) if last else None
     return JSONResponse({"items": [order_resource(o) for o in found],
@@ -146,25 +150,44 @@ async def cancel_order(order_id: str, principal: PrincipalDep, engine: EngineDep
     async with engine.begin() as conn:
         change, ask_broker = await service.cancel_order(
             conn, principal.user_id, oid, settings.dispatch_grace_seconds)
-    await _announce(redis, change, ask_broker, settings)
+    await announce_cancel(redis, change, ask_broker, settings)
     return JSONResponse(order_resource(change.after), status_code=202)
 
 
-async def _announce(redis: Redis, change: Change, ask_broker: bool,
-                    settings: Settings) -> None:
-    # Best effort after commit: the sweeper re-drives a lost cancel; a snapshot that could not
-    # be replaced is dropped, or expires with the cache TTL.
-    order = change.after
-    try:
-        await publish_order_changes(redis, [change], settings.order_cache_ttl_seconds)
-        if ask_broker:
-            queue = queue_for(Broker(order.broker))
-            await send(redis, tasks.cancel_task(queue), [str(order.id)], queue)
-    except Exception as exc:  # noqa: BLE001
-        log.warning("could not publish the cancel of %s now; the sweeper will: %s",
-                    order.id, exc)
-        with contextlib.suppress(Exception):
-            await forget_orders(redis, [change])
+# The body is parsed by hand (to keep every digit of JSON numbers), so document it here; its
+# enums are components already (the order resource uses them).
+_REPLACE_BODY = ReplaceOrder.model_json_schema(ref_template="#/components/schemas/{model}")
+_REPLACE_BODY.pop("$defs", None)
+
+
+@router.patch(
+    "/orders/{order_id}", response_model=OrderOut,
+    responses={**_ERRORS,
+               200: {"description": "replaced: a paper order works on its new terms"},
+               202: {"model": OrderOut, "description": "PENDING_REPLACE: the broker is asked; "
+                                                       "the old terms stand until it confirms"},
+               409: {"description": "the order cannot be replaced in its status "
+                                    "(`order_not_replaceable`: filled first, final, a cancel "
+                                    "or another replace under way, not yet acknowledged)"},
+               422: {"description": "the new terms are invalid, change nothing "
+                                    "(`nothing_to_replace`), exceed buying power or the free "
+                                    "position, or the broker cannot change them; "
+                                    "`details.field` names the field"}},
+    openapi_extra={"requestBody": {"required": True, "content": {
+        "application/json": {"schema": _REPLACE_BODY}}}},
+)
+async def replace_order(order_id: str, request: Request, principal: PrincipalDep,
+                        engine: EngineDep, redis: RedisDep, instruments: InstrumentsDep,
+                        settings: SettingsDep) -> Response:
+    """Change a working order's terms: 200 once replaced on paper, 202 while a broker is asked."""
+    oid = _order_id(order_id)
+    body = modify.parse_replace(await request.body())
+    async with engine.begin() as conn:
+        done = await modify.replace_order(conn, user_id=principal.user_id, order_id=oid,
+                                          body=body, instruments=instruments, settings=settings)
+    await modify.announce(redis, done, settings)
+    return JSONResponse(order_resource(done.change.after),
+                        status_code=202 if done.at_broker else 200)
 
 
 def _fill_page(rows: Sequence[RowMapping], limit: int | None) -> dict[str, Any]:

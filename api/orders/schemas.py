@@ -17,6 +17,7 @@ from pydantic import (
     Field,
     ValidationInfo,
     WithJsonSchema,
+    field_validator,
 )
 from pydantic_core import PydanticCustomError
 
@@ -180,7 +181,10 @@ class FillOut(BaseModel):
     side: Side
     quantity: AmountText
     price: AmountText
-    commission: AmountText
+    commission: AmountText = Field(description="every charge of the fill, taken from cash")
+    brokerage_charge: AmountText = Field(description="the broker's brokerage (part of commission)")
+    mtf_charge: AmountText = Field(
+        description="margin trading facility interest (part of commission; 0 without margin)")
     broker: str
     broker_exec_id: str
     executed_at: datetime
@@ -191,3 +195,36 @@ class FillPage(BaseModel):
 
     items: list[FillOut]
     next_cursor: str | None
+
+
+class ReplaceOrder(BaseModel):
+    """New terms for a working order: each field given replaces the current value, each field
+    omitted keeps it. Symbol, side and order type cannot change (cancel and place anew).
+
+    Setting one of `trail_price` / `trail_percent` clears the other, and a `time_in_force`
+    other than GTD clears `expire_at`, unless the body names them too.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    quantity: Annotated[Quantity | None, Field(
+        description="the new total quantity, filled part included; never below what is "
+                    "filled (equal to it ends the order as FILLED)")] = None
+    price: Price | None = None
+    stop_price: Price | None = None
+    trail_price: Annotated[Price | None, Field(
+        description="TRAILING_STOP: how far the stop trails the market, in price")] = None
+    trail_percent: Annotated[Percent | None, Field(
+        description="TRAILING_STOP: how far the stop trails the market, in percent")] = None
+    time_in_force: Annotated[TimeInForce | None, Upper] = None
+    expire_at: Annotated[AwareDatetime | None, Field(
+        description="GTD: when the order expires (with its time zone)")] = None
+
+    @field_validator("quantity", "time_in_force")
+    @classmethod
+    def _not_null(cls, value: Any, info: ValidationInfo) -> Any:
+        # Called only for a value the body gave: null cannot mean "keep" (omit the field).
+        if value is None:
+            raise PydanticCustomError("not_null", "{field} cannot be null; omit it to keep "
+                                      "the current value", {"field": info.field_name})
+        return value
