@@ -258,3 +258,17 @@ async def test_a_fill_that_raced_a_cancel_is_booked_and_the_order_stays_canceled
     assert (late["status"], late["filled_quantity"]) == ("CANCELED", Decimal(3))
     positions = (await client.get("/api/v1/positions", headers=auth)).json()
     assert [(p["symbol"], p["quantity"]) for p in positions] == [("INFY", "3")]
+
+
+async def test_an_order_waiting_for_its_replace_is_checked_at_the_broker_by_the_reconciler(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str], account: uuid.UUID,
+        runtime: Runtime) -> None:
+    order_id = await _place(client, auth)
+    await place_orders(runtime, [order_id])
+    await sync_order(runtime, uuid.UUID(order_id))  # acknowledged: it may be replaced
+    response = await client.patch(f"/api/v1/orders/{order_id}", json={"price": "1859.00"},
+                                  headers=auth)
+    assert (response.status_code, response.json()["status"]) == (202, "PENDING_REPLACE")
+    async with engine.connect() as conn:
+        checked = await orders.open_at_brokers(conn, older_than_seconds=0, limit=500)
+    assert (uuid.UUID(order_id), "groww") in checked

@@ -1,4 +1,4 @@
-"""Paper brokerage: published schedules, worked by hand, and fills that add up to the order's fee."""
+"""Paper brokerage: published schedules worked by hand; fills add up to the order's fee."""
 
 from __future__ import annotations
 

@@ -474,15 +474,18 @@ async def find_at_broker(conn: AsyncConnection, broker: str, *, broker_order_id:
     return found
 
 
+# Every status an order sent to a broker can be open in (PENDING_NEW has not been sent yet).
+_AT_A_BROKER = sorted(s.value for s in OPEN_STATUSES - {OrderStatus.PENDING_NEW})
+
+
 async def open_at_brokers(conn: AsyncConnection, *, older_than_seconds: float,
                           limit: int) -> list[tuple[uuid.UUID, str]]:
     """Open broker orders not updated for a while: the reconciler checks them at the broker."""
     result = await conn.execute(
         text("SELECT id, broker FROM orders WHERE broker <> 'paper'"
-             " AND status IN ('SUBMITTED', 'ACCEPTED', 'PARTIALLY_FILLED', 'PENDING_CANCEL')"
-             " AND updated_at < now() - make_interval(secs => :age)"
+             " AND status = ANY(:working) AND updated_at < now() - make_interval(secs => :age)"
              " ORDER BY created_at LIMIT :limit"),
-        {"age": older_than_seconds, "limit": limit})
+        {"age": older_than_seconds, "limit": limit, "working": _AT_A_BROKER})
     return [(row.id, row.broker) for row in result]
 
 
