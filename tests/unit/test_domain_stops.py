@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -19,8 +20,8 @@ S = OrderStatus
 
 
 def paper(order_type: OrderType, side: Side = Side.BUY, status: OrderStatus = S.ACCEPTED,
-          **fields: object) -> Order:
-    shapes: dict[OrderType, dict[str, object]] = {
+          **fields: Any) -> Order:
+    shapes: dict[OrderType, dict[str, Any]] = {
         OrderType.MARKET: {"price": None},
         OrderType.LIMIT: {"price": Decimal(10)},
         OrderType.STOP: {"price": None, "stop_price": Decimal(11)},

@@ -30,4 +30,4 @@ async def _cancel(conn: AsyncConnection, order_id: uuid.UUID) -> Change | None:
     # The paper exchange always honours a cancel of a resting order; a real broker may answer
     # "too late" with a fill instead, which arrives through the fill path.
     closed = await close_order(conn, Change(order), ev.Canceled())
-    return await orders.save(conn, closed, dispatch=orders.Dispatch.done())
+    return await orders.save(conn, closed, dispatch=orders.Dispatch.done(), actor="paper")
