@@ -12,14 +12,19 @@ from shared.db.repositories import accounts, fills, orders
 from shared.domain import events as ev
 from shared.domain import positions
 from shared.domain.errors import NotFound
-from shared.domain.fees import fill_fee
+from shared.domain.fees import FeeSchedule, fill_fee
 from shared.domain.orders import Change
-from shared.settings import get_settings
 from worker.runtime import Runtime
 
+NO_FEES = FeeSchedule()
 
-async def book_fill(conn: AsyncConnection, change: Change, fill: ev.Filled) -> Change:
+
+async def book_fill(conn: AsyncConnection, change: Change, fill: ev.Filled,
+                    fees: FeeSchedule = NO_FEES) -> Change:
     """Book one execution on a locked order: fills ledger, position, cash, reservations.
+
+    A paper order pays `fees` (the paper exchange's profile); a broker's fill carries the
+    commission the broker reported.
 
     Returns `change` with the fill applied, or `change` itself when the fill is not new: the
     order already has its trade id (the domain), or the account does (the ledger's unique key).
@@ -29,7 +34,7 @@ async def book_fill(conn: AsyncConnection, change: Change, fill: ev.Filled) -> C
     if before.is_paper:
         # The paper exchange charges its fee profile; a broker reports its own commission.
         fill = replace(fill, commission=fill_fee(
-            get_settings().paper_fees, filled_before=before.filled_quantity,
+            fees, filled_before=before.filled_quantity,
             notional_before=before.filled_notional, quantity=fill.quantity, price=fill.price))
     booked = change.then(fill)
     if booked is change:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.db.repositories import accounts, market, orders, triggers
 from shared.domain import events as ev
 from shared.domain.enums import Side
+from shared.domain.fees import FeeSchedule
 from shared.domain.orders import Change
 from shared.settings import Settings
 from worker.brokers.paper.matching import Match, plan
@@ -83,7 +84,7 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
     changes: list[Change] = []
     taken = {Side.BUY: Decimal(0), Side.SELL: Decimal(0)}
     for order, m in result.matches:
-        change = await apply_match(conn, Change(order), m)
+        change = await apply_match(conn, Change(order), m, paper.fees)
         if not change.steps:
             continue
         taken[order.side] += change.after.filled_quantity - order.filled_quantity
@@ -92,11 +93,13 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
     return Round(changes, more=reached.capped)
 
 
-async def apply_match(conn: AsyncConnection, change: Change, result: Match) -> Change:
-    """Apply a match's events to a locked order: fills booked, an end releasing what it held."""
+async def apply_match(conn: AsyncConnection, change: Change, result: Match,
+                      fees: FeeSchedule) -> Change:
+    """Apply a match's events to a locked order: fills booked (paying `fees`), an end
+    releasing what it held."""
     for event in result.events:
         if isinstance(event, ev.Filled):
-            change = await book_fill(conn, change, event)
+            change = await book_fill(conn, change, event, fees)
         elif isinstance(event, ev.Canceled):
             change = await close_order(conn, change, event)
         else:

@@ -118,7 +118,7 @@ async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change
         return accepted  # rests until the session opens
     result = match(accepted.after, quote_of(row), book.available(order.symbol, order.side),
                    book.now, arriving=True, slippage=book.paper.slippage)
-    executed = await apply_match(conn, accepted, result)
+    executed = await apply_match(conn, accepted, result, book.paper.fees)
     book.taken[order.symbol, order.side] += (executed.after.filled_quantity
                                              - accepted.after.filled_quantity)
     return executed

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.clock import Clock, calendar_from, clock_from
+from shared.domain.fees import FeeSchedule
 from shared.domain.sessions import Calendar
 from shared.settings import Settings
 from worker.brokers.paper.matching import Quote, Slippage
@@ -20,12 +21,14 @@ class Venue:
     clock: Clock
     calendar: Calendar
     slippage: Slippage
+    fees: FeeSchedule  # the brokerage each fill pays (PAPER_FEE_PROFILE)
 
     @classmethod
     def of(cls, settings: Settings) -> Venue:
         """The venue `settings` describe (cheap: built per transaction)."""
         return cls(clock_from(settings), calendar_from(settings),
-                   Slippage(bps=settings.paper_slippage_bps, seed=settings.paper_slippage_seed))
+                   Slippage(bps=settings.paper_slippage_bps, seed=settings.paper_slippage_seed),
+                   settings.paper_fees)
 
     def now(self) -> datetime:
         """The paper exchange's time: the settings' clock (tests may shift it)."""
