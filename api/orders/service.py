@@ -30,10 +30,11 @@ from shared.brokers.catalog import (
     parse_broker,
 )
 from shared.clock import Clock, calendar_from, clock_from
-from shared.db.repositories import accounts, market, orders
+from shared.db.repositories import accounts, halts, market, orders
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, OrderType, Side
 from shared.domain.errors import Conflict, DomainError, InvalidOrder, NotFound, StaleOrder
+from shared.domain.limits import account_halted
 from shared.domain.orders import Change, is_terminal
 from shared.domain.risk import (
     Instrument,
@@ -163,6 +164,9 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
         if new.client_order_id and await orders.client_order_id_taken(
                 conn, user_id, new.client_order_id):
             raise _client_order_id_taken(new)
+        halt = await halts.state(conn, user_id, route.account_id)
+        if halt is not None and halt["halted_at"] is not None:
+            raise account_halted(str(halt["id"]), halt["halted_at"].isoformat())
         if route.account_id is not None:
             raise Conflict("the connection was revoked or expired while the order was placed",
                            code="connection_expired", details={"field": "account_id"})

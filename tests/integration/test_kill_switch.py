@@ -4,11 +4,16 @@ the paper exchange's handlers run in-process where the venue must answer."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
-from tests.helpers import register_and_login
+from shared.db.repositories import orders
+from shared.domain.enums import OrderType, Side, TimeInForce
+from shared.domain.risk import OrderRequest
+from tests.helpers import register_and_login, user_id_of
 from tests.integration.ending import (  # noqa: F401 - the fixtures
     ORDERS,
     RESTING_BUY,
@@ -127,3 +132,24 @@ async def test_halt_of_another_users_or_an_unknown_account_is_404_and_changes_no
     assert (await get_ok(client, other, f"{ORDERS}/{theirs}"))["status"] == "PENDING_NEW"
     assert (await get_ok(client, other, HALT))["halted_at"] is None
     assert (await client.post(HALT)).status_code == 401
+
+
+async def test_an_order_that_passed_the_checks_as_the_halt_landed_is_not_inserted(
+    client: httpx.AsyncClient, auth: dict[str, str], app: FastAPI,
+) -> None:
+    # The gate reads halted_at before the insert; a halt committed in between must still stop
+    # the order: the reserving statement itself refuses a halted account.
+    assert (await client.post(HALT, headers=auth)).status_code == 200
+    request = OrderRequest("AAPL", Side.BUY, OrderType.LIMIT, Decimal(1), Decimal(100), None,
+                           TimeInForce.DAY)
+    new = orders.NewOrder(
+        id=uuid.uuid4(), user_id=user_id_of(auth), broker="paper", account_id=None,
+        product=None, broker_tag=None, request=request, client_order_id=None,
+        idempotency_key=None, request_hash=None, reserve_cash=Decimal(100),
+        dispatch_grace_seconds=5)
+    async with app.state.engine.connect() as conn:
+        assert await orders.insert_order(conn, new) is None
+        await conn.commit()
+    account = await get_ok(client, auth, "/api/v1/account")
+    assert account["buying_power"] == account["cash"]  # nothing reserved
+    assert (await get_ok(client, auth, "/api/v1/orders"))["items"] == []

@@ -61,7 +61,7 @@ class NewOrder:
 
 # One statement, so one round trip and atomic without BEGIN/COMMIT: reserve, insert, log the event.
 # A BUY reserves cash on the account; a SELL reserves shares on the position. No row from the
-# reservation (not enough of either) inserts nothing.
+# reservation (not enough of either, or the account halted since the checks) inserts nothing.
 # An Idempotency-Key or client_order_id already used by a committed order also matches no row,
 # so a replay locks nothing: taking the account row and then waiting on the unique key of an
 # order the worker is filling (it waits for that account row) would deadlock.
@@ -73,21 +73,21 @@ _NOT_TAKEN = """
 _RESERVE_CASH = f"""
     UPDATE accounts SET reserved_cash = reserved_cash + :reserve_cash
     WHERE user_id = :user_id AND broker = :broker AND cash - reserved_cash >= :reserve_cash
-      {_NOT_TAKEN}
+      AND halted_at IS NULL {_NOT_TAKEN}
     RETURNING id AS account_id"""
 _RESERVE_POSITION = f"""
     UPDATE positions p SET reserved_quantity = p.reserved_quantity + :quantity
     FROM accounts a
     WHERE a.user_id = :user_id AND a.broker = :broker AND p.account_id = a.id
       AND p.symbol = :symbol AND p.quantity - p.reserved_quantity >= :quantity
-      {_NOT_TAKEN}
+      AND a.halted_at IS NULL {_NOT_TAKEN}
     RETURNING a.id AS account_id"""
 # A broker runs its own margin checks on the account it holds: nothing is reserved here, but
 # the connection must be the user's and active.
 _AT_BROKER = f"""
     SELECT id AS account_id FROM accounts
     WHERE id = :account_id AND user_id = :user_id AND broker = :broker AND status = 'active'
-      {_NOT_TAKEN}"""
+      AND halted_at IS NULL {_NOT_TAKEN}"""
 _INSERT = f"""
 WITH reserved AS ({{reserve}}),
 inserted AS (
