@@ -178,6 +178,12 @@ class Trader:
         assert response.status_code == 202, response.text
         return self.api.check(response)
 
+    async def patch(self, order_id: str, body: dict[str, Any], status: int) -> Any:
+        response = await self.client.patch(f"{ORDERS}/{order_id}", json=body,
+                                           headers=self.auth)
+        assert response.status_code == status, response.text
+        return self.api.check(response)
+
     async def get(self, path: str, **params: str) -> Any:
         response = await self.client.get(path, params=params, headers=self.auth)
         assert response.status_code == 200, response.text
@@ -185,7 +191,7 @@ class Trader:
 
 
 async def _expire(engine: AsyncEngine, redis: Redis, order_id: str) -> None:
-    """Expire a working order through the domain (no expiry task exists yet), then publish."""
+    """Expire a working order through the domain, as the expiry task does, then publish."""
     async with engine.begin() as conn:
         order = await orders.lock(conn, uuid.UUID(order_id))
         assert order is not None
@@ -269,6 +275,12 @@ async def test_every_order_body_in_every_status_matches_the_openapi_schema(
     expired = await paper_order()
     await _expire(engine, redis, expired)
     await observe(expired)  # EXPIRED
+    # A buy stop already hit when it arrives, whose limit the ask is above: it waits triggered.
+    await observe(await paper_order(order_type="STOP_LIMIT", stop_price="200.00",
+                                    price="199.00"))  # TRIGGERED
+    replaced = await paper_order()
+    await me.patch(replaced, {"price": "99.50"}, status=200)
+    await observe(replaced)  # ACCEPTED on its new terms
 
     # Groww: orders at a broker carry its order id, its status word, and a product.
     await observe(await groww_order())  # SUBMITTED: placed, and the broker says NEW
@@ -287,6 +299,11 @@ async def test_every_order_body_in_every_status_matches_the_openapi_schema(
     await me.cancel(canceled_at_broker)
     assert await cancel_at_broker(runtime, canceled_at_broker)
     await observe(canceled_at_broker)  # CANCELED
+    replacing = await groww_order()
+    await sync_order(runtime, uuid.UUID(replacing))  # acknowledged: it may be replaced
+    assert (await me.patch(replacing, {"price": "1859.00"}, status=202))["status"] == (
+        "PENDING_REPLACE")
+    await observe(replacing)
     groww.reject_next_place("Insufficient funds")
     rejected = await groww_order()
     await sync_order(runtime, uuid.UUID(rejected))
