@@ -165,6 +165,8 @@ orders = Table(
     Column("expire_at", Timestamp),
     Column("order_class", String(8), nullable=False, server_default="simple"),
     Column("parent_id", UUID(as_uuid=True), ForeignKey("orders.id")),
+    # An entry's take-profit / stop-loss terms, opened as legs by its fills (or an oco's accept).
+    Column("exit_terms", JSONB),
     # The new terms a PENDING_REPLACE waits to have confirmed.
     Column("pending_terms", JSONB),
     Column("broker", String(32), nullable=False),
@@ -220,6 +222,7 @@ orders = Table(
           postgresql_where=text("broker_tag IS NOT NULL")),
     # Never index a column an order update changes (status, updated_at): updates stay HOT.
     Index("ix_orders_at_brokers", "created_at", postgresql_where=text("broker <> 'paper'")),
+    Index("ix_orders_parent", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("ix_orders_user_created", "user_id", text("created_at DESC"), text("id DESC")),
     Index(
         "ix_orders_due_dispatch",
