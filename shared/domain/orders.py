@@ -348,6 +348,7 @@ def _fill(order: Order, fill: ev.Filled) -> Order:
     booked = replace(
         order, filled_quantity=filled, avg_fill_price=average, filled_notional=notional,
         trade_ids=order.trade_ids | {fill.trade_id},
+        status_detail=None,  # it trades: whatever it waited for is over
         reserved_cash=order.reserved_cash - _cash_used(order, fill.quantity, done),
         reserved_quantity=(Decimal(0) if done else
                            order.reserved_quantity - min(fill.quantity, order.reserved_quantity)))

@@ -17,6 +17,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import RowMapping
@@ -26,9 +27,11 @@ from shared.db.repositories import accounts, market, orders
 from shared.domain import events as ev
 from shared.domain.enums import Side
 from shared.domain.orders import Change
+from shared.domain.sessions import waiting_for_open
 from shared.settings import Settings
 from worker.brokers.paper.matching import IMMEDIATE, match
 from worker.brokers.paper.venue import Venue, quote_of
+from worker.handlers import legs
 from worker.handlers.closing import close_order
 from worker.handlers.matching import ACTOR, apply_match
 from worker.runtime import Runtime
@@ -47,6 +50,7 @@ async def submit_orders(runtime: Runtime, order_ids: list[str]) -> int:
         log.exception("a batch of %d orders failed; retrying them one by one", len(order_ids))
         changes = await _one_by_one(runtime, order_ids)
     await runtime.publish(changes)
+    await legs.ring(runtime.redis, changes)
     return len(changes)
 
 
@@ -74,10 +78,16 @@ async def _submit(conn: AsyncConnection, *, order_ids: list[str],
     for order in sorted(locked, key=lambda o: (o.created_at, o.id)):
         submitted = Change(order).then(ev.Submitted(paper_order_id(order.id)))
         executed = await _execute(conn, submitted, book)
-        saved.append(await orders.save(conn, executed, dispatch=orders.Dispatch.done(),
-                                       actor=ACTOR))
+        done = await orders.save(conn, executed, dispatch=orders.Dispatch.done(), actor=ACTOR)
+        saved += [done, *await legs.follow(conn, done, book.now)]  # exits it opened
     await book.spend(conn)
     return saved
+
+
+def _waiting(paper: Venue, exchange: str, now: datetime) -> str:
+    if not paper.calendar.knows(exchange):
+        return f"the paper exchange has no trading hours for {exchange}"
+    return waiting_for_open(exchange, paper.calendar.next_open(exchange, now))
 
 
 def paper_order_id(order_id: uuid.UUID) -> str:
@@ -109,13 +119,20 @@ async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change
     row = book.rows.get(order.symbol)
     if row is None:
         return await close_order(conn, change, ev.Rejected(f"no quote for {order.symbol}"))
-    accepted = change.then(ev.Accepted())
-    if not book.paper.trading_open(row["exchange"], book.now):
+    if order.expire_at is not None and order.expire_at <= book.now:
+        # It reached the venue too late (a worker down over the close): it never works.
+        return await close_order(conn, change, ev.Expired(
+            f"its time in force ended at {order.expire_at.isoformat()}, before the paper "
+            "exchange received it"))
+    exchange = row["exchange"]
+    if not book.paper.trading_open(exchange, book.now):
+        accepted = change.then(ev.Accepted(_waiting(book.paper, exchange, book.now)))
         if order.time_in_force in IMMEDIATE:
             return await close_order(conn, accepted, ev.Canceled(
                 f"{order.time_in_force.value} order could not fill at once: the"
                 f" {row['exchange']} session is closed"))
         return accepted  # rests until the session opens
+    accepted = change.then(ev.Accepted())
     result = match(accepted.after, quote_of(row), book.available(order.symbol, order.side),
                    book.now, arriving=True, slippage=book.paper.slippage)
     executed = await apply_match(conn, accepted, result, book.paper.fees)
