@@ -283,6 +283,12 @@ def _wait_healthy(url: str, supervisor: Supervisor) -> None:
 # ---------------------------------------------------------------- main flow
 
 
+def _hours() -> str:
+    if os.environ.get("PAPER_ALWAYS_OPEN", "true").lower() in ("1", "true", "yes", "on"):
+        return "around the clock (PAPER_ALWAYS_OPEN=false: exchange hours)"
+    return "in exchange hours only (PAPER_ALWAYS_OPEN=false)"
+
+
 def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
     user, _, password = opts.flower_auth.partition(":")
     api = f"http://{HOST}:{opts.api_port}"
@@ -291,6 +297,7 @@ def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
         f"  API        {api}", f"  API docs   {api}/docs",
         f"  Flower     http://{HOST}:{opts.flower_port}  (user {user}, password {password})",
         f"  Postgres   {urls['DATABASE_URL']}", f"  Redis      {urls['REDIS_URL']}",
+        f"  Paper      trades {_hours()}",
     ]
     lines += [f"  Demo       {line}" for line in seed_output.strip().splitlines()]
     print("\n".join([*lines, ""]), flush=True)
@@ -311,7 +318,8 @@ def _serve(opts: Options, env: dict[str, str], urls: dict[str, str], seed: str) 
 
 
 def _child_env(urls: dict[str, str]) -> dict[str, str]:
-    env = {**os.environ, **urls, "PYTHONUNBUFFERED": "1"}
+    # The demo trades whatever the hour; PAPER_ALWAYS_OPEN=false keeps exchange hours.
+    env = {"PAPER_ALWAYS_OPEN": "true", **os.environ, **urls, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

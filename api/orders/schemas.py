@@ -91,6 +91,23 @@ Price = Annotated[Decimal, BeforeValidator(_amount(MAX_PRICE)),
                   _documented(MAX_PRICE, "per share or unit, in the instrument's currency")]
 
 
+class TakeProfitIn(BaseModel):
+    """A take-profit exit: a LIMIT order at `limit_price`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    limit_price: Price
+
+
+class StopLossIn(BaseModel):
+    """A stop-loss exit: a STOP at `stop_price`, a STOP_LIMIT when `limit_price` is given."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stop_price: Price
+    limit_price: Price | None = None
+
+
 class PlaceOrder(BaseModel):
     """A new order. Enums are case-insensitive; amounts are decimal strings or JSON numbers.
 
@@ -122,6 +139,14 @@ class PlaceOrder(BaseModel):
     account_id: uuid.UUID | None = None
     # Indian brokers' margin product; defaults to CNC (delivery) there, refused elsewhere.
     product: Annotated[Product | None, Upper] = None
+    order_class: Annotated[OrderClass, BeforeValidator(
+        lambda v: v.strip().lower() if isinstance(v, str) else v), Field(
+        description="simple; bracket (a BUY entry with take_profit and stop_loss, opened when "
+                    "it fills); oto (an entry with one of them); oco (a SELL LIMIT take-profit "
+                    "for shares you hold, with its stop_loss beside it): paper only for now")
+    ] = OrderClass.SIMPLE
+    take_profit: TakeProfitIn | None = None
+    stop_loss: StopLossIn | None = None
 
 
 # Responses render every amount as a string in plain notation, exact to its last place, with no
@@ -148,8 +173,14 @@ class OrderOut(BaseModel):
     hwm: AmountText | None = Field(
         description="a TRAILING_STOP's water mark: the highest bid (SELL) or lowest ask (BUY)")
     time_in_force: TimeInForce
-    expire_at: datetime | None = Field(description="when a GTD order expires")
+    expire_at: datetime | None = Field(
+        description="when the order expires: a GTD order's expire_at, a paper DAY order's "
+                    "session close")
     order_class: OrderClass
+    parent_id: uuid.UUID | None = Field(
+        description="a leg's entry (bracket, oto) or oco order; null for the others")
+    legs: list[OrderOut] = Field(
+        description="the exits this order opened (bracket, oto, oco), as orders of their own")
     broker: str
     account_id: uuid.UUID = Field(description="the paper account or the broker connection")
     product: Product | None
