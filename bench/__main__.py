@@ -11,7 +11,7 @@ import time
 from types import FrameType
 from typing import Any
 
-from bench import phases, procs, report, stack
+from bench import matching, phases, procs, report, stack
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -20,6 +20,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
         "--users", type=int, default=1, choices=range(1, 257), metavar="N",
         help="bench users the orders rotate over (default 1: every order reserves cash on the "
              "same account row, the worst case for lock contention)")
+    parser.add_argument(
+        "--matching-only", action="store_true",
+        help="run only the paper exchange's matching figure (10,000 and 100,000 resting orders)")
     return parser.parse_args(argv)
 
 
@@ -47,7 +50,9 @@ def main(argv: list[str]) -> int:
     try:
         with stack.running() as running:
             users = phases.bench_users(running, args.users)
-            results = asyncio.run(phases.run_all(running, users))
+            matchers = [user for user, _ in phases.bench_users(running, matching.BUILDERS)]
+            results = asyncio.run(phases.run_all(running, users, matchers,
+                                                 matching_only=args.matching_only))
             print("==> stopping the stack", flush=True)
     except procs.BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
@@ -61,8 +66,9 @@ def main(argv: list[str]) -> int:
     print(f"\nordergate bench: {args.users} user(s), uvicorn --workers 2, Celery concurrency 2,"
           f" {os.cpu_count()} CPUs")
     print(report.table(lines))
-    print()
-    print(report.cpu_table(results))
+    if not args.matching_only:
+        print()
+        print(report.cpu_table(results))
     print(f"\nfull results: {out}  (bench took {time.monotonic() - started:.0f}s)")
     return 0
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import asyncpg
 
-from bench import analysis, procs, reference
+from bench import analysis, matching, procs, reference
 from bench.loadgen import Spec
 from bench.stack import HOST, ROOT, Stack
 
@@ -163,8 +163,20 @@ async def order_phase(stack: Stack, pool: asyncpg.Pool, prefix: str, spec: Spec)
     return result
 
 
-async def run_all(stack: Stack, users: list[tuple[str, str]]) -> dict[str, Any]:
-    """Every phase in order; the worker drains each before the next starts."""
+async def matching_phase(stack: Stack, user_ids: list[str]) -> dict[str, Any]:
+    """The paper exchange's matching figure, on users and instruments of its own."""
+    with CpuMeter(stack) as cpu:
+        result = await matching.run(stack.env, stack.dsn, user_ids)
+    result["cpu_s"] = cpu.used
+    return result
+
+
+async def run_all(stack: Stack, users: list[tuple[str, str]], matchers: list[str], *,
+                  matching_only: bool = False) -> dict[str, Any]:
+    """Every phase in order; the worker drains each before the next starts. `matchers` are
+    the users whose orders rest on the matching phase's book (kept out of the books check)."""
+    if matching_only:
+        return {"matching": await matching_phase(stack, matchers)}
     tokens = [token for _, token in users]
     results: dict[str, Any] = {"reference": await reference_phase(stack)}
     async with asyncpg.create_pool(stack.dsn, min_size=1, max_size=2) as pool:
@@ -183,4 +195,5 @@ async def run_all(stack: Stack, users: list[tuple[str, str]]) -> dict[str, Any]:
             stack, tokens, "ov-", mode="open", rate=rate, duration_s=OVERLOAD_SECONDS,
             connections=OVERLOAD_CONNECTIONS))
         results["books"] = await analysis.books_balance(pool, [u for u, _ in users])
+    results["matching"] = await matching_phase(stack, matchers)
     return results

@@ -92,10 +92,31 @@ def _exactly_once_row(r: dict[str, Any]) -> Row:
                "no loss, no double", _verdict(ok))
 
 
+def _matching_rows(r: dict[str, Any]) -> list[Row]:
+    rows: list[Row] = []
+    for size, figures in r.items():
+        if not size.isdigit():
+            continue
+        inproc = figures["in_process"]
+        ring = [figures[k]["quotes_per_s"] for k in ("worker_1", "worker_10", "worker_1000")]
+        rows += [
+            Row(f"matching, {int(size):,} resting / {r['symbols']} symbols: quotes/s (1 conn)",
+                f"{inproc['quotes_per_s']:.0f}", f"{inproc['ms_per_quote']:.1f} ms/quote", ""),
+            Row("  orders changed per quote, ms per changed order",
+                f"{inproc['changed_per_quote']} / {inproc['ms_per_changed_order']}", "", ""),
+            Row("  worker quotes/s, doorbell per symbol / 10 / tick",
+                " / ".join(f"{q:.0f}" for q in ring), "", ""),
+        ]
+    return rows
+
+
 def rows(results: dict[str, Any]) -> list[Row]:
     """Every figure beside its target."""
+    matching = _matching_rows(results["matching"]) if "matching" in results else []
+    if "closed" not in results:  # --matching-only
+        return matching
     return [*_rates_rows(results), *_open_rows(results), *_overload_rows(results),
-            _exactly_once_row(results)]
+            _exactly_once_row(results), *matching]
 
 
 def table(lines: list[Row]) -> str:
@@ -113,7 +134,7 @@ def table(lines: list[Row]) -> str:
 
 def cpu_table(results: dict[str, Any]) -> str:
     """CPU seconds per component in each phase: where the two cores went."""
-    phases = ("reference", "closed", "open", "overload")
+    phases = [p for p in ("reference", "closed", "open", "overload") if p in results]
     names = sorted({n for p in phases for n in results[p]["cpu_s"]})
     out = ["CPU seconds during each load phase (2 cores):",
            f"{'':<10}" + "".join(f"{n:>10}" for n in names)]

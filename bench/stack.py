@@ -145,7 +145,9 @@ def _child_env(database_url: str, redis_url: str) -> dict[str, str]:
            # Fresh secrets per run: the bench's tokens must not work anywhere else.
            "JWT_SECRET": secrets.token_urlsafe(48),
            "CREDENTIALS_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-           "BROKER_WEBHOOK_SECRET": secrets.token_urlsafe(32)}
+           "BROKER_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+           # Throughput is measured whatever the hour: the paper exchange trades around the clock.
+           "PAPER_ALWAYS_OPEN": "true"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

@@ -17,7 +17,7 @@ from shared.brokers.types import BrokerSession
 from shared.credentials import CredentialBox
 from shared.db.repositories import connections, market
 from shared.settings import Settings
-from worker.simulator import ring
+from worker.brokers.paper.doorbell import ring
 
 PASSWORD = "correct horse battery"
 

@@ -27,9 +27,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.engine import make_engine
 from shared.db.repositories import market
-from shared.messaging import tasks
-from shared.messaging.enqueue import send
 from shared.settings import Settings, get_settings
+from worker.brokers.paper.doorbell import ring
 
 log = logging.getLogger(__name__)
 MAX_STEP = Decimal("0.002")  # at most 0.2% per tick of the simulator
@@ -42,9 +41,6 @@ ROUND_LOT = 100
 RETRYABLE = (SQLAlchemyError, RedisError, OSError)
 FIRST_RETRY_SECONDS = 0.5
 MAX_RETRY_SECONDS = 30.0
-# Symbols per doorbell message: 1 lets every worker process match a symbol of the tick at
-# once (bench/matching.py measured both ways; see the README's matching section).
-DOORBELL_SYMBOLS = 1
 RING_TIMEOUT_SECONDS = 1.0  # a hung Redis must not stall the quotes
 
 
@@ -112,18 +108,6 @@ async def tick(engine: AsyncEngine, walk: Walk) -> list[str]:
             market.NewQuote(symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size)
             for symbol, q in quotes.items()])
     return list(quotes)
-
-
-async def ring(redis: Redis, symbols: Sequence[str], per_message: int = DOORBELL_SYMBOLS) -> int:
-    """Ask the paper exchange to match `symbols` (after their quotes committed); messages sent.
-
-    A lost doorbell costs nothing but time: the state is in PostgreSQL, and the next quote of
-    a symbol rings again.
-    """
-    chunks = [list(symbols[i:i + per_message]) for i in range(0, len(symbols), per_message)]
-    for chunk in chunks:
-        await send(redis, tasks.PAPER_MATCH, [chunk], tasks.ORDERS_QUEUE)
-    return len(chunks)
 
 
 async def _ring_quietly(redis: Redis, symbols: Sequence[str]) -> None:

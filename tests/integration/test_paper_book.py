@@ -5,6 +5,8 @@ several matchers on one symbol at once. Each test trades an instrument of its ow
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -13,12 +15,15 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.market.service import InstrumentCache
+from shared.messaging import tasks
 from shared.settings import Settings, get_settings
 from tests.helpers import get_ok, new_instrument, place, set_quote
+from worker.brokers.paper.doorbell import ring
 from worker.handlers.matching import match_symbol, match_symbols
 from worker.handlers.submit import submit_orders
 from worker.runtime import Runtime
@@ -247,6 +252,60 @@ async def test_resting_sells_fill_against_the_bid_best_price_first(
     assert await _fills(client, auth, ids["100.10"]) == [("100", "100.25")]
 
 
+async def test_a_quote_reaches_a_crossed_book_only_as_deep_as_its_size_in_priority(
+    app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+    auth: dict[str, str], symbol: str,
+) -> None:
+    await set_quote(engine, symbol, "100.98", "101.00")  # above every limit: they rest
+    prices = [f"100.{n}0" for n in range(1, 9)]
+    ids = {price: await place(client, auth, symbol=symbol, side="BUY", order_type="LIMIT",
+                              quantity="100", price=price) for price in prices}
+    await submit_orders(runtime, list(ids.values()))
+    small_rounds = Runtime(Settings(paper_match_batch=2), engine=app.state.engine,
+                           redis=app.state.redis)
+    await set_quote(engine, symbol, "99.98", "100.00", ask_size="350")
+    await match_symbol(small_rounds, symbol)
+    filled = {p: (await _order(client, auth, i))["filled_quantity"] for p, i in ids.items()}
+    assert filled == {"100.80": "100", "100.70": "100", "100.60": "100", "100.50": "50",
+                      "100.40": "0", "100.30": "0", "100.20": "0", "100.10": "0"}
+    await set_quote(engine, symbol, "99.98", "100.00", ask_size="1000")
+    await match_symbol(small_rounds, symbol)
+    statuses = {(await _order(client, auth, i))["status"] for i in ids.values()}
+    assert statuses == {"FILLED"}
+    assert await _sizes(engine, symbol) == (D(100000), D(1000 - 450))
+
+
+# ---------------------------------------------------------------- the doorbell
+
+
+async def _doorbells_for(redis: Redis, symbol: str) -> int:
+    """paper.match messages waiting in the orders queue that name `symbol`."""
+    count = 0
+    for raw in await redis.lrange(tasks.ORDERS_QUEUE, 0, -1):
+        envelope = json.loads(raw)
+        args = json.loads(base64.b64decode(envelope["body"]))[0]
+        if envelope["headers"]["task"] == tasks.PAPER_MATCH and symbol in args[0]:
+            count += 1
+    return count
+
+
+async def test_a_symbol_whose_doorbell_is_queued_is_not_rung_again_until_it_is_answered(
+    app: FastAPI, runtime: Runtime, symbol: str,
+) -> None:
+    redis: Redis = app.state.redis
+    assert await ring(redis, [symbol]) == 1
+    assert await ring(redis, [symbol]) == 0  # still queued: the matcher will read the newest
+    assert await _doorbells_for(redis, symbol) == 1
+    await match_symbols(runtime, [symbol])  # answers it
+    assert await ring(redis, [symbol]) == 1
+    assert await ring(redis, [symbol], coalesce=False) == 1
+    assert await _doorbells_for(redis, symbol) == 3
+    await match_symbols(runtime, [symbol])
+    for raw in await redis.lrange(tasks.ORDERS_QUEUE, 0, -1):  # no worker here to take them
+        if symbol.encode() in base64.b64decode(json.loads(raw)["body"]):
+            await redis.lrem(tasks.ORDERS_QUEUE, 0, raw if isinstance(raw, str) else raw.decode())
+
+
 # ---------------------------------------------------------------- trading sessions
 
 
@@ -266,8 +325,10 @@ async def test_nothing_fills_while_the_exchange_is_closed_and_the_book_trades_at
     closed = Runtime(_on_a_saturday(), engine=app.state.engine, redis=app.state.redis)
     limit = await place(client, auth, symbol=symbol, side="BUY", order_type="LIMIT",
                          quantity="10", price="99.50", time_in_force="GTC")
+    # GTC: a DAY order placed by this (real-clock) API expires at today's close, long before
+    # the Saturday the venue's clock stands at.
     market = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
-                          quantity="5")
+                          quantity="5", time_in_force="GTC")
     ioc = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
                        quantity="5", time_in_force="IOC")
     await submit_orders(closed, [limit, market, ioc])

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,8 +25,10 @@ from shared.domain.enums import Side
 from shared.domain.fees import FeeSchedule
 from shared.domain.orders import Change
 from shared.settings import Settings
+from worker.brokers.paper import doorbell
 from worker.brokers.paper.matching import Match, plan
 from worker.brokers.paper.venue import Venue, quote_of
+from worker.handlers import legs
 from worker.handlers.closing import close_order
 from worker.handlers.fills import book_fill
 from worker.runtime import Runtime
@@ -38,9 +41,12 @@ MAX_ROUNDS = 1000
 
 
 async def match_symbols(runtime: Runtime, symbols: list[str]) -> int:
-    """Match each symbol's book against its current quote; returns the orders changed."""
+    """Answer a doorbell: match each symbol's book against its current quote; returns the
+    orders changed."""
+    wanted = sorted(set(symbols))
+    await doorbell.answer(runtime.redis, wanted)
     changed = 0
-    for symbol in sorted(set(symbols)):
+    for symbol in wanted:
         changed += await match_symbol(runtime, symbol)
     return changed
 
@@ -77,20 +83,30 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
     now = paper.now()
     if row is None or not paper.trading_open(row["exchange"], now):
         return Round([])  # closed: the book waits, untouched, for the open
-    result = plan(reached.book, quote_of(row), now, slippage=paper.slippage)
+    # A leg whose family another transaction holds waits for the next round (no lock waits).
+    held = await legs.lock_book_families(conn, [order for order, _ in reached.book])
+    result = plan([entry for entry in reached.book if entry[0].id not in held], quote_of(row),
+                  now, slippage=paper.slippage)
     filling = [order for order, m in result.matches
                if any(isinstance(e, ev.Filled) for e in m.events)]
     await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in filling])
     changes: list[Change] = []
     taken = {Side.BUY: Decimal(0), Side.SELL: Decimal(0)}
+    followed: set[uuid.UUID] = set()  # legs a fill changed: their planned match is stale
     for order, m in result.matches:
+        if order.id in followed:
+            continue
         change = await apply_match(conn, Change(order), m, paper.fees)
         if not change.steps:
             continue
         taken[order.side] += change.after.filled_quantity - order.filled_quantity
-        changes.append(await orders.save(conn, change, actor=ACTOR))
+        saved = await orders.save(conn, change, actor=ACTOR)
+        linked = await legs.follow(conn, saved, now)
+        followed |= {c.before.id for c in linked}
+        changes += [saved, *linked]
     await market.take_sizes(conn, symbol, bid=taken[Side.SELL], ask=taken[Side.BUY])
-    return Round(changes, more=reached.capped)
+    # Legs opened or changed in this round are matched by the next one, right away.
+    return Round(changes, more=reached.capped or bool(followed) or bool(held))
 
 
 async def apply_match(conn: AsyncConnection, change: Change, result: Match,

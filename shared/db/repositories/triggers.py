@@ -49,29 +49,45 @@ async def keep_in_step(conn: AsyncConnection, before: Order, after: Order) -> No
 # best first and capped, so no quote ever reads the whole book. The touch is the ask for a BUY,
 # the bid for a SELL. Then the orders themselves, locked in id order (the global lock order).
 _BRANCHES = {
-    "buy_limit": "side = 'BUY' AND direction = 'le' AND level >= (SELECT ask FROM q)"
-                 " ORDER BY level DESC, queued_at",
     "buy_stop": "side = 'BUY' AND direction = 'ge' AND level <= (SELECT ask FROM q)"
                 " ORDER BY level, queued_at",
-    "sell_limit": "side = 'SELL' AND direction = 'ge' AND level <= (SELECT bid FROM q)"
-                  " ORDER BY level, queued_at",
     "sell_stop": "side = 'SELL' AND direction = 'le' AND level >= (SELECT bid FROM q)"
                  " ORDER BY level DESC, queued_at",
-    "buy_any": "side = 'BUY' AND direction = 'any' ORDER BY queued_at",
-    "sell_any": "side = 'SELL' AND direction = 'any' ORDER BY queued_at",
     "buy_mark": "side = 'BUY' AND mark > (SELECT ask FROM q) ORDER BY mark DESC",
     "sell_mark": "side = 'SELL' AND mark < (SELECT bid FROM q) ORDER BY mark",
 }
-_BRANCH_SQL = " UNION ALL ".join(
-    f"(SELECT order_id, queued_at, '{name}' AS branch FROM order_triggers"
-    f" WHERE symbol = :symbol AND {where} LIMIT :cap)"
-    for name, where in _BRANCHES.items())
+# Marketable limits and waiting MARKET orders only act by filling, so their branches stop
+# where the size at the touch is used up by the unfilled quantity ahead in price-time priority:
+# a book the market ran through is read and locked only as deep as the quote can fill, not
+# whole on every quote. (A trailing stop still without a water mark waits as 'any' too, and
+# is always taken: the quote sets its mark whatever the size.)
+_BY_SIZE = {  # side, where beyond symbol and side, priority, the touch
+    "buy_limit": ("BUY", "t.direction = 'le' AND t.level >= (SELECT ask FROM q)",
+                  "t.level DESC,", "ask"),
+    "sell_limit": ("SELL", "t.direction = 'ge' AND t.level <= (SELECT bid FROM q)",
+                   "t.level,", "bid"),
+    "buy_any": ("BUY", "t.direction = 'any'", "", "ask"),
+    "sell_any": ("SELL", "t.direction = 'any'", "", "bid"),
+}
+_BY_SIZE_SQL = """(SELECT order_id, queued_at, '{name}' AS branch FROM (
+    SELECT t.order_id, t.queued_at, o.hwm IS NULL AND o.order_type = 'TRAILING_STOP' AS unmarked,
+           sum(o.quantity - o.filled_quantity) OVER (ORDER BY {priority} t.queued_at, t.order_id)
+           - (o.quantity - o.filled_quantity) AS ahead
+    FROM order_triggers t JOIN orders o ON o.id = t.order_id
+    WHERE t.symbol = :symbol AND t.side = '{side}' AND {where}
+    ORDER BY {priority} t.queued_at, t.order_id LIMIT :cap) AS deep
+  WHERE ahead < (SELECT {touch}_size FROM q) OR unmarked)"""
+_BRANCH_SQL = " UNION ALL ".join([
+    *(f"(SELECT order_id, queued_at, '{name}' AS branch FROM order_triggers"
+      f" WHERE symbol = :symbol AND {where} LIMIT :cap)" for name, where in _BRANCHES.items()),
+    *(_BY_SIZE_SQL.format(name=name, side=side, where=where, priority=priority, touch=touch)
+      for name, (side, where, priority, touch) in _BY_SIZE.items())])
 
 
 @functools.cache
 def _lock_book() -> TextClause:
     return text(f"""
-WITH q AS (SELECT bid, ask FROM quotes WHERE symbol = :symbol),
+WITH q AS (SELECT bid, ask, bid_size, ask_size FROM quotes WHERE symbol = :symbol),
      reached AS ({_BRANCH_SQL})
 SELECT {order_rows.ORDER_COLUMNS}, reached.queued_at, reached.branch
 FROM reached JOIN orders ON orders.id = reached.order_id
