@@ -156,8 +156,8 @@ AmountText = Annotated[Decimal, WithJsonSchema({
     "description": "a decimal number as a string, in plain notation (no exponent)"})]
 
 
-class OrderOut(BaseModel):
-    """An order as the client sees it."""
+class LegOut(BaseModel):
+    """An order as the client sees it (as a leg: without legs of its own)."""
 
     id: uuid.UUID
     client_order_id: str | None
@@ -179,8 +179,6 @@ class OrderOut(BaseModel):
     order_class: OrderClass
     parent_id: uuid.UUID | None = Field(
         description="a leg's entry (bracket, oto) or oco order; null for the others")
-    legs: list[OrderOut] = Field(
-        description="the exits this order opened (bracket, oto, oco), as orders of their own")
     broker: str
     account_id: uuid.UUID = Field(description="the paper account or the broker connection")
     product: Product | None
@@ -194,6 +192,13 @@ class OrderOut(BaseModel):
     reject_reason: str | None
     created_at: datetime
     updated_at: datetime
+
+
+class OrderOut(LegOut):
+    """An order as the client sees it."""
+
+    legs: list[LegOut] = Field(
+        description="the exits this order opened (bracket, oto, oco), as orders of their own")
 
 
 class OrderPage(BaseModel):

@@ -32,7 +32,8 @@ from shared.brokers.catalog import (
 from shared.clock import Clock, calendar_from, clock_from
 from shared.db.repositories import accounts, halts, market, orders
 from shared.domain import events as ev
-from shared.domain.enums import OrderStatus, OrderType, Side
+from shared.domain.classes import Exits, StopLoss, TakeProfit, check_class
+from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side
 from shared.domain.errors import Conflict, DomainError, InvalidOrder, NotFound, StaleOrder
 from shared.domain.limits import account_halted
 from shared.domain.orders import Change, is_terminal
@@ -62,9 +63,16 @@ class Route:
     product: Product | None
 
 
+# Left out of a simple order's fingerprint, so a retry sent before they existed still matches.
+_CLASS_FIELDS = {"order_class", "take_profit", "stop_loss"}
+
+
 def request_hash(body: PlaceOrder) -> str:
     """Fingerprint a request body, so an Idempotency-Key reused with other content is caught."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    simple = (body.order_class is OrderClass.SIMPLE and body.take_profit is None
+              and body.stop_loss is None)
+    canonical = json.dumps(body.model_dump(mode="json", exclude=_CLASS_FIELDS if simple else None),
+                           sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -120,7 +128,26 @@ async def _validate(body: PlaceOrder, route: Route, instruments: InstrumentCache
     check_supported(route.broker, order_type=body.order_type, time_in_force=body.time_in_force,
                     product=route.product, exchange=instrument.exchange,
                     fractional_quantity=body.quantity != body.quantity.to_integral_value())
+    _check_class(body, route, instrument)
     return instrument
+
+
+def exits_of(body: PlaceOrder) -> Exits:
+    """The request's exits as the domain's terms."""
+    tp, sl = body.take_profit, body.stop_loss
+    return Exits(take_profit=TakeProfit(tp.limit_price) if tp else None,
+                 stop_loss=StopLoss(sl.stop_price, sl.limit_price) if sl else None)
+
+
+def _check_class(body: PlaceOrder, route: Route, instrument: Instrument) -> None:
+    check_class(body.order_class, _to_request(body), exits_of(body), instrument)
+    if body.order_class is not OrderClass.SIMPLE and route.broker is not Broker.PAPER:
+        # Emulating the legs at a broker (placed when the entry fills) is the next step.
+        raise InvalidOrder(
+            f"{route.broker.value} orders cannot be of class {body.order_class.value} yet; "
+            "bracket, oto and oco orders run on the paper exchange",
+            code="unsupported_order_class",
+            details={"field": "order_class", "value": body.order_class.value})
 
 
 async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceOrder,
@@ -211,6 +238,9 @@ async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder
                       reservation(req, reference, settings.market_order_cushion,
                                   settings.paper_fees)),
         dispatch_grace_seconds=settings.dispatch_grace_seconds,
+        order_class=body.order_class,
+        exit_terms=(None if body.order_class is OrderClass.SIMPLE
+                    else exits_of(body).to_json()),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -13,7 +14,8 @@ from shared.domain.orders import Order, trailing_stop_price
 
 ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
-    "trail_price", "trail_percent", "hwm", "time_in_force", "expire_at", "order_class", "broker",
+    "trail_price", "trail_percent", "hwm", "time_in_force", "expire_at", "order_class", "parent_id",
+    "broker",
     "account_id", "product", "broker_order_id", "status",
     "broker_status", "status_detail", "filled_quantity", "avg_fill_price", "reject_reason",
     "created_at", "updated_at",
@@ -38,8 +40,14 @@ def json_value(value: Any) -> Any:
     return str(value)
 
 
-def order_resource(order: Order) -> dict[str, Any]:
-    """Shape an order into the public order resource."""
+def order_resource(order: Order, legs: Sequence[Order] = ()) -> dict[str, Any]:
+    """Shape an order into the public order resource, with the legs it opened if given."""
+    resource = _shaped(order)
+    resource["legs"] = [_shaped(leg) for leg in legs]
+    return resource
+
+
+def _shaped(order: Order) -> dict[str, Any]:
     resource = {field: json_value(getattr(order, field)) for field in ORDER_FIELDS}
     if order.order_type is OrderType.TRAILING_STOP:
         resource["stop_price"] = json_value(trailing_stop_price(order))

@@ -1,0 +1,163 @@
+"""Bracket, oto and oco orders on the paper exchange: the API's checks and what fills do to legs."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.market.service import InstrumentCache
+from shared.settings import get_settings
+from tests.helpers import get_ok, new_instrument, place, set_quote
+from worker.handlers.matching import match_symbol
+from worker.handlers.submit import submit_orders
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+D = Decimal
+
+
+@pytest.fixture
+def runtime(app: FastAPI) -> Runtime:
+    return Runtime(get_settings(), engine=app.state.engine, redis=app.state.redis)
+
+
+async def _instrument(app: FastAPI, engine: AsyncEngine, price: str = "100") -> str:
+    created = await new_instrument(engine, price)
+    app.state.instruments = InstrumentCache(engine)  # a new cache loads the new instrument
+    return created
+
+
+def _bracket(symbol: str, **changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "symbol": symbol, "side": "BUY", "order_type": "LIMIT", "quantity": "100",
+        "price": "100", "time_in_force": "GTC", "order_class": "bracket",
+        "take_profit": {"limit_price": "110"}, "stop_loss": {"stop_price": "90"}}
+    body.update(changes)
+    return {k: v for k, v in body.items() if v is not None}
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"stop_loss": None}, "stop_loss"),
+    ({"take_profit": {"limit_price": "89"}}, "take_profit.limit_price"),
+    ({"take_profit": {"limit_price": "110.001"}}, "take_profit.limit_price"),
+    ({"stop_loss": {"stop_price": "100"}}, "stop_loss.stop_price"),
+    ({"stop_loss": {"stop_price": "90", "limit_price": "91"}}, "stop_loss.limit_price"),
+    ({"stop_loss": {"stop_price": "1e40"}}, "stop_loss.stop_price"),
+    ({"take_profit": {"limit_price": "110", "price": "1"}}, "take_profit.price"),
+    ({"side": "SELL"}, "side"),
+    ({"order_class": "oto"}, "take_profit"),
+    ({"order_class": "simple"}, "take_profit"),
+    ({"order_class": "oco", "side": "SELL", "take_profit": None}, "price"),
+    ({"order_class": "oco", "side": "SELL", "price": "85", "take_profit": None},
+     "take_profit.limit_price"),
+    ({"order_class": "triple"}, "order_class"),
+])
+async def test_a_class_order_that_makes_no_sense_is_refused_naming_the_field(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
+        changes: dict[str, Any], field: str) -> None:
+    symbol = await _instrument(app, engine)
+    body = _bracket(symbol, **changes)
+    if field == "price":  # an oco order with no price at all is a LIMIT without one
+        body.pop("price")
+    response = await client.post("/api/v1/orders", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["field"] == field
+    assert (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"] == []
+
+
+async def _orders(client: httpx.AsyncClient, auth: dict[str, str],
+                  symbol: str) -> dict[str, dict[str, Any]]:
+    """The symbol's orders by role: the entry (no parent), then each leg by its type."""
+    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    return {("entry" if o["parent_id"] is None else o["order_type"]): o for o in items}
+
+
+async def _held(engine: AsyncEngine, symbol: str) -> tuple[Decimal, Decimal]:
+    async with engine.connect() as conn:
+        row = (await conn.execute(text(
+            "SELECT quantity, reserved_quantity FROM positions WHERE symbol = :s"),
+            {"s": symbol})).one()
+    return D(row.quantity).normalize(), D(row.reserved_quantity).normalize()
+
+
+async def test_a_bracket_opens_its_exits_only_as_the_entry_fills_and_they_share_it(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine, "105")
+    entry_id = await place(client, auth, **_bracket(symbol))
+    await submit_orders(runtime, [entry_id])
+    assert list(await _orders(client, auth, symbol)) == ["entry"]  # resting: no exits yet
+
+    await set_quote(engine, symbol, "99.9", "100", ask_size="40")
+    await match_symbol(runtime, symbol)
+    book = await _orders(client, auth, symbol)
+    assert book["entry"]["status"] == "PARTIALLY_FILLED"
+    tp, sl = book["LIMIT"], book["STOP"]
+    assert (tp["side"], tp["quantity"], tp["price"], tp["status"]) == ("SELL", "40", "110",
+                                                                      "ACCEPTED")
+    assert (sl["side"], sl["quantity"], sl["stop_price"], sl["status"]) == ("SELL", "40", "90",
+                                                                           "ACCEPTED")
+    assert tp["parent_id"] == sl["parent_id"] == entry_id
+    assert tp["order_class"] == "bracket"
+    assert await _held(engine, symbol) == (D(40), D(40))  # the pair holds the shares once
+
+    await set_quote(engine, symbol, "99.9", "100", ask_size="60")
+    await match_symbol(runtime, symbol)
+    book = await _orders(client, auth, symbol)
+    assert book["entry"]["status"] == "FILLED"
+    assert (book["LIMIT"]["quantity"], book["STOP"]["quantity"]) == ("100", "100")
+    assert await _held(engine, symbol) == (D(100), D(100))
+
+    await set_quote(engine, symbol, "110", "110.1", bid_size="30")
+    await match_symbol(runtime, symbol)
+    book = await _orders(client, auth, symbol)
+    assert (book["LIMIT"]["status"], book["LIMIT"]["filled_quantity"]) == ("PARTIALLY_FILLED",
+                                                                           "30")
+    assert (book["STOP"]["status"], book["STOP"]["quantity"]) == ("ACCEPTED", "70")
+    assert await _held(engine, symbol) == (D(70), D(70))
+
+    await set_quote(engine, symbol, "110", "110.1", bid_size="1000")
+    await match_symbol(runtime, symbol)
+    book = await _orders(client, auth, symbol)
+    assert book["LIMIT"]["status"] == "FILLED"
+    assert (book["STOP"]["status"], book["STOP"]["reject_reason"]) == (
+        "CANCELED", "its OCO sibling filled")
+    assert await _held(engine, symbol) == (D(0), D(0))  # never oversold
+
+
+async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_profit(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine)
+    bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                         quantity="50")
+    await submit_orders(runtime, [bought])
+    oco = await place(client, auth, symbol=symbol, side="SELL", order_type="LIMIT",
+                      quantity="50", price="110", time_in_force="GTC", order_class="oco",
+                      stop_loss={"stop_price": "90"})
+    await submit_orders(runtime, [oco])
+    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    pair = {o["order_type"]: o for o in items if o["order_class"] == "oco"}
+    assert (pair["LIMIT"]["id"], pair["LIMIT"]["status"]) == (oco, "ACCEPTED")
+    assert (pair["STOP"]["parent_id"], pair["STOP"]["quantity"], pair["STOP"]["status"]) == (
+        oco, "50", "ACCEPTED")
+    assert await _held(engine, symbol) == (D(50), D(50))
+
+    # Another sell of the same shares finds none free: the pair holds them.
+    response = await client.post("/api/v1/orders", headers=auth, json={
+        "symbol": symbol, "side": "SELL", "order_type": "MARKET", "quantity": "1"})
+    assert response.status_code == 422
+
+    await set_quote(engine, symbol, "89", "89.1")
+    await match_symbol(runtime, symbol)
+    stop = await get_ok(client, auth, f"/api/v1/orders/{pair['STOP']['id']}")
+    take = await get_ok(client, auth, f"/api/v1/orders/{oco}")
+    assert (stop["status"], stop["filled_quantity"]) == ("FILLED", "50")
+    assert (take["status"], take["reject_reason"]) == ("CANCELED", "its OCO sibling filled")
+    assert await _held(engine, symbol) == (D(0), D(0))
