@@ -146,6 +146,17 @@ class Settings(BaseSettings):
         return hours
 
     @model_validator(mode="after")
+    def _slippage_within_cushion(self) -> Settings:
+        # A MARKET BUY reserves the ask plus the cushion: slipping further would spend cash
+        # that no reservation holds.
+        if self.paper_slippage_bps > self.market_order_cushion * 10_000:
+            raise ValueError(
+                f"PAPER_SLIPPAGE_BPS ({self.paper_slippage_bps}) must not exceed"
+                f" MARKET_ORDER_CUSHION ({self.market_order_cushion}) in basis points"
+                f" ({self.market_order_cushion * 10_000})")
+        return self
+
+    @model_validator(mode="after")
     def _no_dev_secret_in_production(self) -> Settings:
         # Tokens signed with a published key would let anyone act as any user.
         if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:

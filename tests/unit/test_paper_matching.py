@@ -9,10 +9,12 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from shared.domain.orders import Change, Order, apply
+from shared.settings import Settings
 from tests.unit.factories import T0, new_order
 from worker.brokers.paper.matching import Match, Quote, Slippage, match, plan, slipped, trade_id
 
@@ -222,6 +224,15 @@ def test_a_quote_with_no_size_fills_nothing_but_still_triggers_and_trails() -> N
     assert result.bid_used == 0
 
 
+def test_an_order_the_domain_refuses_is_left_out_and_the_rest_of_the_book_trades() -> None:
+    # Inconsistent on purpose: filled in full yet still ACCEPTED, so the domain refuses a fill.
+    broken = (replace(working(BUY, MKT), filled_quantity=D(100)), T0)
+    fine = (working(BUY, MKT), T0 + timedelta(minutes=1))
+    result = plan([broken, fine], QUOTE, T0)
+    assert [order.id for order, _ in result.refused] == [broken[0].id]
+    assert [order.id for order, _ in result.matches] == [fine[0].id]
+
+
 # ---------------------------------------------------------------- slippage
 
 
@@ -248,3 +259,9 @@ def test_seeded_slippage_is_reproducible_per_trade_and_within_the_bound() -> Non
     assert prices == again
     assert all(D(100) <= p <= D(101) for p in prices)
     assert len(set(prices)) > 10  # random, not a constant
+
+
+def test_slippage_beyond_the_market_order_cushion_is_refused_at_start() -> None:
+    assert Settings(paper_slippage_bps=D(500), market_order_cushion=D("0.05"))
+    with pytest.raises(ValidationError, match="must not exceed MARKET_ORDER_CUSHION"):
+        Settings(paper_slippage_bps=D(501), market_order_cushion=D("0.05"))

@@ -87,6 +87,9 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
     held = await legs.lock_book_families(conn, [order for order, _ in reached.book])
     result = plan([entry for entry in reached.book if entry[0].id not in held], quote_of(row),
                   now, slippage=paper.slippage)
+    for order, why in result.refused:
+        log.error("order %s on %s could not take quote %s and stays as it is: %s", order.id,
+                  symbol, row["seq"], why)
     filling = [order for order, m in result.matches
                if any(isinstance(e, ev.Filled) for e in m.events)]
     await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in filling])

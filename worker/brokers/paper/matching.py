@@ -19,6 +19,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 
 from shared.domain import events as ev
 from shared.domain.enums import OrderType, Side, TimeInForce
+from shared.domain.errors import DomainError
 from shared.domain.orders import Order, apply, is_terminal, trailing_stop_price
 from shared.domain.triggers import is_untriggered_stop
 from shared.domain.values import ARITHMETIC
@@ -197,6 +198,9 @@ class Plan:
     matches: tuple[tuple[Order, Match], ...]
     bid_used: Decimal
     ask_used: Decimal
+    # Orders the domain refused to move (a bug to look at): left as they are, so that one bad
+    # order never holds up the rest of the book.
+    refused: tuple[tuple[Order, str], ...] = ()
 
 
 def plan(book: Iterable[tuple[Order, datetime]], quote: Quote, at: datetime, *,
@@ -204,11 +208,16 @@ def plan(book: Iterable[tuple[Order, datetime]], quote: Quote, at: datetime, *,
     """Match a symbol's resting orders against `quote` in price-time priority."""
     left = {Side.BUY: quote.ask_size, Side.SELL: quote.bid_size}
     matches: list[tuple[Order, Match]] = []
+    refused: list[tuple[Order, str]] = []
     for order, _queued_at in sorted(book, key=lambda item: priority(*item)):
-        result = match(order, quote, left[order.side], at, slippage=slippage)
+        try:
+            result = match(order, quote, left[order.side], at, slippage=slippage)
+        except DomainError as exc:
+            refused.append((order, exc.message))
+            continue
         left[order.side] -= result.used
         if result.events:
             matches.append((order, result))
     return Plan(tuple(matches), bid_used=quote.bid_size - left[Side.SELL],
-                ask_used=quote.ask_size - left[Side.BUY])
+                ask_used=quote.ask_size - left[Side.BUY], refused=tuple(refused))
 
