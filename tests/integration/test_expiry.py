@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -34,7 +34,12 @@ TUESDAY_CLOSE = datetime(2026, 12, 1, 16, 0, tzinfo=NY)
 
 @pytest.fixture
 def runtime(app: FastAPI) -> Runtime:
-    return Runtime(get_settings(), engine=app.state.engine, redis=app.state.redis)
+    # The paper exchange's clock runs a minute behind the API's 15:59:58: the orders reach it
+    # before their time runs out (it expires on arrival an order whose time already has);
+    # the expiry runs below are told their instant.
+    shifted = (TUESDAY_LATE - timedelta(minutes=1) - datetime.now(UTC)).total_seconds()
+    return Runtime(get_settings().model_copy(update={"clock_offset_seconds": shifted}),
+                   engine=app.state.engine, redis=app.state.redis)
 
 
 @pytest.fixture(autouse=True)

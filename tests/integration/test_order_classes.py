@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.market.service import InstrumentCache
 from shared.settings import get_settings
 from tests.helpers import get_ok, new_instrument, place, set_quote
+from worker.handlers.cancel import cancel_order
 from worker.handlers.matching import match_symbol
 from worker.handlers.submit import submit_orders
 from worker.runtime import Runtime
@@ -161,3 +162,29 @@ async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_pro
     assert (stop["status"], stop["filled_quantity"]) == ("FILLED", "50")
     assert (take["status"], take["reject_reason"]) == ("CANCELED", "its OCO sibling filled")
     assert await _held(engine, symbol) == (D(0), D(0))
+
+
+@pytest.mark.parametrize("leg", ["LIMIT", "STOP"])
+async def test_canceling_either_leg_of_a_pair_cancels_its_sibling_and_frees_the_shares_once(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str], leg: str) -> None:
+    symbol = await _instrument(app, engine)
+    bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                         quantity="50")
+    await submit_orders(runtime, [bought])
+    oco = await place(client, auth, symbol=symbol, side="SELL", order_type="LIMIT",
+                      quantity="50", price="110", time_in_force="GTC", order_class="oco",
+                      stop_loss={"stop_price": "90"})
+    await submit_orders(runtime, [oco])
+    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    pair = {o["order_type"]: o["id"] for o in items if o["order_class"] == "oco"}
+    assert (await client.delete(f"/api/v1/orders/{pair[leg]}", headers=auth)).status_code == 202
+    assert await cancel_order(runtime, pair[leg])
+    statuses = {kind: (await get_ok(client, auth, f"/api/v1/orders/{i}"))["status"]
+                for kind, i in pair.items()}
+    assert statuses == {"LIMIT": "CANCELED", "STOP": "CANCELED"}
+    assert await _held(engine, symbol) == (D(50), D(0))  # the shares are free, and held
+    # The stop that would have sold them is gone: a crash through it sells nothing.
+    await set_quote(engine, symbol, "89", "89.1")
+    await match_symbol(runtime, symbol)
+    assert await _held(engine, symbol) == (D(50), D(0))

@@ -21,6 +21,7 @@ from shared.domain import events as ev
 from shared.domain.enums import TimeInForce
 from shared.domain.orders import Change, Order, allows
 from worker.handlers.closing import close_order
+from worker.handlers.legs import end_siblings
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -51,11 +52,13 @@ async def _expire_batch(conn: AsyncConnection, *, now: datetime,
     due = await expiry.lock_due(conn, now, limit)
     ending = [order for order in due if _is_due(order, now)]
     await expiry.lock_reserved(conn, ending)
-    changes = []
+    changes: list[Change] = []
     for order in ending:
+        if any(c.before.id == order.id for c in changes):
+            continue  # a leg its expired sibling already ended
         closed = await close_order(conn, Change(order), ev.Expired(_reason(order)))
-        changes.append(await orders.save(conn, closed, dispatch=orders.Dispatch.done(),
-                                         actor=ACTOR))
+        saved = await orders.save(conn, closed, dispatch=orders.Dispatch.done(), actor=ACTOR)
+        changes += [saved, *await end_siblings(conn, saved.after, "its OCO sibling expired")]
     return len(due), changes
 
 

@@ -26,6 +26,7 @@ from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.orders import Change, Order, is_terminal
 from shared.messaging import tasks
 from shared.messaging.enqueue import send
+from worker.handlers.closing import close_order
 
 log = logging.getLogger(__name__)
 ACTOR = "paper"
@@ -113,11 +114,36 @@ async def _open(conn: AsyncConnection, entry: Order, quantity: Decimal, now: dat
     return changes
 
 
-async def _share(conn: AsyncConnection, leg: Order, filled: Decimal) -> list[Change]:
+def _siblings(family: Sequence[Order], leg: Order) -> list[Order]:
+    """The other legs of `leg`'s pair(s): never the entry of a bracket or oto."""
     root = root_of(leg)
-    family, _ = await orders.lock_families(conn, [root])
-    siblings = [o for o in family if o.id != leg.id and (
+    return [o for o in family if o.id != leg.id and (
         o.parent_id == root or o.order_class is OrderClass.OCO)]
+
+
+def is_leg(order: Order) -> bool:
+    """True for an exit of a bracket or oto, and for either order of an oco pair."""
+    return order.parent_id is not None or order.order_class is OrderClass.OCO
+
+
+async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Change]:
+    """A leg that ended unfilled (canceled, expired) takes its open siblings with it, in the
+    same transaction: they share one quantity, and on paper the take-profit alone holds the
+    shares, so a stop-loss left working could sell shares nothing holds any more."""
+    if not is_leg(leg):
+        return []
+    family, _ = await orders.lock_families(conn, [root_of(leg)])
+    changes = []
+    for sibling in _siblings(family, leg):
+        closed = await close_order(conn, Change(sibling), ev.Canceled(why))
+        changes.append(await orders.save(conn, closed, dispatch=orders.Dispatch.done(),
+                                         actor=ACTOR))
+    return changes
+
+
+async def _share(conn: AsyncConnection, leg: Order, filled: Decimal) -> list[Change]:
+    family, _ = await orders.lock_families(conn, [root_of(leg)])
+    siblings = _siblings(family, leg)
     done = leg.status is OrderStatus.FILLED
     changes = []
     for sibling in siblings:
