@@ -31,6 +31,7 @@ from shared.brokers.catalog import CAPABILITIES, Broker, Product, check_supporte
 from shared.clock import clock_from
 from shared.db.repositories import market, orders, reservations, risk
 from shared.domain import events as ev
+from shared.domain.classes import is_leg
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
 from shared.domain.errors import (
     Conflict,
@@ -110,6 +111,7 @@ async def replace_order(conn: AsyncConnection, *, user_id: uuid.UUID, order_id: 
         raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
     _require_modify(order)
     terms = new_terms(order, body)
+    _keep_the_pair(order, terms)
     requested = _request(order, terms)
     await _validate(order, terms, instruments, clock_from(settings).now())
     await _check_limits(conn, order, terms, settings)
@@ -130,6 +132,19 @@ def _require_modify(order: Order) -> None:
                            details={"field": "order_id", "broker": broker.value})
     if not allows(order.status, ev.ReplaceRequested(order.terms)):
         raise _not_replaceable(order)
+
+
+def _keep_the_pair(order: Order, terms: ev.Terms) -> None:
+    """A leg's quantity and validity are its pair's (one quantity shared, and on paper one
+    reservation of shares): only its prices may change."""
+    if not is_leg(order):
+        return
+    for name in ("quantity", "time_in_force", "expire_at"):
+        if getattr(terms, name) != getattr(order, name):
+            raise InvalidOrder(
+                f"{name} of a leg of a {order.order_class.value} order follows its pair and "
+                "cannot be replaced; change its price, or cancel the pair",
+                code="field_not_replaceable", details={"field": name})
 
 
 def _not_replaceable(order: Order) -> Conflict:

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.deps import (
     AutocommitEngineDep,
@@ -31,8 +32,9 @@ from api.orders.cancels import announce_cancel
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
-from shared.domain.enums import OrderStatus
+from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.errors import NotFound
+from shared.domain.orders import Order
 from shared.messaging.order_view import as_first_accepted, json_value, order_resource
 from shared.messaging.publish import cached_order
 
@@ -109,13 +111,23 @@ async def get_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
     except Exception as exc:  # noqa: BLE001 - the cache is an optimisation, the DB is the truth
         log.warning("results cache unavailable: %s", exc)
         cached = None
-    if cached is not None:
+    # A snapshot is of one order: an entry or oco order's legs are read with it.
+    if cached is not None and cached.get("order_class") == OrderClass.SIMPLE.value:
         return JSONResponse(cached)
     async with engine.connect() as conn:
         order = await orders.get_for_user(conn, principal.user_id, oid)
-    if order is None:
-        raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
-    return JSONResponse(order_resource(order))
+        if order is None:
+            raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
+        [shaped] = await _with_legs(conn, [order])
+    return JSONResponse(shaped)
+
+
+async def _with_legs(conn: AsyncConnection, found: Sequence[Order]) -> list[dict[str, Any]]:
+    """Order resources, each entry or oco order with the legs it opened (one read for all)."""
+    parents = [o.id for o in found if o.order_class is not OrderClass.SIMPLE
+               and o.parent_id is None]
+    legs = await orders.legs_of(conn, parents) if parents else []
+    return [order_resource(o, [leg for leg in legs if leg.parent_id == o.id]) for o in found]
 
 
 @router.get("/orders", response_model=OrderPage, responses=_ERRORS)
@@ -136,10 +148,10 @@ async def list_orders(
             conn, principal.user_id, status=status.value if status else None,
             symbol=symbol.upper() if symbol else None, limit=limit, after=after,
             client_order_id=client_order_id)
+        items = await _with_legs(conn, found)
     last = found[-1] if len(found) == limit else None
     next_cursor = service.encode_cursor(last.created_at, last.id) if last else None
-    return JSONResponse({"items": [order_resource(o) for o in found],
-                         "next_cursor": next_cursor})
+    return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
 @router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=_ERRORS)

@@ -218,6 +218,11 @@ def new_legs(entry: Order, exits: Exits, quantity: Decimal, *, oco: bool,
     return legs
 
 
+def is_leg(order: Order) -> bool:
+    """True for an exit of a bracket or oto, and for either order of an oco pair."""
+    return order.parent_id is not None or order.order_class is OrderClass.OCO
+
+
 def is_working(order: Order) -> bool:
     """True for a leg whose terms can change at once (not final, no cancel under way)."""
     return not is_terminal(order.status) and order.status not in (_S.PENDING_CANCEL,

@@ -188,3 +188,45 @@ async def test_canceling_either_leg_of_a_pair_cancels_its_sibling_and_frees_the_
     await set_quote(engine, symbol, "89", "89.1")
     await match_symbol(runtime, symbol)
     assert await _held(engine, symbol) == (D(50), D(0))
+
+
+async def test_a_legs_quantity_cannot_be_replaced_but_its_price_can(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine)
+    bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                         quantity="50")
+    await submit_orders(runtime, [bought])
+    oco = await place(client, auth, symbol=symbol, side="SELL", order_type="LIMIT",
+                      quantity="50", price="110", time_in_force="GTC", order_class="oco",
+                      stop_loss={"stop_price": "90"})
+    await submit_orders(runtime, [oco])
+    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    stop = next(o["id"] for o in items if o["order_type"] == "STOP")
+    for leg in (oco, stop):
+        response = await client.patch(f"/api/v1/orders/{leg}", json={"quantity": "20"},
+                                      headers=auth)
+        assert response.status_code == 422, response.text
+        assert response.json()["error"]["code"] == "field_not_replaceable"
+        assert response.json()["error"]["details"]["field"] == "quantity"
+    assert await _held(engine, symbol) == (D(50), D(50))  # nothing moved
+    moved = await client.patch(f"/api/v1/orders/{stop}", json={"stop_price": "92"},
+                               headers=auth)
+    assert (moved.status_code, moved.json()["stop_price"]) == (200, "92")
+
+
+async def test_an_entry_shows_the_legs_it_opened_and_each_leg_its_entry(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine)  # quoted 99.99 / 100.01
+    entry = await place(client, auth, **_bracket(symbol, order_type="MARKET", price=None,
+                                                 quantity="10"))
+    await submit_orders(runtime, [entry])
+    shown = await get_ok(client, auth, f"/api/v1/orders/{entry}")
+    assert shown["status"] == "FILLED"
+    assert sorted((leg["order_type"], leg["side"], leg["quantity"], leg["parent_id"])
+                  for leg in shown["legs"]) == [("LIMIT", "SELL", "10", entry),
+                                                ("STOP", "SELL", "10", entry)]
+    listed = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    assert {o["id"]: len(o["legs"]) for o in listed} == {
+        entry: 2, **{leg["id"]: 0 for leg in shown["legs"]}}

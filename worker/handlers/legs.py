@@ -21,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import orders, reservations
 from shared.domain import events as ev
-from shared.domain.classes import Exits, after_sibling_fill, grow, is_working, new_legs
+from shared.domain.classes import (
+    Exits,
+    after_sibling_fill,
+    grow,
+    is_leg,
+    is_working,
+    new_legs,
+)
 from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.orders import Change, Order, is_terminal
 from shared.messaging import tasks
@@ -119,11 +126,6 @@ def _siblings(family: Sequence[Order], leg: Order) -> list[Order]:
     root = root_of(leg)
     return [o for o in family if o.id != leg.id and (
         o.parent_id == root or o.order_class is OrderClass.OCO)]
-
-
-def is_leg(order: Order) -> bool:
-    """True for an exit of a bracket or oto, and for either order of an oco pair."""
-    return order.parent_id is not None or order.order_class is OrderClass.OCO
 
 
 async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Change]:
