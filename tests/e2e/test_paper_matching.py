@@ -139,3 +139,29 @@ async def test_ioc_fills_what_it_can_and_fok_fills_all_or_nothing(trader: Trader
     whole = await trader.place(side="BUY", order_type="LIMIT", quantity="100", price="100.50",
                                time_in_force="FOK")
     await trader.until(whole, "a FOK the size covers", status="FILLED", filled_quantity="100")
+
+
+async def test_a_brackets_exits_go_live_as_the_entry_fills_and_one_cancels_the_other(
+        trader: Trader) -> None:
+    entry = await trader.place(side="BUY", order_type="LIMIT", quantity="100", price="99.50",
+                               time_in_force="GTC", order_class="bracket",
+                               take_profit={"limit_price": "105.00"},
+                               stop_loss={"stop_price": "95.00"})
+    rested = await trader.until(entry, "the entry to rest", status="ACCEPTED")
+    assert rested["legs"] == []  # no exit before anything is bought
+    await trader.quote("99.40", "99.45", ask_size="40")
+    opened = await trader.until(entry, "the entry's first fill", filled_quantity="40")
+    assert sorted((leg["order_type"], leg["quantity"], leg["status"])
+                  for leg in opened["legs"]) == [("LIMIT", "40", "ACCEPTED"),
+                                                 ("STOP", "40", "ACCEPTED")]
+    await trader.quote("99.40", "99.45")
+    grown = await trader.until(entry, "the entry to fill", status="FILLED")
+    legs = {leg["order_type"]: leg["id"] for leg in grown["legs"]}
+    assert {leg["quantity"] for leg in grown["legs"]} == {"100"}  # the exits followed it
+    await trader.quote("105.00", "105.02")
+    take = await trader.until(legs["LIMIT"], "the take-profit to fill", status="FILLED")
+    assert take["avg_fill_price"] == "105"
+    stop = await trader.until(legs["STOP"], "the stop-loss to be canceled", status="CANCELED")
+    assert stop["reject_reason"] == "its OCO sibling filled"
+    positions = (await trader.client.get("/api/v1/positions", headers=trader.auth)).json()
+    assert [p["quantity"] for p in positions if p["symbol"] == trader.symbol] in ([], ["0"])
