@@ -132,9 +132,10 @@ async def test_a_bracket_opens_its_exits_only_as_the_entry_fills_and_they_share_
     assert await _held(engine, symbol) == (D(0), D(0))  # never oversold
 
 
-async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_profit(
-        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
-        auth: dict[str, str]) -> None:
+async def _oco_on_50_shares(app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine,
+                            runtime: Runtime, auth: dict[str, str]) -> tuple[str, Any]:
+    """Buy 50 shares of a fresh instrument and protect them with an oco pair (take-profit
+    SELL LIMIT 110, stop-loss 90); returns the symbol and the pair, by order type."""
     symbol = await _instrument(app, engine)
     bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
                          quantity="50")
@@ -144,8 +145,15 @@ async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_pro
                       stop_loss={"stop_price": "90"})
     await submit_orders(runtime, [oco])
     items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
-    pair = {o["order_type"]: o for o in items if o["order_class"] == "oco"}
-    assert (pair["LIMIT"]["id"], pair["LIMIT"]["status"]) == (oco, "ACCEPTED")
+    return symbol, {o["order_type"]: o for o in items if o["order_class"] == "oco"}
+
+
+async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_profit(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol, pair = await _oco_on_50_shares(app, client, engine, runtime, auth)
+    oco = pair["LIMIT"]["id"]
+    assert pair["LIMIT"]["status"] == "ACCEPTED"
     assert (pair["STOP"]["parent_id"], pair["STOP"]["quantity"], pair["STOP"]["status"]) == (
         oco, "50", "ACCEPTED")
     assert await _held(engine, symbol) == (D(50), D(50))
@@ -168,16 +176,8 @@ async def test_an_oco_pair_on_a_held_position_stops_out_and_cancels_the_take_pro
 async def test_canceling_either_leg_of_a_pair_cancels_its_sibling_and_frees_the_shares_once(
         app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
         auth: dict[str, str], leg: str) -> None:
-    symbol = await _instrument(app, engine)
-    bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
-                         quantity="50")
-    await submit_orders(runtime, [bought])
-    oco = await place(client, auth, symbol=symbol, side="SELL", order_type="LIMIT",
-                      quantity="50", price="110", time_in_force="GTC", order_class="oco",
-                      stop_loss={"stop_price": "90"})
-    await submit_orders(runtime, [oco])
-    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
-    pair = {o["order_type"]: o["id"] for o in items if o["order_class"] == "oco"}
+    symbol, orders = await _oco_on_50_shares(app, client, engine, runtime, auth)
+    pair = {kind: order["id"] for kind, order in orders.items()}
     assert (await client.delete(f"/api/v1/orders/{pair[leg]}", headers=auth)).status_code == 202
     assert await cancel_order(runtime, pair[leg])
     statuses = {kind: (await get_ok(client, auth, f"/api/v1/orders/{i}"))["status"]
@@ -193,16 +193,8 @@ async def test_canceling_either_leg_of_a_pair_cancels_its_sibling_and_frees_the_
 async def test_a_legs_quantity_cannot_be_replaced_but_its_price_can(
         app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
         auth: dict[str, str]) -> None:
-    symbol = await _instrument(app, engine)
-    bought = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
-                         quantity="50")
-    await submit_orders(runtime, [bought])
-    oco = await place(client, auth, symbol=symbol, side="SELL", order_type="LIMIT",
-                      quantity="50", price="110", time_in_force="GTC", order_class="oco",
-                      stop_loss={"stop_price": "90"})
-    await submit_orders(runtime, [oco])
-    items = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
-    stop = next(o["id"] for o in items if o["order_type"] == "STOP")
+    symbol, pair = await _oco_on_50_shares(app, client, engine, runtime, auth)
+    oco, stop = pair["LIMIT"]["id"], pair["STOP"]["id"]
     for leg in (oco, stop):
         response = await client.patch(f"/api/v1/orders/{leg}", json={"quantity": "20"},
                                       headers=auth)
