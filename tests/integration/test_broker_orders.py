@@ -105,7 +105,7 @@ async def test_an_order_the_broker_never_got_is_placed_again_with_the_same_tag(
         claimed = await orders.get(conn, uuid.UUID(order_id))
         assert claimed is not None
         await orders.claim(conn, Change(claimed).then(ev.PlacementStarted()),
-                           dispatch=orders.Dispatch(0, reset_attempts=True))
+                           dispatch=orders.Dispatch(0, reset_attempts=True), actor="test")
     await sync_order(runtime, uuid.UUID(order_id))
     looked_up = await _order(engine, order_id)
     assert (looked_up["placement"], looked_up["broker_order_id"]) == ("in_flight", None)
@@ -252,7 +252,7 @@ async def test_a_fill_that_raced_a_cancel_is_booked_and_the_order_stays_canceled
     async with engine.begin() as conn:  # our books saw the cancel before the fill
         row = await orders.lock(conn, uuid.UUID(order_id))
         assert row is not None
-        await orders.save(conn, Change(row).then(ev.Canceled()))
+        await orders.save(conn, Change(row).then(ev.Canceled()), actor="test")
     await sync_order(runtime, uuid.UUID(order_id))  # e.g. the fill's webhook arrives
     late = await _order(engine, order_id)
     assert (late["status"], late["filled_quantity"]) == ("CANCELED", Decimal(3))

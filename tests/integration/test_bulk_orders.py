@@ -121,7 +121,7 @@ async def test_cancel_all_reports_an_order_it_cannot_cancel_and_cancels_the_rest
         order = await orders.lock(conn, uuid.UUID(replacing))
         assert order is not None
         asked = ev.ReplaceRequested(replace(order.terms, price=Decimal("99")))
-        saved = await orders.save(conn, Change(order).then(asked))
+        saved = await orders.save(conn, Change(order).then(asked), actor="test")
     await publish_order_changes(app.state.redis, [saved], get_settings().order_cache_ttl_seconds)
     other = await place(client, auth, **{**RESTING_BUY, "quantity": "1"})
 

@@ -197,7 +197,7 @@ async def _expire(engine: AsyncEngine, redis: Redis, order_id: str) -> None:
         assert order is not None
         change = Change(order).then(ev.Expired("the DAY order's session ended"))
         await orders.release_reservation(conn, order, change.after)
-        saved = await orders.save(conn, change, dispatch=orders.Dispatch.done())
+        saved = await orders.save(conn, change, dispatch=orders.Dispatch.done(), actor="expiry")
     await publish_order_changes(redis, [saved], Settings().order_cache_ttl_seconds)
 
 

@@ -91,9 +91,10 @@ async def _wait(conn: AsyncConnection, *, order_id: uuid.UUID, seconds: float, d
     if not allows(order.status, event):
         return None  # it ended meanwhile: nothing to explain
     change = Change(order).then(event)
+    actor = f"broker:{order.broker}"
     if not_sent:
-        return await orders.claim(conn, change, guard=orders.Guard.NOT_AT_BROKER)
-    return await orders.save(conn, change)
+        return await orders.claim(conn, change, guard=orders.Guard.NOT_AT_BROKER, actor=actor)
+    return await orders.save(conn, change, actor=actor)
 
 
 async def after_failure(runtime: Runtime, order: Order, exc: BrokerError) -> None:

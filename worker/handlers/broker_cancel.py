@@ -95,4 +95,5 @@ async def _settle(conn: AsyncConnection, *, order_id: uuid.UUID,
         change = await close_order(conn, Change(order), event)
     else:
         change = Change(order).then(event)
-    return await orders.save(conn, change, dispatch=orders.Dispatch.done())
+    return await orders.save(conn, change, dispatch=orders.Dispatch.done(),
+                             actor=f"broker:{order.broker}")

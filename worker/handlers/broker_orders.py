@@ -117,7 +117,8 @@ async def _claim(conn: AsyncConnection, *, order_id: uuid.UUID, lease: float) ->
         return None
     return await orders.claim(conn, Change(order).then(ev.PlacementStarted()),
                               guard=orders.Guard.NOT_AT_BROKER,
-                              dispatch=orders.Dispatch(lease, reset_attempts=True))
+                              dispatch=orders.Dispatch(lease, reset_attempts=True),
+                              actor=f"broker:{order.broker}")
 
 
 async def _place_request(runtime: Runtime, row: Order) -> PlaceRequest:
@@ -228,4 +229,5 @@ async def _close(conn: AsyncConnection, *, order_id: uuid.UUID,
     if order is None or is_terminal(order.status):
         return None
     closed = await close_order(conn, Change(order), event)
-    return await orders.save(conn, closed, dispatch=orders.Dispatch.done())
+    return await orders.save(conn, closed, dispatch=orders.Dispatch.done(),
+                             actor=f"broker:{order.broker}")

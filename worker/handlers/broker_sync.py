@@ -64,7 +64,8 @@ async def _apply(conn: AsyncConnection, *, order_id: uuid.UUID, report: BrokerOr
 async def save_report(conn: AsyncConnection, change: Change, recheck_in: float | None,
                       *, placed: bool = False) -> Change:
     """Save what a report changed; a report missing trades is asked again soon."""
-    saved = await orders.save(conn, change, dispatch=orders.Dispatch.done() if placed else None)
+    saved = await orders.save(conn, change, dispatch=orders.Dispatch.done() if placed else None,
+                              actor=f"broker:{change.before.broker}")
     if recheck_in is not None:
         await orders.reschedule(conn, change.before.id, recheck_in)
     return saved

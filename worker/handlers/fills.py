@@ -72,7 +72,8 @@ async def record_execution(runtime: Runtime, order_id: uuid.UUID, fill: ev.Fille
         order = await orders.lock(conn, order_id)
         if order is None:
             raise NotFound(f"order {order_id} not found")
-        return await orders.save(conn, await book_fill(conn, Change(order), fill))
+        return await orders.save(conn, await book_fill(conn, Change(order), fill),
+                                 actor="paper" if order.is_paper else f"broker:{order.broker}")
 
     change = await runtime.in_transaction(work)
     await runtime.publish([change])

@@ -89,4 +89,4 @@ async def _give_up(conn: AsyncConnection, *, order_id: uuid.UUID) -> list[Change
         # A cancel we could not complete leaves the order as it was; the user may retry it.
         change = Change(order).then(ev.CancelRejected(
             "the cancel could not be completed; the order is still working"))
-    return [await orders.save(conn, change, dispatch=orders.Dispatch.done())]
+    return [await orders.save(conn, change, dispatch=orders.Dispatch.done(), actor="sweeper")]

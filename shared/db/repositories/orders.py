@@ -410,8 +410,8 @@ FROM saved, unnest(CAST(:versions AS integer[]), CAST(:froms AS text[]), CAST(:t
 RETURNING created_at"""
 
 
-async def save(conn: AsyncConnection, change: Change, *,
-               dispatch: Dispatch | None = None, actor: str | None = None) -> Change:
+async def save(conn: AsyncConnection, change: Change, *, actor: str,
+               dispatch: Dispatch | None = None) -> Change:
     """Write a change to an order read in this transaction; StaleOrder if it moved meanwhile.
 
     `actor` says who or what caused it in the audit trail ("user:<id>", "paper", ...).
@@ -423,8 +423,9 @@ async def save(conn: AsyncConnection, change: Change, *,
     return saved
 
 
-async def claim(conn: AsyncConnection, change: Change, *, guard: Guard | None = None,
-                dispatch: Dispatch | None = None, actor: str | None = None) -> Change | None:
+async def claim(conn: AsyncConnection, change: Change, *, actor: str,
+                guard: Guard | None = None,
+                dispatch: Dispatch | None = None) -> Change | None:
     """Write a change only if the order is still at the version read (and `guard` holds).
 
     The only statement that changes an order: its row (compare-and-set on the version) and one
