@@ -392,3 +392,23 @@ async def test_concurrent_matchers_and_arrivals_fill_nothing_twice_and_never_ove
     unfilled = sum(D(o["quantity"]) - D(o["filled_quantity"]) for o in orders
                    if o["status"] not in ("CANCELED", "FILLED"))
     assert D(account["buying_power"]) == D(account["cash"]) - unfilled * D("99.50")
+
+
+async def test_a_resting_market_buy_never_spends_more_than_it_reserved(
+    client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str],
+    symbol: str,
+) -> None:
+    await set_quote(engine, symbol, "99.99", "100.01", ask_size="10")
+    order_id = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                           quantity="100")  # holds 100 × 100.01 × 1.05 = 10501.05
+    await submit_orders(runtime, [order_id])
+    await set_quote(engine, symbol, "199.99", "200.00", ask_size="1000")  # the ask doubles
+    await match_symbols(runtime, [symbol])
+    # 9450.945 is left of the hold after the first 10: it pays for 47 more at 200.
+    assert await _fills(client, auth, order_id) == [("10", "100.01"), ("47", "200")]
+    order = await _order(client, auth, order_id)
+    assert (order["status"], order["filled_quantity"]) == ("CANCELED", "57")
+    assert order["reject_reason"].startswith("the ask 200 ran past the cash this order reserved")
+    account = await get_ok(client, auth, "/api/v1/account")
+    assert D(account["cash"]) == D(100000) - 10 * D("100.01") - 47 * D(200)
+    assert account["buying_power"] == account["cash"]  # nothing left held

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from shared.domain.fees import FeeSchedule
 from shared.domain.orders import Change, Order, apply
 from shared.settings import Settings
 from tests.unit.factories import T0, new_order
@@ -265,3 +266,33 @@ def test_slippage_beyond_the_market_order_cushion_is_refused_at_start() -> None:
     assert Settings(paper_slippage_bps=D(500), market_order_cushion=D("0.05"))
     with pytest.raises(ValidationError, match="must not exceed MARKET_ORDER_CUSHION"):
         Settings(paper_slippage_bps=D(501), market_order_cushion=D("0.05"))
+
+
+# ---------------------------------------------------------------- what a BUY reserved
+
+
+def test_a_market_buy_never_spends_more_than_it_reserved_when_the_ask_runs_away() -> None:
+    # 100 shares reserved at about 105 each; the ask is now 210: the cash covers 50.
+    resting = working(BUY, MKT, reserved_cash="10500")
+    ran = Quote(bid=D("209.99"), ask=D("210.00"), last=D("210"), bid_size=D(500),
+                ask_size=D(500), seq=8)
+    result = match(resting, ran, D(500), T0)
+    assert _fill(result.events) == ("50", "210.00")
+    after = _after(resting, result.events)
+    assert (after.status, after.filled_quantity) == (S.CANCELED, D(50))
+    assert after.reject_reason == (
+        "the ask 210 ran past the cash this order reserved: 50 of 100 filled, the rest is "
+        "canceled")
+
+
+def test_a_market_buys_cap_leaves_room_for_its_fee() -> None:
+    fees = FeeSchedule(per_order=D(10))
+    resting = working(BUY, MKT, "10", reserved_cash="1000")
+    ran = replace(QUOTE, ask=D("100"), seq=9)
+    result = match(resting, ran, D(500), T0, fees=fees)
+    assert _fill(result.events) == ("9", "100")  # 9 × 100 + 10 ≤ 1000 < 10 × 100 + 10
+
+
+def test_a_limit_buy_fills_in_full_whatever_the_rounding_of_its_reservation() -> None:
+    resting = working(BUY, LMT, "3", price="100.01", reserved_cash="300.0299")
+    assert _fill(match(resting, QUOTE, D(500), T0).events) == ("3", "100.01")

@@ -86,7 +86,7 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
     # A leg whose family another transaction holds waits for the next round (no lock waits).
     held = await legs.lock_book_families(conn, [order for order, _ in reached.book])
     result = plan([entry for entry in reached.book if entry[0].id not in held], quote_of(row),
-                  now, slippage=paper.slippage)
+                  now, slippage=paper.slippage, fees=paper.fees)
     for order, why in result.refused:
         log.error("order %s on %s could not take quote %s and stays as it is: %s", order.id,
                   symbol, row["seq"], why)

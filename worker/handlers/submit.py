@@ -134,7 +134,8 @@ async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change
         return accepted  # rests until the session opens
     accepted = change.then(ev.Accepted())
     result = match(accepted.after, quote_of(row), book.available(order.symbol, order.side),
-                   book.now, arriving=True, slippage=book.paper.slippage)
+                   book.now, arriving=True, slippage=book.paper.slippage,
+                   fees=book.paper.fees)
     executed = await apply_match(conn, accepted, result, book.paper.fees)
     book.taken[order.symbol, order.side] += (executed.after.filled_quantity
                                              - accepted.after.filled_quantity)

@@ -20,14 +20,16 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
 from shared.domain import events as ev
 from shared.domain.enums import OrderType, Side, TimeInForce
 from shared.domain.errors import DomainError
+from shared.domain.fees import FeeSchedule, fill_fee
 from shared.domain.orders import Order, apply, is_terminal, trailing_stop_price
 from shared.domain.triggers import is_untriggered_stop
-from shared.domain.values import ARITHMETIC
+from shared.domain.values import ARITHMETIC, LEDGER_PLACES
 
 ZERO = Decimal(0)
 IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
 LIMIT_TYPES = frozenset({OrderType.LIMIT, OrderType.STOP_LIMIT})
 BPS = Decimal(10_000)
+NO_FEES = FeeSchedule()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,10 +79,12 @@ def trade_id(order_id: uuid.UUID, seq: int) -> str:
 
 
 def match(order: Order, quote: Quote, available: Decimal, at: datetime, *,
-          arriving: bool = False, slippage: Slippage = NO_SLIPPAGE) -> Match:
+          arriving: bool = False, slippage: Slippage = NO_SLIPPAGE,
+          fees: FeeSchedule = NO_FEES) -> Match:
     """What `quote` does to `order` when `available` is the size left at its touch.
 
-    `arriving`: the order reaches the exchange now; an IOC or FOK ends on this quote.
+    `arriving`: the order reaches the exchange now; an IOC or FOK ends on this quote. A BUY
+    without a limit never spends more than the cash it reserved (with its `fees`).
     """
     if is_terminal(order.status) or not order.is_paper:
         return Match()  # a late quote never fills a finished order
@@ -90,7 +94,8 @@ def match(order: Order, quote: Quote, available: Decimal, at: datetime, *,
         steps.add(ev.WaterMarkMoved(quote.touch(order.side)))
     if is_untriggered_stop(steps.order) and _stop_hit(steps.order, quote):
         steps.add(ev.Triggered(quote.touch(order.side)))
-    used = _execute(steps, quote, available, at, arriving=arriving, slippage=slippage)
+    used = _execute(steps, quote, available, at, arriving=arriving, slippage=slippage,
+                    fees=fees)
     if arriving and order.time_in_force in IMMEDIATE and not is_terminal(steps.order.status):
         steps.add(ev.Canceled(_unfilled_reason(steps.order, quote, available)))
     return Match(tuple(steps.events), used)
@@ -133,7 +138,7 @@ def executable_price(order: Order, quote: Quote) -> Decimal | None:
 
 
 def _execute(steps: _Steps, quote: Quote, available: Decimal, at: datetime, *,
-             arriving: bool, slippage: Slippage) -> Decimal:
+             arriving: bool, slippage: Slippage, fees: FeeSchedule) -> Decimal:
     order = steps.order
     price = executable_price(order, quote)
     tid = trade_id(order.id, quote.seq)
@@ -144,8 +149,42 @@ def _execute(steps: _Steps, quote: Quote, available: Decimal, at: datetime, *,
         return ZERO  # all or nothing
     if order.order_type not in LIMIT_TYPES:
         price = slipped(price, order.side, quote.tick, tid, slippage)
+    affordable = _affordable(order, price, fees)
+    if affordable < quantity:
+        return _run_past_reservation(steps, affordable, price, tid, at)
     steps.add(ev.Filled(trade_id=tid, quantity=quantity, price=price, at=at))
     return quantity
+
+
+def _affordable(order: Order, price: Decimal, fees: FeeSchedule) -> Decimal:
+    """How much of a BUY without a limit its reserved cash pays for at `price`, fee included
+    (a limit never trades above the price it reserved: no cap)."""
+    if order.side is not Side.BUY or order.order_type in LIMIT_TYPES or not order.reserved_cash:
+        return order.leaves  # a SELL, a limit, or an order that holds no cash here
+    step = Decimal(1) if order.quantity == order.quantity.to_integral_value() else LEDGER_PLACES
+
+    def at_most(cash: Decimal) -> Decimal:
+        with localcontext(ARITHMETIC):
+            return max(ZERO, (cash / price).quantize(step, rounding=ROUND_FLOOR))
+
+    first = at_most(order.reserved_cash)
+    fee = fill_fee(fees, filled_before=order.filled_quantity,
+                   notional_before=order.filled_notional, quantity=first, price=price)
+    # A smaller fill pays no more fee, so one step back from the first guess is enough.
+    return at_most(order.reserved_cash - fee) if fee else first
+
+
+def _run_past_reservation(steps: _Steps, affordable: Decimal, price: Decimal, tid: str,
+                          at: datetime) -> Decimal:
+    """Fill what the reserved cash pays for and cancel the rest: the market ran past it."""
+    if affordable > 0:
+        steps.add(ev.Filled(trade_id=tid, quantity=affordable, price=price, at=at))
+    order = steps.order
+    steps.add(ev.Canceled(
+        f"the ask {_plain(price)} ran past the cash this order reserved: "
+        f"{_plain(order.filled_quantity)} of {_plain(order.quantity)} filled, the rest is "
+        "canceled"))
+    return affordable
 
 
 def _unfilled_reason(order: Order, quote: Quote, available: Decimal) -> str:
@@ -204,14 +243,14 @@ class Plan:
 
 
 def plan(book: Iterable[tuple[Order, datetime]], quote: Quote, at: datetime, *,
-         slippage: Slippage = NO_SLIPPAGE) -> Plan:
+         slippage: Slippage = NO_SLIPPAGE, fees: FeeSchedule = NO_FEES) -> Plan:
     """Match a symbol's resting orders against `quote` in price-time priority."""
     left = {Side.BUY: quote.ask_size, Side.SELL: quote.bid_size}
     matches: list[tuple[Order, Match]] = []
     refused: list[tuple[Order, str]] = []
     for order, _queued_at in sorted(book, key=lambda item: priority(*item)):
         try:
-            result = match(order, quote, left[order.side], at, slippage=slippage)
+            result = match(order, quote, left[order.side], at, slippage=slippage, fees=fees)
         except DomainError as exc:
             refused.append((order, exc.message))
             continue
