@@ -222,3 +222,24 @@ async def test_an_entry_shows_the_legs_it_opened_and_each_leg_its_entry(
     listed = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
     assert {o["id"]: len(o["legs"]) for o in listed} == {
         entry: 2, **{leg["id"]: 0 for leg in shown["legs"]}}
+
+
+async def test_an_oto_opens_its_one_exit_as_the_entry_fills_and_that_exit_holds_the_shares(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine)  # quoted 99.99 / 100.01
+    entry = await place(client, auth, symbol=symbol, side="BUY", order_type="MARKET",
+                        quantity="10", order_class="oto", stop_loss={"stop_price": "90"})
+    await submit_orders(runtime, [entry])
+    [stop] = (await get_ok(client, auth, f"/api/v1/orders/{entry}"))["legs"]
+    assert (stop["order_type"], stop["side"], stop["quantity"], stop["status"]) == (
+        "STOP", "SELL", "10", "ACCEPTED")
+    assert await _held(engine, symbol) == (D(10), D(10))
+    response = await client.post("/api/v1/orders", headers=auth, json={
+        "symbol": symbol, "side": "SELL", "order_type": "MARKET", "quantity": "1"})
+    assert response.json()["error"]["code"] == "insufficient_position"  # the stop holds them
+    await set_quote(engine, symbol, "89.9", "90")
+    await match_symbol(runtime, symbol)
+    done = await get_ok(client, auth, f"/api/v1/orders/{stop['id']}")
+    assert (done["status"], done["avg_fill_price"]) == ("FILLED", "89.9")
+    assert await _held(engine, symbol) == (D(0), D(0))
