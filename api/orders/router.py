@@ -32,6 +32,7 @@ from api.orders.cancels import announce_cancel
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
+from shared.db.repositories import legs as families
 from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.errors import NotFound
 from shared.domain.orders import Order
@@ -126,7 +127,7 @@ async def _with_legs(conn: AsyncConnection, found: Sequence[Order]) -> list[dict
     """Order resources, each entry or oco order with the legs it opened (one read for all)."""
     parents = [o.id for o in found if o.order_class is not OrderClass.SIMPLE
                and o.parent_id is None]
-    legs = await orders.legs_of(conn, parents) if parents else []
+    legs = await families.legs_of(conn, parents) if parents else []
     return [order_resource(o, [leg for leg in legs if leg.parent_id == o.id]) for o in found]
 
 

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.settings import get_settings
-from tests.helpers import set_quote
+from tests.helpers import get_ok, place, set_quote
 from tests.integration.test_order_responses import OpenApi
 from worker.runtime import Runtime
 
+__all__ = ["ORDERS", "RESTING_BUY", "api_fixture", "get_ok", "place", "quotes_fixture",
+           "runtime_fixture"]
 ORDERS = "/api/v1/orders"
 # The tests quote AAPL at 199.98 / 200.02: a BUY at 100 rests, and holds 1000 of the cash.
 RESTING_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "10",
@@ -43,18 +43,3 @@ async def quotes_fixture(engine: AsyncEngine) -> None:
     await set_quote(engine, "AAPL", "199.98", "200.02")
     await set_quote(engine, "MSFT", "99.99", "100.01")
     await set_quote(engine, "INFY", "1859.9", "1860.1")
-
-
-async def place(client: httpx.AsyncClient, auth: dict[str, str], **body: Any) -> str:
-    """POST /orders, which must accept it; returns the order id."""
-    response = await client.post(ORDERS, json=body, headers=auth)
-    assert response.status_code == 202, response.text
-    order_id: str = response.json()["id"]
-    return order_id
-
-
-async def get_ok(client: httpx.AsyncClient, auth: dict[str, str], path: str) -> Any:
-    """GET `path`, which must answer 200; returns the body."""
-    response = await client.get(path, headers=auth)
-    assert response.status_code == 200, response.text
-    return response.json()

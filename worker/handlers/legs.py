@@ -19,6 +19,7 @@ from decimal import Decimal
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories import legs as families
 from shared.db.repositories import orders, reservations
 from shared.domain import events as ev
 from shared.domain.classes import (
@@ -33,6 +34,7 @@ from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.orders import Change, Order, is_terminal
 from shared.messaging import tasks
 from shared.messaging.enqueue import send
+from worker.brokers.paper.matching import paper_order_id
 from worker.handlers.closing import close_order
 
 log = logging.getLogger(__name__)
@@ -55,7 +57,7 @@ async def lock_book_families(conn: AsyncConnection, book: Sequence[Order]) -> se
               if order.order_class is not OrderClass.SIMPLE}
     held = set()
     for root in sorted(set(linked.values())):
-        _, busy = await orders.lock_families(conn, [root], skip_locked=True)
+        _, busy = await families.lock_families(conn, [root], skip_locked=True)
         if busy:
             held.add(root)
     return {order_id for order_id, root in linked.items() if root in held}
@@ -79,7 +81,7 @@ async def follow(conn: AsyncConnection, saved: Change, now: datetime) -> list[Ch
 
 async def _open_or_grow(conn: AsyncConnection, entry: Order, filled: Decimal,
                         now: datetime) -> list[Change]:
-    family, _ = await orders.lock_families(conn, [entry.id])
+    family, _ = await families.lock_families(conn, [entry.id])
     legs = [order for order in family if order.parent_id == entry.id]
     if legs and all(is_working(leg) for leg in legs):
         return [await _grow(conn, leg, filled) for leg in legs]
@@ -101,13 +103,11 @@ async def _grow(conn: AsyncConnection, leg: Order, more: Decimal) -> Change:
 async def _open(conn: AsyncConnection, entry: Order, quantity: Decimal, now: datetime, *,
                 oco: bool) -> list[Change]:
     """Insert and accept the exits for `quantity`; the first one holds the shares."""
-    exits = Exits.from_json(await orders.exit_terms_of(conn, entry.id))
+    exits = Exits.from_json(await families.exit_terms_of(conn, entry.id))
     legs = new_legs(entry, exits, quantity, oco=oco, ids=[uuid.uuid4(), uuid.uuid4()], now=now)
-    from worker.handlers.submit import paper_order_id  # submit imports this module
-
     changes = []
     for leg in legs:
-        inserted = await orders.insert_leg(conn, leg, actor=ACTOR)
+        inserted = await families.insert_leg(conn, leg, actor=ACTOR)
         change = Change(inserted)
         if leg.reserved_quantity > 0 and not await reservations.take_shares(
                 conn, leg.account_id, leg.symbol, leg.reserved_quantity):
@@ -134,7 +134,7 @@ async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Chan
     shares, so a stop-loss left working could sell shares nothing holds any more."""
     if not is_leg(leg):
         return []
-    family, _ = await orders.lock_families(conn, [root_of(leg)])
+    family, _ = await families.lock_families(conn, [root_of(leg)])
     changes = []
     for sibling in _siblings(family, leg):
         closed = await close_order(conn, Change(sibling), ev.Canceled(why))
@@ -144,7 +144,7 @@ async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Chan
 
 
 async def _share(conn: AsyncConnection, leg: Order, filled: Decimal) -> list[Change]:
-    family, _ = await orders.lock_families(conn, [root_of(leg)])
+    family, _ = await families.lock_families(conn, [root_of(leg)])
     siblings = _siblings(family, leg)
     done = leg.status is OrderStatus.FILLED
     changes = []

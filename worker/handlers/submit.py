@@ -29,7 +29,7 @@ from shared.domain.enums import Side
 from shared.domain.orders import Change
 from shared.domain.sessions import waiting_for_open
 from shared.settings import Settings
-from worker.brokers.paper.matching import IMMEDIATE, match
+from worker.brokers.paper.matching import IMMEDIATE, match, paper_order_id
 from worker.brokers.paper.venue import Venue, quote_of
 from worker.handlers import legs
 from worker.handlers.closing import close_order
@@ -88,11 +88,6 @@ def _waiting(paper: Venue, exchange: str, now: datetime) -> str:
     if not paper.calendar.knows(exchange):
         return f"the paper exchange has no trading hours for {exchange}"
     return waiting_for_open(exchange, paper.calendar.next_open(exchange, now))
-
-
-def paper_order_id(order_id: uuid.UUID) -> str:
-    """The paper exchange's id for our order: derived from it, so a replay names the same."""
-    return f"PAPER-{order_id.hex[:16]}"
 
 
 class _Book:

@@ -73,6 +73,11 @@ class Match:
     used: Decimal = ZERO
 
 
+def paper_order_id(order_id: uuid.UUID) -> str:
+    """The paper exchange's id for our order: derived from it, so a replay names the same."""
+    return f"PAPER-{order_id.hex[:16]}"
+
+
 def trade_id(order_id: uuid.UUID, seq: int) -> str:
     """The paper execution id of an order's fill on quote `seq`: a redelivery names the same."""
     return f"{order_id.hex}-{seq}"
