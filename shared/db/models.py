@@ -207,8 +207,8 @@ orders = Table(
     CheckConstraint(f"(status IN {PENDING}) = (previous_status IS NOT NULL) AND"
                     f" (previous_status IS NULL OR {_one_of('previous_status', OrderStatus)})",
                     name="previous_status"),
-    CheckConstraint("(status = 'PENDING_REPLACE') = (pending_terms IS NOT NULL)",
-                    name="pending_terms"),
+    CheckConstraint(f"(status <> 'PENDING_REPLACE' OR pending_terms IS NOT NULL) AND"
+                    f" (pending_terms IS NULL OR status IN {PENDING})", name="pending_terms"),
     CheckConstraint(_one_of("order_class", OrderClass), name="order_class"),
     CheckConstraint("time_in_force <> 'GTD' OR expire_at IS NOT NULL", name="gtd_expire_at"),
     CheckConstraint("quantity > 0", name="quantity_positive"),

@@ -61,8 +61,12 @@ TRANSITIONS: Final[Mapping[OrderStatus, Mapping[_E, OrderStatus | Move]]] = Mapp
     _S.ACCEPTED: {**_WORKING, ev.Triggered: _S.TRIGGERED, ev.WaterMarkMoved: Move.STAY},
     _S.TRIGGERED: _WORKING,
     _S.PARTIALLY_FILLED: _WORKING,
-    _S.PENDING_CANCEL: {**_PENDING, ev.CancelRejected: Move.BACK},
-    _S.PENDING_REPLACE: {**_PENDING, ev.Replaced: Move.BACK, ev.ReplaceRejected: Move.BACK},
+    # A cancel supersedes a replace still waiting: the replace may already be at the venue, so
+    # its late answer is still taken (new terms, or none), and the order stays PENDING_CANCEL.
+    _S.PENDING_CANCEL: {**_PENDING, ev.CancelRejected: Move.BACK, ev.Replaced: Move.STAY,
+                        ev.ReplaceRejected: Move.STAY},
+    _S.PENDING_REPLACE: {**_PENDING, ev.Replaced: Move.BACK, ev.ReplaceRejected: Move.BACK,
+                         ev.CancelRequested: _S.PENDING_CANCEL},
     _S.FILLED: {ev.BrokerStatusNoted: Move.STAY},
     # A venue may report a fill after it confirmed a cancel or an expiry (the fill raced it):
     # it happened and is booked; the order keeps its final status.
@@ -216,6 +220,12 @@ def _effect(order: Order, event: ev.OrderEvent, move: OrderStatus | Move) -> Ord
             return replace(_move(order, _S.PENDING_REPLACE), pending_terms=terms)
         case ev.Replaced():
             return _replaced(order, event)
+        case ev.ReplaceRejected(reason=reason) if order.status is _S.PENDING_CANCEL:
+            _require_replace_waiting(order, event)
+            return replace(order, pending_terms=None, status_detail=reason)
+        case ev.CancelRejected(reason=reason) if order.pending_terms is not None:
+            # The replace the cancel superseded has not been answered: it is waited for again.
+            return replace(order, status=_S.PENDING_REPLACE, status_detail=reason)
         case ev.CancelRejected(reason=reason) | ev.ReplaceRejected(reason=reason):
             return _move(replace(order, status_detail=reason), _back(order))
         case ev.Rejected() if order.filled_quantity > 0:
@@ -234,9 +244,11 @@ def _back(order: Order) -> OrderStatus:
 
 
 def _move(order: Order, target: OrderStatus) -> Order:
-    """Move to `target`: a pending state remembers the status it left; an end frees the rest."""
-    previous = order.status if target in PENDING_STATUSES else None
-    pending = order.pending_terms if target is _S.PENDING_REPLACE else None
+    """Move to `target`: a pending state remembers the status it works in, and the terms a
+    replace still waits on; an end frees the rest."""
+    waiting = target in PENDING_STATUSES
+    previous = order.working_status if waiting else None
+    pending = order.pending_terms if waiting else None
     moved = replace(order, status=target, previous_status=previous, pending_terms=pending)
     if is_terminal(target):
         return replace(moved, reserved_cash=Decimal(0), reserved_quantity=Decimal(0))
@@ -295,9 +307,15 @@ def _check_terms(order: Order, terms: ev.Terms) -> None:
                                               "filled_quantity": str(order.filled_quantity)})
 
 
+def _require_replace_waiting(order: Order, event: ev.Replaced | ev.ReplaceRejected) -> None:
+    if order.pending_terms is None:
+        raise _refused(order, event, "no replace of it is waiting for an answer")
+
+
 def _replaced(order: Order, event: ev.Replaced) -> Order:
+    _require_replace_waiting(order, event)
     terms = order.pending_terms
-    assert terms is not None, "a PENDING_REPLACE knows its new terms"
+    assert terms is not None
     if terms.quantity < order.filled_quantity:
         raise _refused(order, event, f"its new quantity {terms.quantity} is below the "
                                      f"{order.filled_quantity} filled meanwhile")
@@ -314,6 +332,8 @@ def _replaced(order: Order, event: ev.Replaced) -> Order:
         reserved_cash=cash, reserved_quantity=shares, status_detail=None)
     if terms.quantity == order.filled_quantity:
         return _move(renewed, _S.FILLED)  # cut to what is filled: nothing is left to work
+    if order.status is _S.PENDING_CANCEL:
+        return replace(renewed, pending_terms=None)  # the cancel it lost to still waits
     return _move(renewed, _back(order))
 
 

@@ -111,13 +111,13 @@ async def test_cancel_all_for_one_symbol_leaves_the_other_symbols_open(
     assert (await get_ok(client, auth, f"{ORDERS}/{msft}"))["status"] == "PENDING_NEW"
 
 
-async def test_cancel_all_reports_an_order_it_cannot_cancel_and_cancels_the_rest(
+async def test_cancel_all_cancels_an_order_whose_replace_waits_for_the_venue(
     client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine, runtime: Runtime,
     api: OpenApi, app: FastAPI,
 ) -> None:
     replacing = await place(client, auth, **RESTING_BUY)
     await submit_orders(runtime, [replacing])
-    async with engine.begin() as conn:  # a replace waiting for the venue cannot be canceled
+    async with engine.begin() as conn:  # a replace still waiting for the venue's answer
         order = await orders.lock(conn, uuid.UUID(replacing))
         assert order is not None
         asked = ev.ReplaceRequested(replace(order.terms, price=Decimal("99")))
@@ -127,13 +127,37 @@ async def test_cancel_all_reports_an_order_it_cannot_cancel_and_cancels_the_rest
 
     response = await client.delete(ORDERS, headers=auth)
 
+    superseded, canceled = api.check(response)["items"]
+    assert (superseded["order_id"], superseded["http_status"]) == (replacing, 202)
+    assert superseded["order"]["status"] == "PENDING_CANCEL"  # the cancel supersedes it
+    assert (canceled["order_id"], canceled["order"]["status"]) == (other, "CANCELED")
+    assert await cancel_order(runtime, replacing)
+    assert (await get_ok(client, auth, f"{ORDERS}/{replacing}"))["status"] == "CANCELED"
+
+
+async def test_cancel_all_reports_an_order_that_ended_before_its_turn_and_cancels_the_rest(
+    client: httpx.AsyncClient, auth: dict[str, str], api: OpenApi,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ended = await place(client, auth, **RESTING_BUY)
+    assert (await client.delete(f"{ORDERS}/{ended}", headers=auth)).status_code == 202
+    other = await place(client, auth, **{**RESTING_BUY, "quantity": "1"})
+    listed = [uuid.UUID(ended), uuid.UUID(other)]  # as listed open, just before `ended` ended
+    monkeypatch.setattr(orders, "open_for_user", _returning(listed))
+
+    response = await client.delete(ORDERS, headers=auth)
+
     refused, canceled = api.check(response)["items"]
-    assert (refused["order_id"], refused["http_status"], refused["order"]) == (
-        replacing, 409, None)
-    assert refused["error"]["code"] == "invalid_transition"
+    assert (refused["order_id"], refused["http_status"], refused["order"]) == (ended, 409, None)
+    assert refused["error"]["code"] == "order_not_cancelable"
     assert refused["error"]["request_id"] == response.headers["x-request-id"]
     assert (canceled["order_id"], canceled["order"]["status"]) == (other, "CANCELED")
-    assert (await get_ok(client, auth, f"{ORDERS}/{replacing}"))["status"] == "PENDING_REPLACE"
+
+
+def _returning(ids: list[uuid.UUID]) -> Any:
+    async def open_for_user(*_: Any, **__: Any) -> list[uuid.UUID]:
+        return ids
+    return open_for_user
 
 
 async def test_cancel_all_never_touches_another_users_orders_or_accounts(

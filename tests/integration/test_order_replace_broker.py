@@ -3,6 +3,7 @@ PENDING_REPLACE until the broker answers, fills meanwhile booked, a lost task re
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -30,6 +31,7 @@ from tests.integration.replacing import (
 )
 from tests.integration.test_order_responses import OpenApi
 from tests.stubs.groww.harness import GrowwStub
+from worker.handlers.broker_cancel import cancel_at_broker
 from worker.handlers.broker_modify import modify_at_broker
 from worker.handlers.broker_orders import place_orders, sync_order
 from worker.handlers.sweep import sweep
@@ -172,3 +174,67 @@ async def test_a_modify_whose_answer_is_lost_is_looked_up_and_confirmed_without_
     asked = [e.detail["event"] for e in await events(engine, order_id)
              if (e.detail or {}).get("event") in ("ReplaceRequested", "Replaced")]
     assert asked == ["ReplaceRequested", "Replaced"]
+
+
+async def test_a_cancel_supersedes_a_waiting_replace_and_the_modify_is_then_never_sent(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
+        account: uuid.UUID, runtime: Runtime, groww: GrowwStub) -> None:
+    order_id = await working_at_groww(client, auth, runtime)
+    assert (await patch(client, auth, order_id, {"price": "1850"})).status_code == 202
+    canceling = await client.delete(f"{ORDERS}/{order_id}", headers=auth)
+    assert canceling.status_code == 202, canceling.text
+    assert canceling.json()["status"] == "PENDING_CANCEL"
+    assert not await modify_at_broker(runtime, order_id)  # the replace is superseded
+    broker_order_id = canceling.json()["broker_order_id"]
+    assert groww.order(broker_order_id)["price"] == Decimal("1860")
+    assert await cancel_at_broker(runtime, order_id)
+    done = await books(engine, order_id)
+    assert (done["order"]["status"], done["order"]["price"]) == ("CANCELED", Decimal("1860"))
+    assert (done["order"]["pending_terms"], done["account"][1]) == (None, Decimal(0))
+
+
+async def test_the_kill_switch_cancels_an_order_whose_replace_waits(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
+        account: uuid.UUID, runtime: Runtime, groww: GrowwStub) -> None:
+    order_id = await working_at_groww(client, auth, runtime)
+    assert (await patch(client, auth, order_id, {"quantity": "12"})).status_code == 202
+    halted = await client.post("/api/v1/account/halt", params={"account_id": str(account)},
+                               headers=auth)
+    assert halted.status_code == 200, halted.text
+    assert [(c["order_id"], c["http_status"], c["order"]["status"])
+            for c in halted.json()["canceled"]] == [(order_id, 202, "PENDING_CANCEL")]
+    assert await cancel_at_broker(runtime, order_id)
+    assert (await books(engine, order_id))["order"]["status"] == "CANCELED"
+
+
+async def test_a_replace_the_broker_confirms_after_a_cancel_was_asked_sets_the_terms_it_waits_on(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
+        account: uuid.UUID, runtime: Runtime, groww: GrowwStub) -> None:
+    order_id = await working_at_groww(client, auth, runtime)
+    assert (await patch(client, auth, order_id, {"price": "1850"})).status_code == 202
+    groww.stall_next_modify(1.0)  # applied at Groww at once, its answer arrives late
+    modifying = asyncio.create_task(modify_at_broker(runtime, order_id))
+    await asyncio.sleep(0.2)
+    assert (await client.delete(f"{ORDERS}/{order_id}", headers=auth)).status_code == 202
+    assert await modifying
+    waiting = await books(engine, order_id)
+    assert (waiting["order"]["status"], waiting["order"]["price"]) == (
+        "PENDING_CANCEL", Decimal("1850"))
+    assert waiting["order"]["pending_terms"] is None
+    assert await cancel_at_broker(runtime, order_id)
+    assert (await books(engine, order_id))["order"]["status"] == "CANCELED"
+
+
+async def test_a_modify_whose_answer_is_lost_while_the_order_fills_leaves_it_filled(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
+        account: uuid.UUID, runtime: Runtime, groww: GrowwStub) -> None:
+    order_id = await working_at_groww(client, auth, runtime)
+    assert (await patch(client, auth, order_id, {"price": "1861"})).status_code == 202
+    broker_order_id = (await books(engine, order_id))["order"]["broker_order_id"]
+    groww.stall_next_modify(1.0)
+    modifying = asyncio.create_task(modify_at_broker(runtime, order_id))
+    await asyncio.sleep(0.2)
+    groww.fill(broker_order_id, Decimal(10), Decimal("1860"))  # all of it, before the answer
+    assert await modifying
+    done = (await client.get(f"{ORDERS}/{order_id}", headers=auth)).json()
+    assert (done["status"], done["filled_quantity"]) == ("FILLED", "10")

@@ -76,6 +76,9 @@ ALLOWED: list[tuple[OrderStatus, type[ev.OrderEvent], OrderStatus]] = [
     (S.PENDING_CANCEL, ev.CancelRejected, S.ACCEPTED),  # back to where it came from
     (S.PENDING_REPLACE, ev.Replaced, S.ACCEPTED),  # on the new terms
     (S.PENDING_REPLACE, ev.ReplaceRejected, S.ACCEPTED),  # on the old terms
+    (S.PENDING_REPLACE, ev.CancelRequested, S.PENDING_CANCEL),  # a cancel supersedes it
+    (S.PENDING_CANCEL, ev.Replaced, S.PENDING_CANCEL),  # the superseded replace's late answer
+    (S.PENDING_CANCEL, ev.ReplaceRejected, S.PENDING_CANCEL),
     (S.FILLED, ev.BrokerStatusNoted, S.FILLED),
     (S.CANCELED, ev.Filled, S.CANCELED),  # a late fill is booked, the status stays
     (S.CANCELED, ev.BrokerStatusNoted, S.CANCELED),
@@ -101,6 +104,8 @@ def _ready_for(status: OrderStatus, event: type[ev.OrderEvent]) -> dict[str, Any
         return {"broker_order_id": None, "placement": Placement.IN_FLIGHT}
     if event is ev.Accepted and status in _PENDING:
         return {"previous_status": S.SUBMITTED}
+    if event in (ev.Replaced, ev.ReplaceRejected) and status is S.PENDING_CANCEL:
+        return {"pending_terms": replace(new_order().terms, quantity=Decimal(200))}
     if event is ev.Triggered:
         return _STOP
     if event is ev.WaterMarkMoved:
@@ -197,6 +202,47 @@ def test_an_acknowledgement_while_the_cancel_waits_is_remembered_for_a_refusal()
     acked = apply(pending, ev.Accepted())
     assert (acked.status, acked.previous_status) == (S.PENDING_CANCEL, S.ACCEPTED)
     assert apply(acked, ev.CancelRejected("refused")).status is S.ACCEPTED
+
+
+def _waiting_replace(price: str = "9") -> Order:
+    order = order_in(S.PARTIALLY_FILLED)
+    return apply(order, ev.ReplaceRequested(replace(order.terms, price=Decimal(price))))
+
+
+def test_a_cancel_supersedes_a_waiting_replace_and_keeps_its_terms_for_a_late_answer() -> None:
+    canceling = apply(_waiting_replace(), ev.CancelRequested())
+    assert (canceling.status, canceling.previous_status) == (S.PENDING_CANCEL,
+                                                             S.PARTIALLY_FILLED)
+    assert canceling.pending_terms is not None
+    assert canceling.pending_terms.price == Decimal(9)
+    confirmed = apply(canceling, ev.Replaced())
+    assert (confirmed.status, confirmed.price, confirmed.pending_terms) == (
+        S.PENDING_CANCEL, Decimal(9), None)
+    assert apply(confirmed, ev.Canceled()).status is S.CANCELED
+
+
+def test_a_superseded_replace_the_venue_refuses_leaves_the_cancel_waiting_on_old_terms() -> None:
+    canceling = apply(_waiting_replace(), ev.CancelRequested())
+    refused = apply(canceling, ev.ReplaceRejected("the broker refused the replace"))
+    assert (refused.status, refused.price, refused.pending_terms) == (
+        S.PENDING_CANCEL, order_in(S.PARTIALLY_FILLED).price, None)
+    back = apply(refused, ev.CancelRejected("refused"))
+    assert (back.status, back.pending_terms) == (S.PARTIALLY_FILLED, None)
+
+
+def test_a_refused_cancel_goes_back_to_waiting_on_the_replace_it_superseded() -> None:
+    canceling = apply(_waiting_replace(), ev.CancelRequested())
+    back = apply(canceling, ev.CancelRejected("the broker refused the cancel"))
+    assert (back.status, back.previous_status) == (S.PENDING_REPLACE, S.PARTIALLY_FILLED)
+    assert back.pending_terms == canceling.pending_terms
+    assert apply(back, ev.Replaced()).status is S.PARTIALLY_FILLED
+
+
+def test_a_cancel_with_no_replace_waiting_refuses_a_replace_answer() -> None:
+    canceling = apply(order_in(S.ACCEPTED), ev.CancelRequested())
+    for answer in (ev.Replaced(), ev.ReplaceRejected("refused")):
+        with pytest.raises(InvalidTransition, match="no replace of it is waiting"):
+            apply(canceling, answer)
 
 
 # --- placement at a broker -----------------------------------------------------------------

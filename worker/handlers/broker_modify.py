@@ -2,7 +2,9 @@
 
 The order waits in PENDING_REPLACE, working on its old terms (fills meanwhile are booked as
 they come), until the broker accepts the new terms (Replaced: back to the status it had) or
-refuses them (ReplaceRejected: the old terms stand, with the broker's reason shown). A modify
+refuses them (ReplaceRejected: the old terms stand, with the broker's reason shown). A cancel
+asked for meanwhile supersedes the replace: a modify not yet sent is never sent, and the answer
+to one already sent still settles the terms the order has while its cancel waits. A modify
 is absolute (these terms, not "ten more"), so sending it again is harmless: a failure that
 certainly changed nothing waits and the sweeper re-drives it, and one whose outcome is unknown
 is looked up first: terms the broker already shows need no second call.
@@ -81,7 +83,9 @@ async def _look_up(runtime: Runtime, order: Order) -> None:
     # The modify may have reached the broker: its report says (and books fills meanwhile).
     report = await refresh(runtime, order)
     current = await calls.read_order(runtime, order.id)
-    if report is not None and current is not None and shows_terms(report, current):
+    if current is None or current.pending_terms is None:
+        return  # filled or ended while the answer was lost: nothing waits on it any more
+    if report is not None and shows_terms(report, current):
         await _confirmed(runtime, current)
 
 
@@ -107,8 +111,10 @@ async def _settle(runtime: Runtime, order: Order,
 async def _settle_locked(conn: AsyncConnection, *, order_id: uuid.UUID,
                          event: ev.Replaced | ev.ReplaceRejected) -> Change | None:
     order = await orders.lock(conn, order_id)
-    if order is None or order.status is not OrderStatus.PENDING_REPLACE:
+    if order is None or order.pending_terms is None:
         return None  # filled (too late) or ended meanwhile: nothing left to settle
+    # A cancel may have superseded the replace meanwhile (PENDING_CANCEL): the broker's answer
+    # still says which terms the order has until the cancel is done.
     actor = f"broker:{order.broker}"
     try:
         change = Change(order).then(event)
