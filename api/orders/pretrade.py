@@ -7,14 +7,17 @@ order rate last, so that an order refused for another reason uses none of the ac
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.orders.rate import OrderRate
@@ -35,7 +38,55 @@ from shared.domain.risk import Instrument, OrderRequest
 from shared.domain.sessions import Calendar, outside_session
 from shared.settings import Settings
 
+log = logging.getLogger(__name__)
 IMMEDIATE = frozenset({TimeInForce.IOC, TimeInForce.FOK})
+# The namespace of the placement lock among PostgreSQL's advisory locks ("og").
+_PLACEMENT_LOCKS = 0x6F67
+
+
+class ExposureLock:
+    """One account's placements, one at a time, from counting its exposure to the insert.
+
+    Two orders checked at once would each count the other out and together pass a limit that
+    counts what the account already has (max_open_orders, max_position_value). The insert
+    commits on its own (autocommit), so the lock is a session-level advisory lock, taken only
+    when such a limit is checked and released right after the insert; statement_timeout bounds
+    the wait for it.
+    """
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._account: str | None = None
+
+    async def take(self, account_id: uuid.UUID) -> None:
+        """Wait for the account's lock (once per placement)."""
+        if self._account is None:
+            await self._conn.execute(text("SELECT pg_advisory_lock(:ns, hashtext(:account))"),
+                                     {"ns": _PLACEMENT_LOCKS, "account": str(account_id)})
+            self._account = str(account_id)
+
+    async def release(self) -> None:
+        """Give the lock back; a connection that cannot is closed, which frees it too."""
+        if self._account is None:
+            return
+        try:
+            await self._conn.execute(text("SELECT pg_advisory_unlock(:ns, hashtext(:account))"),
+                                     {"ns": _PLACEMENT_LOCKS, "account": self._account})
+        except Exception as exc:  # noqa: BLE001 - never hand the pool a connection holding it
+            log.warning("could not release the placement lock of %s (%s); closing the "
+                        "connection frees it", self._account, type(exc).__name__)
+            await self._conn.invalidate()
+        self._account = None
+
+
+@contextlib.asynccontextmanager
+async def exposure_lock(conn: AsyncConnection) -> AsyncIterator[ExposureLock]:
+    """The lock a placement takes if its checks count the account's exposure."""
+    lock = ExposureLock(conn)
+    try:
+        yield lock
+    finally:
+        await lock.release()
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +122,10 @@ def limits_of(account: Mapping[Any, Any], settings: Settings) -> RiskLimits:
 
 async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.UUID | None,
                 req: OrderRequest, instrument: Instrument, settings: Settings, gate: Gate,
-                now: datetime) -> Cleared:
-    """Refuse the order (raise) or say how it goes in; `account_id` None is the paper one."""
+                now: datetime, lock: ExposureLock) -> Cleared:
+    """Refuse the order (raise) or say how it goes in; `account_id` None is the paper one.
+
+    `lock` is taken when a limit counts the account's exposure: hold it until the insert."""
     paper = account_id is None
     account = await risk.rules_for(conn, user_id, account_id)
     if account is None:
@@ -84,7 +137,7 @@ async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.U
         immediate=req.time_in_force in IMMEDIATE,
         policy=account["outside_session"]) if paper else None
     limits = limits_of(account, settings)
-    await _check_limits(conn, user_id, account, req, limits)
+    await _check_limits(conn, user_id, account, req, limits, lock)
     if limits.max_orders_per_second is not None and gate.rate is not None:
         await _take_rate(gate.rate, account["id"], limits.max_orders_per_second)
     expire_at = (gate.calendar.close_of(instrument.exchange, now)
@@ -105,13 +158,15 @@ async def _take_rate(rate: OrderRate, account_id: uuid.UUID, limit: int) -> None
 
 
 async def _check_limits(conn: AsyncConnection, user_id: uuid.UUID, account: Mapping[Any, Any],
-                        req: OrderRequest, limits: RiskLimits) -> None:
+                        req: OrderRequest, limits: RiskLimits, lock: ExposureLock) -> None:
     touch = None
     if needs_price(limits, req) and req.order_type in (OrderType.MARKET,
                                                        OrderType.TRAILING_STOP):
         touch = await _touch(conn, req)
-    exposure = (await risk.exposure(conn, user_id, account["id"], req.symbol)
-                if needs_exposure(limits, req) else None)
+    exposure = None
+    if needs_exposure(limits, req):
+        await lock.take(account["id"])
+        exposure = await risk.exposure(conn, user_id, account["id"], req.symbol)
     check_limits(req, limits, price=unit_price(req, touch), exposure=exposure,
                  currency=account["currency"])
 

@@ -166,23 +166,24 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
     route = await _route(conn, user_id, body)
     instrument = await _validate(body, route, instruments, now)
     fingerprint = request_hash(body) if idempotency_key else None
-    try:
-        cleared = await pretrade.clear(conn, user_id=user_id, account_id=route.account_id,
-                                       req=_to_request(body), instrument=instrument,
-                                       settings=settings, gate=gate, now=now)
-    except DomainError:
-        # A retry of an order accepted before the account was halted, the market closed or
-        # a limit was lowered is still that order.
-        if idempotency_key and (earlier := await _earlier(conn, user_id, idempotency_key,
-                                                          fingerprint)) is not None:
-            return earlier, True
-        raise
-    new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint, settings,
-                           cleared.expire_at)
-    try:
-        row = await _insert(conn, new)
-    except IntegrityError as exc:
-        return await _on_conflict(conn, exc, new), True
+    async with pretrade.exposure_lock(conn) as lock:
+        try:
+            cleared = await pretrade.clear(conn, user_id=user_id, account_id=route.account_id,
+                                           req=_to_request(body), instrument=instrument,
+                                           settings=settings, gate=gate, now=now, lock=lock)
+        except DomainError:
+            # A retry of an order accepted before the account was halted, the market closed
+            # or a limit was lowered is still that order.
+            if idempotency_key and (earlier := await _earlier(conn, user_id, idempotency_key,
+                                                              fingerprint)) is not None:
+                return earlier, True
+            raise
+        new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint,
+                               settings, cleared.expire_at)
+        try:
+            row = await _insert(conn, new)
+        except IntegrityError as exc:
+            return await _on_conflict(conn, exc, new), True
     if row is None:
         # The usual retry after a timeout lands here: the insert saw the committed order with
         # this key and locked nothing, so it never waits on the worker filling that order.

@@ -336,3 +336,21 @@ async def test_without_redis_an_order_rate_limit_cannot_be_checked_and_refuses_w
     await patch_settings(client, auth, {"risk_limits": {"max_orders_per_second": 5}})
     refusal(await place(api_without_redis, auth, limit_buy("1", "10")), 503, "unavailable")
     assert await order_count(engine, auth) == 1
+
+
+@pytest.mark.parametrize("limit", [
+    {"max_open_orders": 4},
+    {"max_position_value": "40"},  # ten BUYs of 1 at 10: four fit
+])
+async def test_concurrent_orders_never_overshoot_an_exposure_limit(
+        client: httpx.AsyncClient, second_api: httpx.AsyncClient, engine: AsyncEngine,
+        auth: dict[str, str], limit: dict[str, Any]) -> None:
+    await patch_settings(client, auth, {"risk_limits": limit})
+    responses = await asyncio.gather(*(
+        place(api, auth, limit_buy("1", "10"))
+        for api in (client, second_api) for _ in range(10)))
+    accepted = [r for r in responses if r.status_code == 202]
+    assert len(accepted) == 4, [r.json() for r in responses if r.status_code != 202][:1]
+    assert await order_count(engine, auth) == 4
+    code = f"{next(iter(limit))}_exceeded"
+    assert all(refusal(r, 422, code) for r in responses if r.status_code != 202)
