@@ -25,11 +25,13 @@ from api.errors import error_item
 from api.orders.cancels import Edges, cancel_each, cancel_item
 from api.orders.placer import Placer
 from api.orders.schemas import PlaceOrder
+from shared.brokers.catalog import CAPABILITIES, Broker, Product
 from shared.db.repositories import accounts, orders
-from shared.domain.closing import Close, close_order
+from shared.domain.closing import Close, Held, close_order, closing_product
 from shared.domain.enums import OrderType
 from shared.domain.errors import Conflict, DomainError, InvalidOrder, NotFound
 from shared.domain.orders import is_terminal
+from shared.domain.risk import Instrument
 from shared.messaging.order_view import order_resource
 
 CANCEL_WAIT_SECONDS = 5.0
@@ -38,10 +40,12 @@ CANCEL_POLL_SECONDS = 0.05
 
 @dataclass(frozen=True, slots=True)
 class Amount:
-    """How much to close: all (both None), a percentage or a quantity."""
+    """How much to close: all (both None), a percentage or a quantity; and, at a broker with
+    margin products, of which product (None: the one that holds the position)."""
 
     percentage: Decimal | None = None
     quantity: Decimal | None = None
+    product: Product | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,22 +116,37 @@ class Closer:
                     details={"field": "symbol", "order_ids": [str(o) for o in waiting]})
             await asyncio.sleep(CANCEL_POLL_SECONDS)
 
-    async def _sized(self, account_id: uuid.UUID, symbol: str, amount: Amount) -> Close:
-        """The closing order for the position as it stands now."""
+    async def _sized(self, account_id: uuid.UUID, symbol: str,
+                     amount: Amount) -> tuple[Close, str | None]:
+        """The closing order for the position as it stands now, and the product it trades."""
         rows = await self.held(account_id, symbol)
         position = rows[0]["quantity"] if rows else Decimal(0)
         instrument = await self.placer.instruments.get(symbol)
         if instrument is None:
             raise InvalidOrder(f"symbol {symbol} is not traded here", details={"field": "symbol"})
-        return close_order(position, symbol=symbol, lot_size=instrument.lot_size,
-                           percentage=amount.percentage, quantity=amount.quantity)
+        product = amount.product.value if amount.product else None
+        if rows and CAPABILITIES[Broker(rows[0]["broker"])].products and position != 0:
+            product, most = closing_product(
+                await self._split(account_id, instrument, position), product)
+            position = most if position > 0 else -most
+        close = close_order(position, symbol=symbol, lot_size=instrument.lot_size,
+                            percentage=amount.percentage, quantity=amount.quantity)
+        return close, product
+
+    async def _split(self, account_id: uuid.UUID, instrument: Instrument,
+                     position: Decimal) -> Held:
+        since = self.placer.calendar.day_start(instrument.exchange, self.placer.clock.now())
+        async with self.edges.engine.connect() as conn:
+            intraday = await accounts.intraday_net(conn, self.user_id, account_id,
+                                                   instrument.symbol, since)
+        return Held(position, intraday)
 
     async def _place(self, account_id: uuid.UUID, symbol: str,
                      amount: Amount) -> dict[str, Any]:
-        close = await self._sized(account_id, symbol, amount)  # after the cancels: sized anew
+        close, product = await self._sized(account_id, symbol, amount)  # after the cancels
         body = PlaceOrder.model_validate({
             "symbol": symbol, "side": close.side, "order_type": OrderType.MARKET,
-            "quantity": close.quantity, "account_id": account_id,
+            "quantity": close.quantity, "account_id": account_id, "product": product,
             # Generated, so the closing order can be found with ?client_order_id= later.
             "client_order_id": f"close-{uuid.uuid4().hex}"})
         order, _ = await self.placer.place(body, idempotency_key=None)

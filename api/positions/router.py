@@ -61,7 +61,7 @@ async def close_position(
     if body.quantity is not None and len(held) > 1:
         raise InvalidOrder(f"{len(held)} of your accounts hold {symbol}: name one with "
                            "account_id to close a quantity", details={"field": "account_id"})
-    amount = Amount(body.percentage, body.quantity)
+    amount = Amount(body.percentage, body.quantity, body.product)
     items = [await closer.close(row["account_id"], symbol, amount) for row in held]
     return JSONResponse({"items": items}, status_code=207)
 

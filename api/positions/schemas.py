@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.orders.bulk_schemas import CancelResult, ItemError
 from api.orders.schemas import OrderOut, Percent, Quantity
+from shared.brokers.catalog import Product
 
 _ACCOUNT = Field(description="only this account's position (a broker connection's id, or "
                              "the paper account's); default: every account of yours")
@@ -24,6 +25,10 @@ class ClosePosition(BaseModel):
     percentage: Annotated[Percent | None, _PERCENTAGE] = None
     quantity: Annotated[Quantity | None, Field(
         description="close this many shares or units (at most the position)")] = None
+    product: Annotated[Product | None, Field(
+        description="at a broker with margin products (Indian brokers): close the intraday "
+                    "(MIS) or the delivery (CNC) part. Default: the product that holds the "
+                    "position; 422 `product_required` when both do")] = None
     account_id: Annotated[uuid.UUID | None, _ACCOUNT] = None
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, Decimal, localcontext
+from typing import Final
 
 from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder, NotFound
-from shared.domain.values import ARITHMETIC, require_decimal, shown
+from shared.domain.values import ARITHMETIC, decimal_str, require_decimal, shown
+
+INTRADAY: Final = "MIS"  # the Indian brokers' intraday margin product
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,3 +67,55 @@ def _share(held: Decimal, percentage: Decimal, lot_size: Decimal) -> Decimal:
         raise InvalidOrder(f"{shown(percentage)}% of the {shown(held)} held is less than one "
                            f"lot of {shown(lot_size)}", details={"field": "percentage"})
     return part
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A position at a broker with margin products, split as the broker splits it.
+
+    ordergate nets a symbol's position across products; the broker keeps an intraday (MIS)
+    position apart from delivery (CNC) holdings. Today's MIS fills are the intraday part (the
+    broker squares MIS off at the close, so earlier days' never count); the rest is delivery.
+    """
+
+    position: Decimal  # signed: long > 0, short < 0
+    intraday: Decimal  # signed net of today's MIS fills
+
+    def parts(self) -> tuple[Decimal, Decimal]:
+        """(intraday, delivery) as unsigned quantities of the position's side."""
+        same_side = self.intraday * self.position > 0
+        intraday = min(abs(self.intraday), abs(self.position)) if same_side else Decimal(0)
+        with localcontext(ARITHMETIC):
+            return intraday, abs(self.position) - intraday
+
+
+def closing_product(held: Held, named: str | None) -> tuple[str | None, Decimal]:
+    """The product a close must trade and the most it may close (unsigned).
+
+    Closing an intraday position with a delivery order would sell holdings instead (or be
+    refused), so the close trades the product that holds the position; when both do, the
+    caller must name one. None: the broker's default (delivery).
+    """
+    intraday, delivery = held.parts()
+    if named == INTRADAY or (named is None and delivery == 0 and intraday > 0):
+        if intraday == 0:
+            raise _not_held(INTRADAY, intraday, delivery)
+        return INTRADAY, intraday
+    if named is not None:
+        if delivery == 0:
+            raise _not_held(named, intraday, delivery)
+        return named, delivery
+    if intraday == 0:
+        return None, delivery
+    raise InvalidOrder(
+        f"the position is {shown(intraday)} intraday (MIS) and {shown(delivery)} delivery: "
+        "name the product to close", code="product_required",
+        details={"field": "product", "MIS": decimal_str(intraday),
+                 "delivery": decimal_str(delivery)})
+
+
+def _not_held(product: str, intraday: Decimal, delivery: Decimal) -> InvalidOrder:
+    return InvalidOrder(f"no part of the position is held as {product}",
+                        code="product_not_held",
+                        details={"field": "product", "MIS": decimal_str(intraday),
+                                 "delivery": decimal_str(delivery)})

@@ -145,6 +145,11 @@ class Calendar:
             return session.opens_at
         return self.current_or_next(exchange, session.closes_at).opens_at
 
+    def day_start(self, exchange: str, at: datetime) -> datetime:
+        """Return the local midnight that began `at`'s day at the exchange."""
+        zone = ZoneInfo(self._hours(exchange).zone)
+        return datetime.combine(self._local_day(exchange, at), time(0), zone)
+
     def _hours(self, exchange: str) -> Hours:
         hours = self.hours.get(exchange.upper())
         if hours is None:

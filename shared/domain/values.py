@@ -89,6 +89,11 @@ def check_amount(value: Decimal, *, field: str, maximum: Decimal) -> Decimal:
     return value
 
 
+def decimal_str(value: Decimal) -> str:
+    """Render an amount without exponent or padding zeros: Decimal('100.00000000') → '100'."""
+    return format(value.normalize(), "f")
+
+
 def shown(value: Decimal) -> str:
     """Write a Decimal for an error message: in full, or in 6 significant digits if long."""
     text = str(value)

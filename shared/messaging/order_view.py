@@ -11,6 +11,7 @@ from typing import Any
 
 from shared.domain.enums import OrderStatus, OrderType
 from shared.domain.orders import Order, trailing_stop_price
+from shared.domain.values import decimal_str as decimal_str  # its home; re-exported
 
 ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
@@ -20,11 +21,6 @@ ORDER_FIELDS = (
     "broker_status", "status_detail", "filled_quantity", "avg_fill_price", "reject_reason",
     "created_at", "updated_at",
 )
-
-
-def decimal_str(value: Decimal) -> str:
-    """Render an amount without exponent or padding zeros: Decimal('100.00000000') → '100'."""
-    return format(value.normalize(), "f")
 
 
 def json_value(value: Any) -> Any:

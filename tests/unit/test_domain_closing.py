@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from shared.domain.closing import Close, close_order
+from shared.domain.closing import Close, Held, close_order, closing_product
 from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder, NotFound
 
@@ -55,3 +55,36 @@ def test_a_flat_position_has_nothing_to_close() -> None:
         close_order(D(0), symbol="AAPL", lot_size=D(1))
 
     assert missing.value.code == "position_not_found"
+
+
+# --- which product a close trades at a broker with margin products --------------------------
+
+
+@pytest.mark.parametrize(("held", "named", "expected"), [
+    (Held(D(10), D(0)), None, (None, D(10))),  # all delivery: the broker's default product
+    (Held(D(10), D(10)), None, ("MIS", D(10))),  # bought intraday today: squared off as MIS
+    (Held(D(-5), D(-5)), None, ("MIS", D(5))),  # an intraday short is bought back as MIS
+    (Held(D(10), D(4)), "MIS", ("MIS", D(4))),  # only what is intraday
+    (Held(D(10), D(4)), "CNC", ("CNC", D(6))),  # only what is delivery
+    (Held(D(3), D(8)), None, ("MIS", D(3))),  # intraday bought, then some delivery sold
+    (Held(D(10), D(-2)), None, (None, D(10))),  # an intraday sell against holdings
+])
+def test_a_close_trades_the_product_that_holds_the_position(
+        held: Held, named: str | None, expected: tuple[str | None, Decimal]) -> None:
+    assert closing_product(held, named) == expected
+
+
+def test_a_position_held_both_intraday_and_as_delivery_needs_the_product_named() -> None:
+    with pytest.raises(InvalidOrder) as caught:
+        closing_product(Held(D(10), D(4)), None)
+    assert (caught.value.code, caught.value.details) == (
+        "product_required", {"field": "product", "MIS": "4", "delivery": "6"})
+
+
+@pytest.mark.parametrize(("held", "named"), [(Held(D(10), D(0)), "MIS"),
+                                             (Held(D(10), D(10)), "CNC")])
+def test_naming_a_product_that_holds_none_of_the_position_is_refused(
+        held: Held, named: str) -> None:
+    with pytest.raises(InvalidOrder) as caught:
+        closing_product(held, named)
+    assert caught.value.code == "product_not_held"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import RowMapping, text
@@ -47,6 +48,19 @@ async def positions_for_user(conn: AsyncConnection, user_id: uuid.UUID,
              " ORDER BY p.symbol, a.broker, p.account_id"),
         {"user_id": user_id, "account_id": account_id})
     return result.mappings().all()
+
+
+async def intraday_net(conn: AsyncConnection, user_id: uuid.UUID, account_id: uuid.UUID,
+                       symbol: str, since: datetime) -> Decimal:
+    """The signed quantity the account's MIS (intraday) orders of `symbol` since `since` filled."""
+    result = await conn.execute(
+        text("SELECT coalesce(sum(CASE WHEN side = 'BUY' THEN filled_quantity"
+             " ELSE -filled_quantity END), 0) FROM orders"
+             " WHERE user_id = :user_id AND account_id = :account_id AND symbol = :symbol"
+             " AND product = 'MIS' AND filled_quantity > 0 AND created_at >= :since"),
+        {"user_id": user_id, "account_id": account_id, "symbol": symbol, "since": since})
+    net: Decimal = result.scalar_one()
+    return net
 
 
 async def lock_position(conn: AsyncConnection, account_id: uuid.UUID, user_id: uuid.UUID,
