@@ -15,6 +15,7 @@ import os
 import socket
 import uuid
 from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
@@ -25,9 +26,13 @@ log = logging.getLogger(__name__)
 _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 
 
-def celery_message(task: str, args: Sequence[Any], queue: str) -> bytes:
-    """Return the Redis-transport envelope of a Celery protocol-2 task message."""
+def celery_message(task: str, args: Sequence[Any], queue: str,
+                   expires_in: float | None = None) -> bytes:
+    """Return the Redis-transport envelope of a Celery protocol-2 task message; one that waits
+    in the queue longer than `expires_in` seconds is discarded by the worker, unrun."""
     task_id = str(uuid.uuid4())
+    expires = (None if expires_in is None else
+               (datetime.now(UTC) + timedelta(seconds=expires_in)).isoformat())
     body = json.dumps([list(args), {}, {"callbacks": None, "errbacks": None, "chain": None}])
     envelope = {
         "body": base64.b64encode(body.encode()).decode(),
@@ -42,7 +47,7 @@ def celery_message(task: str, args: Sequence[Any], queue: str) -> bytes:
             "group": None,
             "retries": 0,
             "eta": None,
-            "expires": None,
+            "expires": expires,
             "timelimit": [None, None],
             "argsrepr": repr(list(args))[:200],
             "kwargsrepr": "{}",
@@ -61,9 +66,10 @@ def celery_message(task: str, args: Sequence[Any], queue: str) -> bytes:
     return json.dumps(envelope).encode()
 
 
-async def send(redis: Redis, task: str, args: Sequence[Any], queue: str) -> None:
+async def send(redis: Redis, task: str, args: Sequence[Any], queue: str, *,
+               expires_in: float | None = None) -> None:
     """Queue one task message (the kombu Redis transport reads queues with BRPOP)."""
-    await redis.lpush(queue, celery_message(task, args, queue))
+    await redis.lpush(queue, celery_message(task, args, queue, expires_in))
 
 
 class _Stop:

@@ -14,16 +14,20 @@ from typing import Any
 
 import httpx
 import pytest
+from celery.worker.request import Request
 from fastapi import FastAPI
+from kombu.message import Message
 from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.market.service import InstrumentCache
 from shared.messaging import tasks
+from shared.messaging.enqueue import celery_message
 from shared.settings import Settings, get_settings
 from tests.helpers import get_ok, new_instrument, place, set_quote
-from worker.brokers.paper.doorbell import ring
+from worker.app import app as celery_app
+from worker.brokers.paper.doorbell import DOORBELL_EXPIRES_SECONDS, ring
 from worker.handlers.matching import match_symbol, match_symbols
 from worker.handlers.submit import submit_orders
 from worker.runtime import Runtime
@@ -304,6 +308,33 @@ async def test_a_symbol_whose_doorbell_is_queued_is_not_rung_again_until_it_is_a
     for raw in await redis.lrange(tasks.ORDERS_QUEUE, 0, -1):  # no worker here to take them
         if symbol.encode() in base64.b64decode(json.loads(raw)["body"]):
             await redis.lrem(tasks.ORDERS_QUEUE, 0, raw if isinstance(raw, str) else raw.decode())
+
+
+def _as_the_worker_receives_it(raw: bytes | str) -> Request:
+    """The message as a Celery worker's consumer reads it, before running its task."""
+    envelope = json.loads(raw)
+    message = Message(  # type: ignore[no-untyped-call]
+        body=base64.b64decode(envelope["body"]), headers=envelope["headers"],
+        content_type=envelope["content-type"], content_encoding=envelope["content-encoding"],
+        delivery_info=envelope["properties"]["delivery_info"], properties=envelope["properties"])
+    celery_app.loader.import_default_modules()
+    return Request(message, app=celery_app, task=celery_app.tasks[tasks.PAPER_MATCH])
+
+
+async def test_a_doorbell_left_waiting_past_its_expiry_is_discarded_by_the_worker_unrun(
+    app: FastAPI, symbol: str,
+) -> None:
+    redis: Redis = app.state.redis
+    assert await ring(redis, [symbol], coalesce=False) == 1
+    (raw,) = [r for r in await redis.lrange(tasks.ORDERS_QUEUE, 0, -1)
+              if symbol.encode() in base64.b64decode(json.loads(r)["body"])]
+    await redis.lrem(tasks.ORDERS_QUEUE, 0, raw.decode() if isinstance(raw, bytes) else raw)
+    fresh = _as_the_worker_receives_it(raw)
+    assert not fresh.revoked()  # runs if taken in time ...
+    ahead = (fresh.expires - datetime.now(UTC)).total_seconds()
+    assert DOORBELL_EXPIRES_SECONDS - 5 < ahead <= DOORBELL_EXPIRES_SECONDS
+    stale = celery_message(tasks.PAPER_MATCH, [[symbol]], tasks.ORDERS_QUEUE, expires_in=-1)
+    assert _as_the_worker_receives_it(stale).revoked()  # ... and is dropped once expired
 
 
 # ---------------------------------------------------------------- trading sessions

@@ -6,6 +6,9 @@ next quote. While a symbol's doorbell waits in the queue, newer quotes of it do 
 (a short-lived pending flag per symbol, cleared by the matcher before it reads the quote): a
 worker that falls behind the quotes matches each symbol at its newest quote instead of working
 through a backlog of quotes that have been superseded. A lost message leaves its flag to expire.
+A doorbell also expires: one that waited longer than DOORBELL_EXPIRES_SECONDS (workers down,
+the flags long expired, a doorbell queued per symbol every few seconds) is discarded unrun, so
+a worker coming back does not make the orders queued behind that backlog wait for it.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ log = logging.getLogger(__name__)
 # 10-25% of the best of both and keeps every worker process busy.
 PER_MESSAGE = 10
 PENDING_MS = 5000  # how long a lost doorbell can keep its symbol from ringing again
+DOORBELL_EXPIRES_SECONDS = 60.0
 
 
 def pending_key(symbol: str) -> str:
@@ -45,7 +49,8 @@ async def ring(redis: Redis, symbols: Sequence[str], per_message: int = PER_MESS
         symbols = [symbol for symbol, new in zip(symbols, flagged, strict=True) if new]
     chunks = [list(symbols[i:i + per_message]) for i in range(0, len(symbols), per_message)]
     for chunk in chunks:
-        await send(redis, tasks.PAPER_MATCH, [chunk], tasks.ORDERS_QUEUE)
+        await send(redis, tasks.PAPER_MATCH, [chunk], tasks.ORDERS_QUEUE,
+                   expires_in=DOORBELL_EXPIRES_SECONDS)
     return len(chunks)
 
 
