@@ -41,6 +41,8 @@ class Settings(BaseSettings):
     # Bearer token of operators (full queue status) until an admin role exists; unset = no
     # full view. Long enough that guessing it is hopeless.
     operator_token: str | None = Field(default=None, min_length=32)
+    # API keys one user may hold at a time (expired ones count until deleted).
+    max_api_keys_per_user: int = Field(default=10, ge=1, le=1000)
 
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"

@@ -74,6 +74,25 @@ refresh_tokens = Table(
     _created_at(),
 )
 
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The key id is part of the key (`og_<id hex>_<secret>`): a call finds its row by it.
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False, index=True),
+    Column("name", String(64), nullable=False),
+    # Only a SHA-256 of the whole key is stored: a leaked table cannot be replayed.
+    Column("secret_hash", String(64), nullable=False),
+    Column("scopes", ARRAY(Text), nullable=False),
+    # IP addresses and CIDR networks a call may come from; NULL: from anywhere.
+    Column("allowed_ips", ARRAY(Text)),
+    Column("expires_at", Timestamp),
+    Column("last_used_at", Timestamp),  # to a minute: not every call writes
+    _created_at(),
+    CheckConstraint("cardinality(scopes) > 0 AND scopes <@ ARRAY['read', 'trade']::text[]",
+                    name="scopes"),
+)
+
 accounts = Table(
     "accounts",
     metadata,
