@@ -7,20 +7,33 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import OAuth2PasswordBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.apikeys import keys
+from api.apikeys import service as api_keys
 from api.errors import ApiError
 from api.market.service import InstrumentCache
 from api.orders.rate import OrderRate
-from api.security import Principal, verify_access_token
+from api.security import Principal, Scope, verify_access_token
 from shared.clock import Clock, calendar_from, clock_from
 from shared.domain.sessions import Calendar
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings
 
-oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/api/v1/auth/token", auto_error=False)
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token", auto_error=False,
+    description="An access token from logging in (Swagger's Authorize logs in for you).")
+api_key_scheme = HTTPBearer(
+    scheme_name="ApiKey", bearerFormat="og_…", auto_error=False,
+    description="An API key from POST /api/v1/api-keys, sent as `Authorization: Bearer og_…`."
+                " A `read` key may only GET; creating or deleting keys, changing broker"
+                " connections or account settings, and lifting a halt take a logged-in"
+                " user's access token.")
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def _app_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
@@ -33,15 +46,57 @@ def _app_state(attribute: str) -> Callable[[Request], Awaitable[Any]]:
     return dependency
 
 
+async def get_clock(request: Request) -> Clock:
+    """The time sessions and expiry go by (CLOCK_OFFSET_SECONDS; tests override it)."""
+    return clock_from(request.app.state.settings)
+
+
 async def current_principal(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+    clock: Annotated[Clock, Depends(get_clock)],
+    # Read through oauth2_scheme above; declared so that the OpenAPI document offers an API key
+    # as the other way in (and Swagger's Authorize takes one).
+    _api_key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)] = None,
 ) -> Principal:
-    """The authenticated caller; 401 for a missing, expired or forged token."""
+    """The authenticated caller; 401 for a missing, expired or forged token or API key.
+
+    An API key is also held to its scopes and the routes only a logged-in user may call: 403.
+    """
+    if token is not None and keys.is_api_key(token):
+        return await _key_principal(request, token, clock)
     principal = verify_access_token(request.app.state.settings, token) if token else None
     if principal is None:
         raise ApiError(401, "a valid bearer access token is required", code="unauthorized",
                        headers={"WWW-Authenticate": "Bearer"})
     return principal
+
+
+async def _key_principal(request: Request, token: str, clock: Clock) -> Principal:
+    host = request.client.host if request.client else None
+    key = await api_keys.authenticate(request.app.state.autocommit_engine, token, host,
+                                      clock.now())
+    principal = Principal(user_id=key.user_id, key_id=key.id,
+                          scopes=frozenset(Scope(scope) for scope in key.scopes))
+    needed = Scope.READ if request.method in SAFE_METHODS else Scope.TRADE
+    if not principal.may(needed):
+        raise ApiError(403, f"this API key lacks the {needed.value!r} scope",
+                       code="insufficient_scope", details={"required_scope": needed.value})
+    return principal
+
+
+def login_only(methods: frozenset[str] = WRITE_METHODS) -> Any:
+    """A route or router dependency: these methods take a logged-in user, never an API key.
+
+    Where a leaked or runaway bot must not undo its owner's safeguards (mint or revoke keys,
+    change broker logins or risk limits, lift the kill switch), whatever its scopes: 403.
+    """
+
+    async def require_login(request: Request, principal: PrincipalDep) -> None:
+        if principal.key_id is not None and request.method in methods:
+            raise ApiError(403, "an API key cannot do this; call it with a logged-in user's"
+                                " access token", code="login_required")
+
+    return Depends(require_login)
 
 
 class Operator:
@@ -52,19 +107,15 @@ OPERATOR = Operator()
 
 
 async def operator_or_principal(
-    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)]
+    request: Request, token: Annotated[str | None, Depends(oauth2_scheme)],
+    clock: Annotated[Clock, Depends(get_clock)],
 ) -> Operator | Principal:
     """The operator (OPERATOR_TOKEN, when configured) or an authenticated user; else 401."""
     configured: str | None = request.app.state.settings.operator_token
     # Constant time: a byte-by-byte compare would let timing reveal the token.
     if token and configured and hmac.compare_digest(token.encode(), configured.encode()):
         return OPERATOR
-    return await current_principal(request, token)
-
-
-async def get_clock(request: Request) -> Clock:
-    """The time sessions and expiry go by (CLOCK_OFFSET_SECONDS; tests override it)."""
-    return clock_from(request.app.state.settings)
+    return await current_principal(request, token, clock)
 
 
 async def get_calendar(request: Request) -> Calendar:

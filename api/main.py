@@ -19,8 +19,10 @@ from redis.asyncio import Redis
 from api import errors
 from api.accounts.halt import router as halt_router
 from api.accounts.router import router as accounts_router
+from api.apikeys.router import router as api_keys_router
 from api.auth.router import router as auth_router
 from api.brokers.router import router as brokers_router
+from api.deps import login_only
 from api.health.router import router as health_router
 from api.json_body import strict_json
 from api.market.router import router as market_router
@@ -75,10 +77,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     logging.basicConfig(level=settings.log_level)
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (auth_router, accounts_router, halt_router, orders_router,
-                   bulk_orders_router, positions_router, market_router, brokers_router,
-                   webhooks_router, quality_router):
+    for router in (auth_router, orders_router, bulk_orders_router, positions_router,
+                   market_router, webhooks_router, quality_router, api_keys_router):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
+    # An API key may read these but never change broker logins or risk limits, nor lift the
+    # kill switch (halting stays open to a `trade` key).
+    for router, guard in ((accounts_router, login_only()), (brokers_router, login_only()),
+                          (halt_router, login_only(frozenset({"DELETE"})))):
+        app.include_router(strict_json(_summarized(router)), prefix="/api/v1",
+                           dependencies=[guard])
     app.include_router(strict_json(_summarized(health_router)))
     # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
     app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
@@ -105,5 +112,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body
+        errors.document_errors(schema)
         app.openapi_schema = schema
     return app.openapi_schema

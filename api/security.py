@@ -1,10 +1,15 @@
-"""Access tokens: HS256 JWTs (python-jose) with the algorithm, issuer, audience and type pinned."""
+"""Access tokens: HS256 JWTs (python-jose) with the algorithm, issuer, audience and type pinned.
+
+The caller behind a token, `Principal`, is either a logged-in user (an access token) or an
+API key (api/apikeys), which carries its scopes.
+"""
 
 from __future__ import annotations
 
 import time
 import uuid
 from dataclasses import dataclass
+from enum import StrEnum
 
 from jose import JWTError, jwt
 
@@ -14,11 +19,24 @@ ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
 
 
+class Scope(StrEnum):
+    """What an API key may do: `read` the GET routes, `trade` also change orders and positions."""
+
+    READ = "read"
+    TRADE = "trade"
+
+
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user id from a verified access token."""
+    """Who is calling: the user of a verified access token, or of an API key (`key_id` set)."""
 
     user_id: uuid.UUID
+    key_id: uuid.UUID | None = None
+    scopes: frozenset[Scope] = frozenset(Scope)
+
+    def may(self, scope: Scope) -> bool:
+        """Whether this caller holds `scope`; `trade` includes `read`."""
+        return scope in self.scopes or Scope.TRADE in self.scopes
 
 
 def issue_access_token(settings: Settings, user_id: uuid.UUID) -> str:

@@ -1,0 +1,1 @@
+"""API keys for client apps and bots: `Authorization: Bearer og_…` wherever a JWT is accepted."""
