@@ -5,96 +5,35 @@ Each test speaks through the adapter and checks what "TWS" received through the 
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import uuid
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import timedelta
 
 import pytest
 
-from shared.brokers.types import (
-    BrokerOrder,
-    BrokerSession,
-    Instrument,
-    Modify,
-    NotSent,
-    OrderNotFound,
-    PlaceRequest,
-    Rejected,
-    Unknown,
-)
-from shared.domain.enums import OrderStatus, OrderType, Side, TimeInForce
+from shared.brokers.types import BrokerSession, Modify, NotSent, OrderNotFound, Rejected, Unknown
+from shared.domain.enums import OrderStatus, OrderType, TimeInForce
 from shared.settings import Settings
-from tests.stubs.ibkr.fake_ib import ACCOUNT, BookOrder, FakeIB
+from tests.contract.ibkr import (
+    CLIENT_ID,
+    WORKING,
+    Clock,
+    D,
+    arrive,
+    book_order,
+    make_adapter,
+    order_request,
+)
+from tests.stubs.ibkr.fake_ib import ACCOUNT, FakeIB
 from worker.brokers.ibkr.adapter import IbAdapter, build
-from worker.brokers.ibkr.connection import Endpoint, IbConnection, shared_connection
-
-CLIENT_ID = 7
-SPY = Instrument(symbol="SPY", exchange="NYSEARCA", currency="USD")
-WORKING = {OrderStatus.SUBMITTED, OrderStatus.ACCEPTED}
-D = Decimal
-
-
-@dataclass
-class Clock:
-    """The adapter's wall clock, moved forward by tests instead of sleeping."""
-
-    ahead: timedelta = timedelta(0)
-
-    def now(self) -> datetime:
-        return datetime.now(UTC) + self.ahead
-
-
-@pytest.fixture
-def fake() -> FakeIB:
-    return FakeIB()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-def _adapter(fake: FakeIB, clock: Clock, timeout: float = 2.0) -> IbAdapter:
-    connection = IbConnection(fake, Endpoint("127.0.0.1", 4002, CLIENT_ID), timeout=timeout)
-    return IbAdapter(connection, ACCOUNT, commission_grace_seconds=10, now=clock.now,
-                     owns_connection=True)
-
-
-@pytest.fixture
-async def adapter(fake: FakeIB, clock: Clock) -> AsyncIterator[IbAdapter]:
-    made = _adapter(fake, clock)
-    yield made
-    await made.aclose()
-
-
-def _request(*, quantity: str = "10", order_type: OrderType = OrderType.LIMIT,
-             price: str | None = "100.05", stop: str | None = None,
-             tif: TimeInForce = TimeInForce.DAY) -> PlaceRequest:
-    order_id = str(uuid.uuid4())
-    return PlaceRequest(
-        order_id=order_id, tag=order_id, instrument=SPY, side=Side.BUY, order_type=order_type,
-        quantity=D(quantity), time_in_force=tif, price=D(price) if price else None,
-        stop_price=D(stop) if stop else None)
-
-
-async def _arrive() -> None:
-    """Let what TWS sent arrive (one event-loop turn, as over the socket)."""
-    await asyncio.sleep(0)
-
-
-def _held(fake: FakeIB, placed: BrokerOrder) -> BookOrder:
-    return fake.book[int(placed.broker_order_id)]
+from worker.brokers.ibkr.connection import shared_connection
 
 
 async def test_place_sends_a_smart_routed_stock_order_carrying_our_order_id(
         fake: FakeIB, adapter: IbAdapter) -> None:
-    request = _request(tif=TimeInForce.GTC)
+    request = order_request(tif=TimeInForce.GTC)
     placed = await adapter.place(request)
-    held = _held(fake, placed)
+    held = book_order(fake, placed)
     assert (held.contract.secType, held.contract.symbol, held.contract.exchange,
             held.contract.primaryExchange, held.contract.currency) == (
         "STK", "SPY", "SMART", "ARCA", "USD")
@@ -121,9 +60,9 @@ async def test_each_order_type_and_time_in_force_reaches_ib(
         fake: FakeIB, adapter: IbAdapter, order_type: OrderType, price: str | None,
         stop: str | None, tif: TimeInForce, ib_type: str, lmt: str | None,
         aux: str | None) -> None:
-    placed = await adapter.place(_request(order_type=order_type, price=price, stop=stop,
+    placed = await adapter.place(order_request(order_type=order_type, price=price, stop=stop,
                                           tif=tif))
-    held = _held(fake, placed).order
+    held = book_order(fake, placed).order
     assert (held.orderType, held.tif) == (ib_type, tif.value)
     if lmt is not None:
         assert str(held.lmtPrice) == lmt
@@ -132,12 +71,12 @@ async def test_each_order_type_and_time_in_force_reaches_ib(
 
 
 async def test_modify_changes_price_and_quantity_at_ib(fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request())
+    placed = await adapter.place(order_request())
     changed = await adapter.modify(placed.broker_order_id,
                                    Modify(price=D("99.50"), quantity=D(12)))
-    held = _held(fake, placed)
+    held = book_order(fake, placed)
     assert (str(held.order.lmtPrice), str(held.order.totalQuantity)) == ("99.50", "12")
-    assert held.order_id == _held(fake, placed).order_id  # same IB order, changed in place
+    assert held.order_id == book_order(fake, placed).order_id  # same IB order, changed in place
     assert (changed.price, changed.quantity) == (D("99.50"), D(12))
     current = await adapter.order(placed.broker_order_id)
     assert current.price == D("99.50")
@@ -146,39 +85,39 @@ async def test_modify_changes_price_and_quantity_at_ib(fake: FakeIB, adapter: Ib
 
 async def test_a_refused_modification_leaves_the_order_working_on_its_old_terms(
         fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request())
+    placed = await adapter.place(order_request())
     fake.refuse_next_modify("price too far from the market")
     with pytest.raises(Rejected, match="price too far from the market"):
         await adapter.modify(placed.broker_order_id, Modify(price=D("50")))
     current = await adapter.order(placed.broker_order_id)
     assert (current.status, current.price) == (OrderStatus.ACCEPTED, D("100.05"))
-    assert str(_held(fake, placed).order.lmtPrice) == "100.05"
+    assert str(book_order(fake, placed).order.lmtPrice) == "100.05"
     await adapter.cancel(placed.broker_order_id)
     assert (await adapter.order(placed.broker_order_id)).status is OrderStatus.CANCELED
 
 
 async def test_a_filled_order_cannot_be_modified(fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request(quantity="2"))
+    placed = await adapter.place(order_request(quantity="2"))
     fake.fill(int(placed.broker_order_id), D(2), D("100.00"))
-    await _arrive()
+    await arrive()
     with pytest.raises(Rejected, match="no longer be modified"):
         await adapter.modify(placed.broker_order_id, Modify(price=D("99")))
 
 
 async def test_cancel_ends_the_order_canceled(fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request())
+    placed = await adapter.place(order_request())
     await adapter.cancel(placed.broker_order_id)
     current = await adapter.order(placed.broker_order_id)
     assert (current.status, current.raw_status) == (OrderStatus.CANCELED, "Cancelled")
-    assert _held(fake, placed).status == "Cancelled"
+    assert book_order(fake, placed).status == "Cancelled"
 
 
 async def test_partial_fill_then_fill_with_statuses_from_quantities(
         fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request())
+    placed = await adapter.place(order_request())
     perm = int(placed.broker_order_id)
     fake.fill(perm, D(4), D("100.00"))
-    await _arrive()
+    await arrive()
     partial = await adapter.order(placed.broker_order_id)
     assert (partial.status, partial.raw_status, partial.filled_quantity) == (
         OrderStatus.PARTIALLY_FILLED, "Submitted", D(4))
@@ -186,7 +125,7 @@ async def test_partial_fill_then_fill_with_statuses_from_quantities(
     assert [(f.quantity, f.price) for f in first] == [(D(4), D("100.00"))]
 
     fake.fill(perm, D(6), D("100.05"))
-    await _arrive()
+    await arrive()
     done = await adapter.order(placed.broker_order_id)
     both = await adapter.fills(placed.broker_order_id)
     assert (done.status, done.filled_quantity, done.avg_price) == (
@@ -199,7 +138,7 @@ async def test_partial_fill_then_fill_with_statuses_from_quantities(
 
 async def test_a_rejected_order_raises_with_ibs_reason(fake: FakeIB, adapter: IbAdapter) -> None:
     fake.reject_next_place("Insufficient funds")
-    request = _request()
+    request = order_request()
     with pytest.raises(Rejected, match="Insufficient funds") as raised:
         await adapter.place(request)
     assert raised.value.code == "201"
@@ -209,7 +148,7 @@ async def test_a_rejected_order_raises_with_ibs_reason(fake: FakeIB, adapter: Ib
 async def test_a_duplicate_order_id_is_not_sent_and_a_retry_places_once(
         fake: FakeIB, adapter: IbAdapter) -> None:
     fake.duplicate_next_place()
-    request = _request()
+    request = order_request()
     with pytest.raises(NotSent, match="Duplicate order id"):
         await adapter.place(request)
     assert fake.order_by_ref(request.order_id) == []
@@ -219,7 +158,7 @@ async def test_a_duplicate_order_id_is_not_sent_and_a_retry_places_once(
 
 async def test_fills_are_deduplicated_and_wait_for_their_commission(
         fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request(quantity="5"))
+    placed = await adapter.place(order_request(quantity="5"))
     exec_id = fake.fill(int(placed.broker_order_id), D(5), D("100.00"), commission=None)
     assert await adapter.fills(placed.broker_order_id) == []  # its commission is on its way
     fake.report_commission(exec_id, D("1.25"))
@@ -230,8 +169,8 @@ async def test_fills_are_deduplicated_and_wait_for_their_commission(
 
 
 async def test_fills_of_one_order_leave_out_the_others(fake: FakeIB, adapter: IbAdapter) -> None:
-    first = await adapter.place(_request(quantity="2"))
-    second = await adapter.place(_request(quantity="3"))
+    first = await adapter.place(order_request(quantity="2"))
+    second = await adapter.place(order_request(quantity="3"))
     fake.fill(int(first.broker_order_id), D(2), D("100.00"))
     fake.fill(int(second.broker_order_id), D(3), D("100.01"))
     mine = await adapter.fills(second.broker_order_id)
@@ -243,7 +182,7 @@ async def test_fills_of_one_order_leave_out_the_others(fake: FakeIB, adapter: Ib
 
 async def test_a_fill_whose_commission_never_comes_is_reported_after_the_grace(
         fake: FakeIB, adapter: IbAdapter, clock: Clock) -> None:
-    placed = await adapter.place(_request(quantity="5"))
+    placed = await adapter.place(order_request(quantity="5"))
     fake.fill(int(placed.broker_order_id), D(5), D("100.00"), commission=None)
     assert await adapter.fills() == []
     clock.ahead = timedelta(seconds=11)
@@ -253,7 +192,7 @@ async def test_a_fill_whose_commission_never_comes_is_reported_after_the_grace(
 
 async def test_a_correction_replaces_its_original_under_the_same_exec_id(
         fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request(quantity="5"))
+    placed = await adapter.place(order_request(quantity="5"))
     original = fake.fill(int(placed.broker_order_id), D(5), D("100.00"))
     before = await adapter.fills(placed.broker_order_id)
     corrected = fake.correct(original, commission=D("0.80"))
@@ -266,10 +205,10 @@ async def test_a_correction_replaces_its_original_under_the_same_exec_id(
 
 async def test_a_lost_acknowledgement_is_unknown_and_found_by_tag(
         fake: FakeIB, clock: Clock) -> None:
-    impatient = _adapter(fake, clock, timeout=0.2)
+    impatient = make_adapter(fake, clock, timeout=0.2)
     try:
         fake.stall_next_place()
-        request = _request()
+        request = order_request()
         with pytest.raises(Unknown):
             await impatient.place(request)
         found = await impatient.find_by_tag(request.order_id)
@@ -297,7 +236,7 @@ async def test_a_drop_during_place_is_unknown_then_the_adapter_reconnects(
         fake: FakeIB, adapter: IbAdapter) -> None:
     await adapter.positions()  # connected
     fake.drop_on_next_place()
-    request = _request()
+    request = order_request()
     with pytest.raises(Unknown):
         await adapter.place(request)
     assert not fake.isConnected()
@@ -312,7 +251,7 @@ async def test_a_drop_during_place_is_unknown_then_the_adapter_reconnects(
 async def test_a_refused_connection_has_certainly_not_placed(fake: FakeIB,
                                                              adapter: IbAdapter) -> None:
     fake.refuse_connections = True
-    request = _request()
+    request = order_request()
     with pytest.raises(NotSent, match="unreachable"):
         await adapter.place(request)
     assert fake.order_by_ref(request.order_id) == []
@@ -333,9 +272,9 @@ async def test_orders_of_another_ib_client_are_read_but_not_changed(
 
 
 async def test_positions_and_funds_reflect_a_fill(fake: FakeIB, adapter: IbAdapter) -> None:
-    placed = await adapter.place(_request(quantity="3"))
+    placed = await adapter.place(order_request(quantity="3"))
     fake.fill(int(placed.broker_order_id), D(3), D("100.00"))
-    await _arrive()
+    await arrive()
     positions = await adapter.positions()
     assert [(p.symbol, p.exchange, p.quantity, p.avg_price) for p in positions] == [
         ("SPY", "NYSEARCA", D(3), D("100.00"))]
@@ -355,7 +294,7 @@ async def test_build_connects_lazily_and_a_closed_port_is_not_sent() -> None:
     assert not connection.ib.isConnected()
     try:
         with pytest.raises(NotSent, match="unreachable"):
-            await adapter.place(_request())
+            await adapter.place(order_request())
     finally:
         await adapter.aclose()
         connection.close()
