@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
 from typing import Any, Final
@@ -27,7 +27,14 @@ from api.json_body import parse_body
 from api.market.service import InstrumentCache
 from api.orders.pretrade import limits_of
 from api.orders.schemas import ReplaceOrder
-from shared.brokers.catalog import CAPABILITIES, Broker, Product, check_supported, queue_for
+from shared.brokers.catalog import (
+    CAPABILITIES,
+    Broker,
+    Product,
+    check_replaceable,
+    check_supported,
+    queue_for,
+)
 from shared.clock import clock_from
 from shared.db.repositories import market, orders, reservations, risk
 from shared.domain import events as ev
@@ -57,6 +64,7 @@ _S = OrderStatus
 FIXED_FIELDS: Final = ("symbol", "side", "order_type", "client_order_id", "broker",
                        "account_id", "product")
 _AMOUNTS: Final = ("quantity", "price", "stop_price", "trail_price", "trail_percent")
+_TERMS: Final = tuple(field.name for field in fields(ev.Terms))
 _WHY_NOT: Final[dict[OrderStatus, str]] = {
     _S.PENDING_NEW: "it has not reached the venue yet; try again once it is ACCEPTED",
     _S.SUBMITTED: "the venue has not acknowledged it yet; try again once it is ACCEPTED",
@@ -171,11 +179,10 @@ async def _validate(order: Order, terms: ev.Terms, instruments: InstrumentCache,
                     product=Product(order.product) if order.product else None,
                     exchange=instrument.exchange,
                     fractional_quantity=terms.quantity != terms.quantity.to_integral_value())
-    if broker is not Broker.PAPER and terms.time_in_force is not order.time_in_force:
-        # A broker's modify carries quantity, prices and type, never the validity.
-        raise InvalidOrder(f"{broker.value} cannot change an order's time in force; cancel it "
-                           "and place a new one", code="unsupported_by_broker",
-                           details={"field": "time_in_force", "broker": broker.value})
+    # What a broker's modify can carry: never the time in force (only the paper exchange's
+    # replace changes it); a trail or an expiry only at a broker that re-sends those.
+    check_replaceable(broker, (name for name in _TERMS
+                               if getattr(terms, name) != getattr(order.terms, name)))
 
 
 async def _check_limits(conn: AsyncConnection, order: Order, terms: ev.Terms,

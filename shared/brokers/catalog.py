@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -51,13 +51,18 @@ class Capabilities:
     fractional: bool
     modify: bool
     rate_limit: RateLimit
+    # The terms (shared.domain.events.Terms field names) a modify of a working order changes.
+    replaceable: frozenset[str]
 
 
 _ALL_TYPES = frozenset(OrderType)
-# What the adapters map to the brokers' wire formats: trailing stops and GTD are ordergate's
-# paper exchange's own so far (the Indian brokers offer neither).
-_BROKER_TYPES = _ALL_TYPES - {OrderType.TRAILING_STOP}
-_BROKER_TIFS = frozenset(TimeInForce) - {TimeInForce.GTD}
+# The Indian brokers offer neither trailing stops nor GTD; IB takes both natively (TRAIL, GTD).
+_INDIA_TYPES = _ALL_TYPES - {OrderType.TRAILING_STOP}
+_PRICE_TERMS = frozenset({"quantity", "price", "stop_price"})
+# IB re-sends a changed order under its own orderId, trail and goodTillDate included; no
+# broker's modify changes the time in force (only the paper exchange's replace does).
+_IB_TERMS = _PRICE_TERMS | {"trail_price", "trail_percent", "expire_at"}
+_ALL_TERMS = _IB_TERMS | {"time_in_force"}
 _INDIA = frozenset({"NSE", "BSE"})
 _US = frozenset({"NASDAQ", "NYSE", "NYSEARCA"})
 _INDIA_PRODUCTS = frozenset(Product)
@@ -65,21 +70,21 @@ _INDIA_PRODUCTS = frozenset(Product)
 
 def _indian(rate_limit: RateLimit, products: frozenset[Product] = _INDIA_PRODUCTS) -> Capabilities:
     return Capabilities(
-        order_types=_BROKER_TYPES, time_in_force=frozenset({TimeInForce.DAY, TimeInForce.IOC}),
+        order_types=_INDIA_TYPES, time_in_force=frozenset({TimeInForce.DAY, TimeInForce.IOC}),
         products=products, default_product=Product.CNC, exchanges=_INDIA, currency="INR",
-        fractional=False, modify=True, rate_limit=rate_limit)
+        fractional=False, modify=True, rate_limit=rate_limit, replaceable=_PRICE_TERMS)
 
 
 CAPABILITIES: Final[Mapping[Broker, Capabilities]] = MappingProxyType({
     Broker.PAPER: Capabilities(
         order_types=_ALL_TYPES, time_in_force=frozenset(TimeInForce), products=frozenset(),
         default_product=None, exchanges=_US, currency="USD", fractional=True, modify=True,
-        rate_limit=RateLimit(per_second=1000, per_minute=60000)),
+        rate_limit=RateLimit(per_second=1000, per_minute=60000), replaceable=_ALL_TERMS),
     # IB paces API messages at 50/s per client; orders stay well below it.
     Broker.IBKR: Capabilities(
-        order_types=_BROKER_TYPES, time_in_force=_BROKER_TIFS, products=frozenset(),
+        order_types=_ALL_TYPES, time_in_force=frozenset(TimeInForce), products=frozenset(),
         default_product=None, exchanges=_US, currency="USD", fractional=False, modify=True,
-        rate_limit=RateLimit(per_second=40, per_minute=2400)),
+        rate_limit=RateLimit(per_second=40, per_minute=2400), replaceable=_IB_TERMS),
     # kite.trade: orders 10/s and 200/min per user.
     Broker.ZERODHA: _indian(RateLimit(per_second=10, per_minute=200)),
     # upstox: order APIs 10/s, 500/min per user (NRML is for F&O, not offered for equities).
@@ -139,3 +144,20 @@ def check_supported(broker: Broker, *, order_type: OrderType, time_in_force: Tim
             raise InvalidOrder(f"{broker.value} does not support {what} {value}",
                                code="unsupported_by_broker",
                                details={"field": field, "value": value, "broker": broker.value})
+
+
+_TERM_NAMES: Final[Mapping[str, str]] = MappingProxyType({
+    "quantity": "quantity", "price": "price", "stop_price": "stop price",
+    "trail_price": "trail amount", "trail_percent": "trail percentage",
+    "time_in_force": "time in force", "expire_at": "expiry"})
+
+
+def check_replaceable(broker: Broker, changed: Iterable[str]) -> None:
+    """Raise InvalidOrder naming the first term in `changed` that `broker` cannot modify."""
+    refused = sorted(set(changed) - CAPABILITIES[broker].replaceable)
+    if refused:
+        field = refused[0]
+        raise InvalidOrder(f"{broker.value} cannot change an order's "
+                           f"{_TERM_NAMES.get(field, field)}; cancel it and place a new one",
+                           code="unsupported_by_broker",
+                           details={"field": field, "broker": broker.value})

@@ -62,7 +62,12 @@ class Instrument:
 
 @dataclass(frozen=True, slots=True)
 class PlaceRequest:
-    """An order as sent to a broker; `tag` is our id in the broker's reference field."""
+    """An order as sent to a broker; `tag` is our id in the broker's reference field.
+
+    A TRAILING_STOP carries exactly one of `trail_price` (an amount) and `trail_percent`, and
+    `trail_stop` when ordergate knows a water mark (where the stop starts); a GTD order
+    carries `expire_at` (an aware datetime).
+    """
 
     order_id: str
     tag: str
@@ -74,16 +79,27 @@ class PlaceRequest:
     price: Decimal | None = None
     stop_price: Decimal | None = None
     product: Product | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    trail_stop: Decimal | None = None
+    expire_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Modify:
-    """New values for a working order; None leaves a field as it is."""
+    """New values for a working order; None leaves a field as it is.
+
+    A trail is one of an amount and a percentage: a new `trail_price` replaces a percentage
+    trail, a new `trail_percent` an amount. `expire_at` is a GTD order's new expiry.
+    """
 
     quantity: Decimal | None = None
     price: Decimal | None = None
     stop_price: Decimal | None = None
     order_type: OrderType | None = None
+    trail_price: Decimal | None = None
+    trail_percent: Decimal | None = None
+    expire_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

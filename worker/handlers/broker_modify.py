@@ -61,20 +61,31 @@ async def modify_at_broker(runtime: Runtime, order_id: str) -> bool:
 
 
 def modification(order: Order) -> Modify:
-    """The broker's modify for the order's pending terms: only what they change."""
+    """The broker's modify for the order's pending terms: only what they change.
+
+    A trail is an amount or a percentage: the one the new terms name is sent, which replaces
+    the other at the broker. A time in force never changes at a broker (the API refuses it),
+    so a new expire_at is a GTD order's new expiry.
+    """
     terms = order.pending_terms
     assert terms is not None, "a PENDING_REPLACE knows its new terms"
     return Modify(
         quantity=terms.quantity if terms.quantity != order.quantity else None,
         price=terms.price if terms.price != order.price else None,
-        stop_price=terms.stop_price if terms.stop_price != order.stop_price else None)
+        stop_price=terms.stop_price if terms.stop_price != order.stop_price else None,
+        trail_price=terms.trail_price if terms.trail_price != order.trail_price else None,
+        trail_percent=(terms.trail_percent if terms.trail_percent != order.trail_percent
+                       else None),
+        expire_at=terms.expire_at if terms.expire_at != order.expire_at else None)
 
 
 def shows_terms(report: BrokerOrder, order: Order) -> bool:
     """Whether the broker's report already carries the pending quantity and price."""
     change = modification(order)
-    if change.stop_price is not None:
-        return False  # reports carry no trigger price: only the broker's answer can confirm it
+    if any(value is not None for value in (change.stop_price, change.trail_price,
+                                           change.trail_percent, change.expire_at)):
+        # Reports carry no trigger, trail or expiry: only the broker's answer can confirm them.
+        return False
     return ((change.quantity is None or report.quantity == change.quantity)
             and (change.price is None or report.price == change.price))
 

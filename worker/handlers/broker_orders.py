@@ -31,7 +31,13 @@ from shared.credentials import CredentialsError
 from shared.db.repositories import market, orders
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, Placement
-from shared.domain.orders import LATE_FILL_STATUSES, Change, Order, is_terminal
+from shared.domain.orders import (
+    LATE_FILL_STATUSES,
+    Change,
+    Order,
+    is_terminal,
+    trailing_stop_price,
+)
 from worker.handlers import broker_calls as calls
 from worker.handlers.broker_sync import apply_report, refresh, save_report
 from worker.handlers.closing import close_order
@@ -134,7 +140,9 @@ async def _place_request(runtime: Runtime, row: Order) -> PlaceRequest:
         order_id=str(row.id), tag=row.broker_tag, instrument=instrument, side=row.side,
         order_type=row.order_type, quantity=row.quantity, time_in_force=row.time_in_force,
         price=row.price, stop_price=row.stop_price,
-        product=Product(row.product) if row.product else None)
+        product=Product(row.product) if row.product else None,
+        trail_price=row.trail_price, trail_percent=row.trail_percent,
+        trail_stop=trailing_stop_price(row), expire_at=row.expire_at)
 
 
 async def _place_failed(runtime: Runtime, row: Order, exc: BrokerError) -> None:

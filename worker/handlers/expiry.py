@@ -4,7 +4,7 @@ Celery beat runs this every EXPIRY_INTERVAL_SECONDS. The due orders come from `o
 (kept in step by every save, for open paper orders) through its expiry index, locked with SKIP
 LOCKED so several workers never expire one order twice; each ends through the domain
 (`Expired`), releasing what it reserved, in one transaction per batch. Orders at real brokers
-are never here: the broker expires its own DAY orders (and GTD is refused for them).
+are never here: the broker expires its own DAY and GTD orders.
 """
 
 from __future__ import annotations

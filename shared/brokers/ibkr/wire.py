@@ -4,7 +4,9 @@ Sources: ib_async 2.1.0 `order.py` (OrderStatus strings and state sets), `wrappe
 error codes it treats as warnings), TWS API reference for `Execution.execId` ("a correction is
 indicated by an ExecId which differs from a previous ExecId in only the digits after the final
 period") and for bound orders ("only the submitting client will be able to modify the placed
-order").
+order"); TWS API "Orders" for date/time fields (goodTillDate) and `Order.trailingPercent`
+("mutually exclusive with the existing trailing amount", auxPrice); `orderStatus` for the
+statuses TWS sends (there is no "expired" one).
 """
 
 from __future__ import annotations
@@ -13,13 +15,15 @@ import json
 import math
 import sys
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 from typing import Final
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.brokers.catalog import Broker
 from shared.brokers.types import WebhookTrigger, canonical_status
-from shared.domain.enums import OrderStatus
+from shared.domain.enums import OrderStatus, OrderType
 
 BROKER: Final = Broker.IBKR
 _S = OrderStatus
@@ -42,6 +46,13 @@ STATUS_MAP: Final[Mapping[str, OrderStatus]] = MappingProxyType({
     # canceled"; the error event that comes with it carries the reason.
     "Inactive": _S.REJECTED,
 })
+# ib_async's LimitOrder/StopOrder/... set these; TRAILING_STOP is IB's TRAIL.
+ORDER_TYPES: Final[Mapping[OrderType, str]] = MappingProxyType({
+    OrderType.MARKET: "MKT", OrderType.LIMIT: "LMT", OrderType.STOP: "STP",
+    OrderType.STOP_LIMIT: "STP LMT", OrderType.TRAILING_STOP: "TRAIL"})
+# What TWS reports when an order's balance is canceled, for any reason: by us, by IB, or at
+# the end of its time in force.
+CANCELED: Final = frozenset({"Cancelled", "ApiCancelled"})
 # Sent, not yet acknowledged by TWS (no permId yet).
 AWAITING_ACK: Final = frozenset({"PendingSubmit", "ApiPending"})
 # ib_async's DoneStates: nothing will happen to the order any more.
@@ -68,15 +79,20 @@ def is_warning(code: int) -> bool:
 
 
 def order_status(raw: str, quantity: Decimal, filled: Decimal,
-                 error_code: int | None = None) -> OrderStatus:
+                 error_code: int | None = None, *, expired: bool = False) -> OrderStatus:
     """Our status from IB's status string, the quantities and the order's last error code.
 
-    ib_async reports any order error as "Cancelled"; with no fill and an error other than the
-    cancel confirmation (202), the order never worked: it was rejected. A status this table
-    does not know yet is treated as still pending (SUBMITTED), so nothing final is concluded
-    from it and reconciliation keeps looking.
+    TWS has no "expired" status: a GTD order that reaches its goodTillDate is reported
+    "Cancelled" like any other, so the caller says whether the cancel came at or after the
+    order's expiry (`expired`), which makes it EXPIRED. ib_async reports any order error as
+    "Cancelled"; with no fill and an error other than the cancel confirmation (202), the order
+    never worked: it was rejected. A status this table does not know yet is treated as still
+    pending (SUBMITTED), so nothing final is concluded from it and reconciliation keeps
+    looking.
     """
     mapped = STATUS_MAP.get(raw, _S.SUBMITTED)
+    if mapped is _S.CANCELED and expired:
+        return _S.EXPIRED
     refused = error_code is not None and error_code != ORDER_CANCELED
     if mapped is _S.CANCELED and refused and filled == 0:
         return _S.REJECTED
@@ -105,6 +121,37 @@ def to_decimal(value: float | int | Decimal | str | None) -> Decimal | None:
             raise ValueError(f"IB sent {value!r} where a number belongs") from None
         return parsed if parsed.is_finite() else None
     return Decimal(value)
+
+
+def good_till_date(expire_at: datetime) -> str:
+    """IB's goodTillDate for an aware datetime: "YYYYMMDD HH:MM:SS UTC", to the second.
+
+    The time zone travels with the value (TWS otherwise reads the time in the zone of the
+    machine it runs on); it is the form ib_async's `util.formatIBDatetime` sends. IB's time is
+    whole seconds: a fraction is cut, so the order never outlives the expiry asked for.
+    """
+    if expire_at.tzinfo is None or expire_at.utcoffset() is None:
+        raise ValueError(f"an IB goodTillDate needs an aware datetime, was {expire_at!r}")
+    return expire_at.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
+
+
+def parse_good_till_date(text: str) -> datetime | None:
+    """The instant of a goodTillDate as TWS reports it, or None when it names no instant.
+
+    Reads "YYYYMMDD HH:MM:SS <zone>" (ours, or TWS's with a zone such as US/Eastern) and
+    "YYYYMMDD-HH:MM:SS" (UTC). A bare date or a time without a zone depends on settings of
+    the TWS session that we cannot see, so it gives None.
+    """
+    value = text.strip()
+    try:
+        if "-" in value and " " not in value:
+            return datetime.strptime(value, "%Y%m%d-%H:%M:%S").replace(tzinfo=UTC)
+        day, clock, zone = value.split(" ", 2)
+        parsed = datetime.strptime(f"{day} {clock}", "%Y%m%d %H:%M:%S")
+        return parsed.replace(tzinfo=UTC if zone.strip() in ("UTC", "GMT")
+                              else ZoneInfo(zone.strip()))
+    except (ValueError, ZoneInfoNotFoundError):
+        return None
 
 
 def primary_exchange(exchange: str) -> str:

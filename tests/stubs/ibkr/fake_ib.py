@@ -100,13 +100,19 @@ class _Tws(Client):
         """The peer closes the socket (gateway restart, network loss)."""
         self._onSocketDisconnected("")  # type: ignore[no-untyped-call]
 
-    def send_later(self, handler: Callable[..., Any], *args: Any) -> None:
-        asyncio.get_running_loop().call_soon(self._deliver, handler, args)
+    def send_later(self, handler: Callable[..., Any], *args: Any,
+                   at: datetime | None = None) -> None:
+        """Deliver a message on the next loop turn; `at` is when it arrives by ib_async's
+        clock (its trade log's times), for news the test dates instead of waiting for."""
+        asyncio.get_running_loop().call_soon(self._deliver, handler, args, at)
 
-    def _deliver(self, handler: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _deliver(self, handler: Callable[..., Any], args: tuple[Any, ...],
+                 at: datetime | None) -> None:
         if not self.isReady():
             return  # the socket closed before this message arrived
         self.wrapper.tcpDataArrived()
+        if at is not None:
+            self.wrapper.lastTime = at
         handler(*args)
         self.wrapper.tcpDataProcessed()
 
@@ -219,6 +225,16 @@ class FakeIB(IB):
                       tif="DAY", account=self.account, orderRef=order_ref)
         self.receive_order(client_id, self.next_valid_id(client_id), contract, order)
         return int(order.permId)
+
+    def expire(self, perm_id: int, at: datetime | None = None) -> None:
+        """The order reaches the end of its time in force (a GTD order its goodTillDate), and
+        the news arrives `at` that time (default: now).
+
+        TWS has no "expired" status: it reports the order "Cancelled", as for any cancel.
+        """
+        held = self.book[perm_id]
+        held.status = "Cancelled"
+        self._send_status(held, at=at)
 
     def order_by_ref(self, order_ref: str) -> list[BookOrder]:
         """The orders TWS holds with this orderRef."""
@@ -388,11 +404,11 @@ class FakeIB(IB):
                             _as_received(held.order), OrderState(status=status))
         self._send_status(held)
 
-    def _send_status(self, held: BookOrder) -> None:
+    def _send_status(self, held: BookOrder, at: datetime | None = None) -> None:
         self.tws.send_later(
             self.wrapper.orderStatus, held.order_id, held.status, float(held.filled),
             float(held.quantity - held.filled), float(held.avg_price), held.perm_id, 0,
-            float(held.last_price), held.client_id, "", 0.0)
+            float(held.last_price), held.client_id, "", 0.0, at=at)
 
     def _send_commission(self, exec_id: str, commission: Decimal) -> None:
         self.tws.send_later(self.wrapper.commissionReport,
@@ -416,7 +432,7 @@ def _as_received(order: Order) -> Order:
     """A copy of `order` as ib_async's decoder builds it: numbers as floats."""
     received = copy.copy(order)
     received.totalQuantity = float(order.totalQuantity)
-    for name in ("lmtPrice", "auxPrice"):
+    for name in ("lmtPrice", "auxPrice", "trailStopPrice", "trailingPercent"):
         value = getattr(order, name)
         if value is not None:
             setattr(received, name, float(value))

@@ -306,12 +306,27 @@ class IbAdapter:
         return BrokerOrder(
             broker_order_id=str(_perm(trade) or ""),
             status=wire.order_status(state.status, quantity, filled,
-                                     error.code if error else None),
+                                     error.code if error else None,
+                                     expired=self._expired(trade)),
             raw_status=state.status, quantity=quantity, filled_quantity=filled,
             tag=order.orderRef or None,
             price=wire.to_decimal(order.lmtPrice) if order.orderType in _LIMIT_TYPES else None,
             avg_price=self._avg_price(trade, filled),
             message=error.message if error else (state.whyHeld or None))
+
+    def _expired(self, trade: Trade) -> bool:
+        """Whether a cancel of a GTD order came at or after its goodTillDate (TWS reports an
+        expiry as "Cancelled"). The cancel's time is when this session heard of it, or now for
+        an order first seen already done (IB's completed orders carry no time we keep)."""
+        order = trade.order
+        if order.tif != "GTD" or trade.orderStatus.status not in wire.CANCELED:
+            return False
+        expiry = wire.parse_good_till_date(order.goodTillDate)
+        if expiry is None:
+            return False
+        heard = next((entry.time for entry in reversed(trade.log)
+                      if entry.status in wire.CANCELED), None)
+        return (heard or self._now()) >= expiry
 
     def _error(self, trade: Trade) -> OrderError | None:
         return self._conn.errors.get(trade.order.orderId) if self._is_own(trade) else None
