@@ -8,21 +8,13 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.errors import ErrorDetail
 from api.orders.schemas import OrderOut, PlaceOrder
 from shared.domain.enums import OrderStatus
 
 MAX_BATCH = 100
 JsonValue = Annotated[Any, Field(description="a string (amounts and times too), a number, "
                                              "true/false or null")]
-
-
-class ItemError(BaseModel):
-    """An item's error, in the inner shape of the API's one error body."""
-
-    code: str
-    message: str
-    details: dict[str, Any] = Field(description="`field` names the field at fault, if any")
-    request_id: str | None
 
 
 class CancelResult(BaseModel):
@@ -32,7 +24,7 @@ class CancelResult(BaseModel):
     http_status: int = Field(description="202: CANCELED at once, or PENDING_CANCEL while the "
                                          "venue is asked; else the status of `error`")
     order: OrderOut | None
-    error: ItemError | None
+    error: ErrorDetail | None
 
 
 class CancelResults(BaseModel):
@@ -67,7 +59,7 @@ class BatchResult(BaseModel):
     replayed: bool = Field(description="true when this client_order_id was accepted before: "
                                        "`order` is that first answer and nothing new was made")
     order: OrderOut | None
-    error: ItemError | None
+    error: ErrorDetail | None
 
 
 class BatchResults(BaseModel):

@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.orders.bulk_schemas import CancelResult, ItemError
+from api.errors import ErrorDetail
+from api.orders.bulk_schemas import CancelResult
 from api.orders.schemas import OrderOut, Percent, Quantity
 from shared.brokers.catalog import Product
 
@@ -53,7 +54,7 @@ class ClosedPosition(BaseModel):
                                                      "account, canceled before closing")
     order: OrderOut | None = Field(description="the closing MARKET order (SELL a long, BUY "
                                                "back a short)")
-    error: ItemError | None
+    error: ErrorDetail | None
 
 
 class ClosedPositions(BaseModel):

@@ -34,3 +34,24 @@ async def test_openapi_documents_the_order_body_and_every_reference_resolves(
     submit = schema["paths"]["/api/v1/orders"]["post"]
     assert submit["summary"].startswith("Submit an order")
     assert {"202", "401", "409", "422"} <= set(submit["responses"])
+
+
+async def test_every_error_answer_is_documented_with_the_one_error_body(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    components = schema["components"]["schemas"]
+    assert "HTTPValidationError" not in components  # FastAPI's own 422 body is never sent
+    error = components["ErrorBody"]
+    assert error["required"] == ["error"]
+    detail = components[error["properties"]["error"]["$ref"].rsplit("/", 1)[1]]
+    assert set(detail["required"]) == {"code", "message", "details", "request_id"}
+    answers = [(path, method, status, answer)
+               for path, operations in schema["paths"].items()
+               for method, operation in operations.items()
+               for status, answer in operation["responses"].items() if status[0] in "45"]
+    assert len(answers) > 50
+    undocumented = [(path, method, status) for path, method, status, answer in answers
+                    if answer.get("content", {}).get("application/json", {}).get("schema")
+                    != {"$ref": "#/components/schemas/ErrorBody"}]
+    assert undocumented == []
