@@ -143,7 +143,9 @@ class PlaceOrder(BaseModel):
         lambda v: v.strip().lower() if isinstance(v, str) else v), Field(
         description="simple; bracket (a BUY entry with take_profit and stop_loss, opened when "
                     "it fills); oto (an entry with one of them); oco (a SELL LIMIT take-profit "
-                    "for shares you hold, with its stop_loss beside it): paper only for now")
+                    "for shares you hold, with its stop_loss beside it). At a real broker "
+                    "ordergate places the exits itself as the entry fills (the broker must "
+                    "carry them and support modify, else 422 unsupported_order_class)")
     ] = OrderClass.SIMPLE
     take_profit: TakeProfitIn | None = None
     stop_loss: StopLossIn | None = None

@@ -32,7 +32,14 @@ from shared.brokers.catalog import (
 from shared.clock import Clock, calendar_from, clock_from
 from shared.db.repositories import accounts, halts, market, orders
 from shared.domain import events as ev
-from shared.domain.classes import Exits, StopLoss, TakeProfit, check_class
+from shared.domain.classes import (
+    Exits,
+    StopLoss,
+    TakeProfit,
+    check_class,
+    exit_time_in_force,
+    exit_types,
+)
 from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side
 from shared.domain.errors import Conflict, DomainError, InvalidOrder, NotFound, StaleOrder
 from shared.domain.limits import account_halted
@@ -140,14 +147,29 @@ def exits_of(body: PlaceOrder) -> Exits:
 
 
 def _check_class(body: PlaceOrder, route: Route, instrument: Instrument) -> None:
-    check_class(body.order_class, _to_request(body), exits_of(body), instrument)
-    if body.order_class is not OrderClass.SIMPLE and route.broker is not Broker.PAPER:
-        # Emulating the legs at a broker (placed when the entry fills) is the next step.
-        raise InvalidOrder(
-            f"{route.broker.value} orders cannot be of class {body.order_class.value} yet; "
-            "bracket, oto and oco orders run on the paper exchange",
-            code="unsupported_order_class",
-            details={"field": "order_class", "value": body.order_class.value})
+    exits = exits_of(body)
+    check_class(body.order_class, _to_request(body), exits, instrument)
+    if body.order_class is OrderClass.SIMPLE or route.broker is Broker.PAPER:
+        return
+    # At a broker ordergate places the exits itself, and resizes them with modify as fills
+    # come: the broker must carry each exit as a plain order, and modify it.
+    broker, caps, kind = route.broker.value, CAPABILITIES[route.broker], body.order_class.value
+    validity = exit_time_in_force(body.time_in_force)
+    refusals = [(f"{broker} cannot modify an order, which keeps a {kind} order's exits the "
+                 "size of the shares they cover", "order_class", kind, not caps.modify)]
+    refusals += [(f"{broker} does not support order type {order_type.value}, which {name} "
+                  "is placed as", name, order_type.value, order_type not in caps.order_types)
+                 for name, order_type in exit_types(exits)]
+    refusals.append((f"the exits of a {body.time_in_force.value} {kind} order are "
+                     f"{validity.value} orders, and {broker} does not support time in force "
+                     f"{validity.value}; place it with a time in force the exits can keep, "
+                     "such as DAY",
+                     "time_in_force", body.time_in_force.value,
+                     validity not in caps.time_in_force))
+    for message, field, value, refused in refusals:
+        if refused:
+            raise InvalidOrder(message, code="unsupported_order_class",
+                               details={"field": field, "value": value, "broker": broker})
 
 
 async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceOrder,

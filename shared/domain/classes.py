@@ -13,7 +13,7 @@ the position is never reserved twice for one exit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
@@ -187,11 +187,26 @@ def _check_sides(req: OrderRequest, exits: Exits) -> None:
                        f"{sl.stop_price}", "stop_loss.stop_price", sl.stop_price)
 
 
+def exit_time_in_force(entry: TimeInForce) -> TimeInForce:
+    """The time in force of the exits of an entry (or oco order) placed with `entry`."""
+    return entry if entry in _KEPT_TIFS else TimeInForce.GTC
+
+
 def exit_validity(entry: Order) -> tuple[TimeInForce, datetime | None]:
     """The exits' time in force: a DAY or GTD entry's own (they end together), else GTC."""
-    if entry.time_in_force in _KEPT_TIFS:
-        return entry.time_in_force, entry.expire_at
-    return TimeInForce.GTC, None
+    kept = exit_time_in_force(entry.time_in_force)
+    return kept, entry.expire_at if kept is entry.time_in_force else None
+
+
+def exit_types(exits: Exits) -> list[tuple[str, OrderType]]:
+    """Each exit's field name and the order type it is placed as."""
+    kinds = []
+    if exits.take_profit is not None:
+        kinds.append(("take_profit", OrderType.LIMIT))
+    if exits.stop_loss is not None:
+        kinds.append(("stop_loss", OrderType.STOP if exits.stop_loss.limit_price is None
+                      else OrderType.STOP_LIMIT))
+    return kinds
 
 
 def new_legs(entry: Order, exits: Exits, quantity: Decimal, *, oco: bool,
@@ -213,8 +228,10 @@ def new_legs(entry: Order, exits: Exits, quantity: Decimal, *, oco: bool,
             quantity=quantity, price=leg.price, stop_price=leg.stop_price,
             time_in_force=tif, expire_at=expire_at, status=_S.PENDING_NEW, version=1,
             created_at=now, updated_at=now, order_class=entry.order_class,
-            parent_id=entry.id,
-            reserved_quantity=quantity if not legs and not oco else Decimal(0)))
+            parent_id=entry.id, product=entry.product,
+            # A broker holds the position and checks its own sells: nothing is held here.
+            reserved_quantity=(quantity if not legs and not oco and entry.is_paper
+                               else Decimal(0))))
     return legs
 
 
@@ -253,3 +270,69 @@ def after_sibling_fill(sibling: Order, filled: Decimal, leg_done: bool) -> list[
     if not is_working(sibling) or quantity <= sibling.filled_quantity:
         return [ev.Canceled(SIBLING_FILLED)]
     return resized(sibling, quantity)
+
+
+# What a broker has acknowledged and nothing is being asked of: a modify may go to it now.
+_LIVE_AT_BROKER = frozenset({_S.ACCEPTED, _S.TRIGGERED, _S.PARTIALLY_FILLED})
+
+
+def is_live_at_broker(leg: Order) -> bool:
+    """True for a broker leg whose size can be changed by a modify now."""
+    return leg.status in _LIVE_AT_BROKER and leg.broker_order_id is not None
+
+
+def pair_of(family: Sequence[Order], leg: Order) -> list[Order]:
+    """The other legs of `leg`'s own pair in `family`: an oco order and its stop-loss, or the
+    exits one entry fill opened together (inserted in one transaction, so one created_at)."""
+    if leg.order_class is OrderClass.OCO:
+        root = leg.parent_id or leg.id
+        return [o for o in family if o.id != leg.id and root in (o.id, o.parent_id)]
+    if leg.parent_id is None:
+        return []  # a bracket's or oto's entry is no leg
+    return [o for o in family if o.id != leg.id and o.parent_id == leg.parent_id
+            and o.created_at == leg.created_at]
+
+
+def end_at_broker(leg: Order, why: str) -> list[ev.OrderEvent]:
+    """End a broker leg: at once while it never reached the broker, else ask the broker."""
+    if is_terminal(leg.status) or leg.status is _S.PENDING_CANCEL:
+        return []
+    if leg.status is _S.PENDING_NEW:
+        return [ev.Canceled(why)]
+    return [ev.CancelRequested()]
+
+
+def grow_at_broker(leg: Order, more: Decimal) -> list[ev.OrderEvent]:
+    """A later entry fill of `more`: ask the broker to make the live leg that much larger."""
+    with localcontext(ARITHMETIC):
+        return [ev.ReplaceRequested(replace(leg.terms, quantity=leg.quantity + more))]
+
+
+def after_sibling_fill_at_broker(sibling: Order, filled: Decimal,
+                                 leg_done: bool) -> list[ev.OrderEvent]:
+    """after_sibling_fill at a broker, where each change is a request the broker answers.
+
+    A sibling whose size cannot change now (not placed yet, or a change already waiting) is
+    ended rather than left larger than the shares it covers.
+    """
+    if is_terminal(sibling.status):
+        return []
+    with localcontext(ARITHMETIC):
+        quantity = sibling.quantity - filled
+    if not leg_done and is_live_at_broker(sibling) and quantity > sibling.filled_quantity:
+        return [ev.ReplaceRequested(replace(sibling.terms, quantity=quantity))]
+    return end_at_broker(sibling, SIBLING_FILLED)
+
+
+def exits_oversold(root: Order, family: Sequence[Order], covered: Decimal) -> Decimal:
+    """How much more the exits of `root`'s family sold than the `covered` shares they exit
+    (0 when none): both legs of a pair filled at a broker before its cancel arrived.
+
+    A bracket's or oto's exits are its children; an oco order is an exit itself.
+    """
+    exits = [o for o in family if o.parent_id == root.id]
+    if root.order_class is OrderClass.OCO:
+        exits.append(root)
+    with localcontext(ARITHMETIC):
+        sold = sum((o.filled_quantity for o in exits), Decimal(0))
+        return max(sold - covered, Decimal(0))

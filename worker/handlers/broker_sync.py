@@ -22,6 +22,7 @@ from shared.domain.errors import DomainError
 from shared.domain.orders import Change, Order, is_terminal
 from shared.domain.reconcile import decide_status, event_for
 from worker.handlers import broker_calls as calls
+from worker.handlers import broker_legs
 from worker.handlers.closing import close_order
 from worker.handlers.fills import book_fill
 from worker.runtime import Runtime
@@ -46,19 +47,22 @@ async def refresh(runtime: Runtime, order: Order) -> BrokerOrder | None:
         await calls.after_failure(runtime, order, exc)
         return None
     await calls.note_outcome(runtime, Broker(order.broker), order, None)
-    change = await runtime.in_transaction(functools.partial(
-        _apply, order_id=order.id, report=report, fills=fills))
-    await runtime.publish([change] if change else [])
+    changes = await runtime.in_transaction(functools.partial(
+        _apply, order_id=order.id, report=report, fills=fills,
+        grace=runtime.settings.dispatch_grace_seconds))
+    await runtime.publish(changes)
+    await broker_legs.send_requests(runtime, changes)
     return report
 
 
 async def _apply(conn: AsyncConnection, *, order_id: uuid.UUID, report: BrokerOrder,
-                 fills: Sequence[BrokerFill]) -> Change | None:
+                 fills: Sequence[BrokerFill], grace: float) -> list[Change]:
     order = await orders.lock(conn, order_id)
     if order is None:
-        return None
+        return []
     change, recheck_in = await apply_report(conn, Change(order), report, fills)
-    return await save_report(conn, change, recheck_in)
+    saved = await save_report(conn, change, recheck_in)
+    return [saved, *await broker_legs.follow(conn, saved, grace)]  # an order class's legs
 
 
 async def save_report(conn: AsyncConnection, change: Change, recheck_in: float | None,

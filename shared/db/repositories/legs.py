@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import text
@@ -19,10 +20,11 @@ _INSERT_LEG = text(f"""
 WITH inserted AS (
     INSERT INTO orders (id, user_id, account_id, symbol, side, order_type, quantity, price,
         stop_price, time_in_force, expire_at, broker, status, reserved_quantity, order_class,
-        parent_id)
+        parent_id, product, broker_tag, next_dispatch_at)
     VALUES (:id, :user_id, :account_id, :symbol, :side, :order_type, :quantity, :price,
         :stop_price, :time_in_force, :expire_at, :broker, 'PENDING_NEW', :reserved_quantity,
-        :order_class, :parent_id)
+        :order_class, :parent_id, :product, :broker_tag,
+        now() + make_interval(secs => CAST(:dispatch_in AS double precision)))
     RETURNING {ORDER_COLUMNS}
 ), logged AS (
     INSERT INTO order_events (order_id, user_id, version, from_status, to_status, actor)
@@ -31,10 +33,13 @@ WITH inserted AS (
 SELECT * FROM inserted""")
 
 
-async def insert_leg(conn: AsyncConnection, leg: Order, *, actor: str) -> Order:
+async def insert_leg(conn: AsyncConnection, leg: Order, *, actor: str,
+                     dispatch_in: float | None = None) -> Order:
     """Insert an exit leg an entry's fill (or an oco's accept) opens, PENDING_NEW, logged.
 
-    Its reservation is the caller's to take (in the same transaction).
+    Its reservation is the caller's to take (in the same transaction). With `dispatch_in`,
+    the sweeper re-drives it after that many seconds unless a worker took it meanwhile.
+    The legs one transaction inserts share its created_at: that is what makes them a pair.
     """
     row = (await conn.execute(_INSERT_LEG, {
         "id": leg.id, "user_id": leg.user_id, "account_id": leg.account_id,
@@ -43,6 +48,7 @@ async def insert_leg(conn: AsyncConnection, leg: Order, *, actor: str) -> Order:
         "time_in_force": leg.time_in_force.value, "expire_at": leg.expire_at,
         "broker": leg.broker, "reserved_quantity": leg.reserved_quantity,
         "order_class": leg.order_class.value, "parent_id": leg.parent_id, "actor": actor,
+        "product": leg.product, "broker_tag": leg.broker_tag, "dispatch_in": dispatch_in,
     })).mappings().one()
     return to_order(row)
 
@@ -61,6 +67,24 @@ async def legs_of(conn: AsyncConnection, parent_ids: Sequence[uuid.UUID]) -> lis
         text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE parent_id = ANY(:ids)"
              " ORDER BY created_at, id"), {"ids": list(parent_ids)})
     return [to_order(row) for row in result.mappings()]
+
+
+async def family_of(conn: AsyncConnection, root: uuid.UUID) -> list[Order]:
+    """Every order of a family (the root and its legs), in any status, unlocked."""
+    result = await conn.execute(
+        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = :root OR parent_id = :root"
+             " ORDER BY created_at, id"), {"root": root})
+    return [to_order(row) for row in result.mappings()]
+
+
+async def first_quantity(conn: AsyncConnection, order_id: uuid.UUID) -> Decimal | None:
+    """The quantity an order was placed with, from its log (None if it was never changed)."""
+    result = await conn.execute(
+        text("SELECT detail -> 'changed' -> 'quantity' ->> 0 FROM order_events"
+             " WHERE order_id = :id AND detail -> 'changed' -> 'quantity' IS NOT NULL"
+             " ORDER BY version LIMIT 1"), {"id": order_id})
+    first: str | None = result.scalar()
+    return None if first is None else Decimal(first)
 
 
 _FAMILY = ("FROM orders WHERE (id = ANY(:roots) OR parent_id = ANY(:roots))"
