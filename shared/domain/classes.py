@@ -13,11 +13,13 @@ the position is never reserved twice for one exit.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from decimal import Decimal, localcontext
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from shared.domain import events as ev
 from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side, TimeInForce
@@ -291,6 +293,24 @@ def pair_of(family: Sequence[Order], leg: Order) -> list[Order]:
         return []  # a bracket's or oto's entry is no leg
     return [o for o in family if o.id != leg.id and o.parent_id == leg.parent_id
             and o.created_at == leg.created_at]
+
+
+# How many exits one entry fill opens: a take-profit and a stop-loss, or the oto's one exit.
+EXITS_PER_PAIR: Final = MappingProxyType({OrderClass.BRACKET: 2, OrderClass.OTO: 1})
+
+
+def pair_to_grow(family: Sequence[Order], entry: Order,
+                 can_grow: Callable[[Order], bool]) -> list[Order] | None:
+    """A whole pair of the entry's exits whose every leg can grow now; None if there is none
+    (the entry's next fill then opens a pair of its own)."""
+    pairs: dict[datetime, list[Order]] = defaultdict(list)
+    for leg in family:
+        if leg.parent_id == entry.id:
+            pairs[leg.created_at].append(leg)
+    for pair in pairs.values():
+        if len(pair) == EXITS_PER_PAIR[entry.order_class] and all(map(can_grow, pair)):
+            return pair
+    return None
 
 
 def end_at_broker(leg: Order, why: str) -> list[ev.OrderEvent]:

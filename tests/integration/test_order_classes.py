@@ -243,3 +243,25 @@ async def test_an_oto_opens_its_one_exit_as_the_entry_fills_and_that_exit_holds_
     done = await get_ok(client, auth, f"/api/v1/orders/{stop['id']}")
     assert (done["status"], done["avg_fill_price"]) == ("FILLED", "89.9")
     assert await _held(engine, symbol) == (D(0), D(0))
+
+
+async def test_a_second_exit_pair_stands_when_the_first_pair_is_canceled(
+        app: FastAPI, client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime,
+        auth: dict[str, str]) -> None:
+    symbol = await _instrument(app, engine, "105")
+    entry_id = await place(client, auth, **_bracket(symbol))
+    await submit_orders(runtime, [entry_id])
+    await set_quote(engine, symbol, "99.9", "100", ask_size="40")
+    await match_symbol(runtime, symbol)  # 40 filled: the first pair opens for them
+    first = await _orders(client, auth, symbol)
+    canceling = await client.delete(f"/api/v1/orders/{first['LIMIT']['id']}", headers=auth)
+    assert canceling.json()["status"] == "PENDING_CANCEL"  # the venue has not answered yet
+    await set_quote(engine, symbol, "99.9", "100", ask_size="60")
+    await match_symbol(runtime, symbol)  # 60 more: a pair of their own, the first can't grow
+    assert await cancel_order(runtime, first["LIMIT"]["id"])
+    legs = (await get_ok(client, auth, f"/api/v1/orders?symbol={symbol}"))["items"]
+    by_pair = sorted((o["quantity"], o["order_type"], o["status"]) for o in legs
+                     if o["parent_id"] == entry_id)
+    assert by_pair == [("40", "LIMIT", "CANCELED"), ("40", "STOP", "CANCELED"),
+                       ("60", "LIMIT", "ACCEPTED"), ("60", "STOP", "ACCEPTED")]
+    assert await _held(engine, symbol) == (D(100), D(60))  # the 60 stay protected, held once

@@ -20,8 +20,10 @@ from shared.domain.classes import (
     end_at_broker,
     exits_oversold,
     grow_at_broker,
+    is_live_at_broker,
     new_legs,
     pair_of,
+    pair_to_grow,
 )
 from shared.domain.enums import OrderClass, OrderType
 from shared.domain.orders import Order
@@ -129,3 +131,14 @@ def test_an_oco_pair_counts_the_oco_order_itself_as_an_exit() -> None:
     (stop,) = new_legs(oco, Exits(stop_loss=StopLoss(D(9))), D(100), oco=True,
                        ids=[uuid.uuid4()], now=T0)
     assert exits_oversold(oco, [oco, replace(stop, filled_quantity=D(40))], D(100)) == D(40)
+
+
+def test_the_pair_a_later_fill_grows_is_a_whole_pair_every_leg_of_which_can_grow() -> None:
+    entry = _entry()
+    first = [_live(leg) for leg in _pair(entry)]
+    second = [_live(leg) for leg in _pair(entry, minutes=1)]
+    canceling = [replace(first[0], status=S.PENDING_CANCEL, previous_status=S.ACCEPTED),
+                 first[1]]
+    assert pair_to_grow([entry, *canceling, *second], entry, is_live_at_broker) == second
+    assert pair_to_grow([entry, *canceling], entry, is_live_at_broker) is None
+    assert pair_to_grow([entry, first[0]], entry, is_live_at_broker) is None  # half a pair

@@ -29,6 +29,7 @@ from shared.db.repositories import legs as families
 from shared.db.repositories import orders
 from shared.domain import events as ev
 from shared.domain.classes import (
+    EXITS_PER_PAIR,
     Exits,
     after_sibling_fill_at_broker,
     end_at_broker,
@@ -37,6 +38,7 @@ from shared.domain.classes import (
     is_live_at_broker,
     new_legs,
     pair_of,
+    pair_to_grow,
 )
 from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.orders import PENDING_STATUSES, Change, Order, is_terminal
@@ -50,7 +52,6 @@ from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
 _S = OrderStatus
-_EXITS_PER_PAIR = {OrderClass.BRACKET: 2, OrderClass.OTO: 1}
 _ENDED_UNFILLED = {_S.CANCELED: "its OCO sibling was canceled",
                    _S.EXPIRED: "its OCO sibling expired",
                    _S.REJECTED: "its OCO sibling was rejected by the broker"}
@@ -65,7 +66,7 @@ async def follow(conn: AsyncConnection, saved: Change, grace: float) -> list[Cha
     if after.order_class is OrderClass.SIMPLE or after.is_paper:
         return []
     filled = after.filled_quantity - before.filled_quantity
-    if after.parent_id is None and after.order_class in _EXITS_PER_PAIR:
+    if after.parent_id is None and after.order_class in EXITS_PER_PAIR:
         return await _open_or_grow(conn, after, filled, grace) if filled > 0 else []
     ended = not is_terminal(before.status) and after.status in _ENDED_UNFILLED
     changes: list[Change] = []
@@ -83,23 +84,11 @@ async def follow(conn: AsyncConnection, saved: Change, grace: float) -> list[Cha
 async def _open_or_grow(conn: AsyncConnection, entry: Order, filled: Decimal,
                         grace: float) -> list[Change]:
     family, _ = await families.lock_families(conn, [entry.id])
-    pair = _live_pair(family, entry)
+    pair = pair_to_grow(family, entry, is_live_at_broker)
     if pair is None:
         # No exits are open, or none the broker can resize now: these shares get their own.
         return await _open(conn, entry, filled, grace, oco=False)
     return [await _request(conn, leg, grow_at_broker(leg, filled), grace) for leg in pair]
-
-
-def _live_pair(family: Sequence[Order], entry: Order) -> list[Order] | None:
-    """An open pair of the entry's exits, each leg of it live at the broker."""
-    pairs: dict[datetime, list[Order]] = defaultdict(list)
-    for leg in family:
-        if leg.parent_id == entry.id:
-            pairs[leg.created_at].append(leg)
-    for pair in pairs.values():
-        if len(pair) == _EXITS_PER_PAIR[entry.order_class] and all(map(is_live_at_broker, pair)):
-            return pair
-    return None
 
 
 async def _open_stop(conn: AsyncConnection, oco: Order, grace: float) -> list[Change]:

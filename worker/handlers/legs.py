@@ -29,6 +29,8 @@ from shared.domain.classes import (
     is_leg,
     is_working,
     new_legs,
+    pair_of,
+    pair_to_grow,
 )
 from shared.domain.enums import OrderClass, OrderStatus
 from shared.domain.orders import Change, Order, is_terminal
@@ -82,9 +84,9 @@ async def follow(conn: AsyncConnection, saved: Change, now: datetime) -> list[Ch
 async def _open_or_grow(conn: AsyncConnection, entry: Order, filled: Decimal,
                         now: datetime) -> list[Change]:
     family, _ = await families.lock_families(conn, [entry.id])
-    legs = [order for order in family if order.parent_id == entry.id]
-    if legs and all(is_working(leg) for leg in legs):
-        return [await _grow(conn, leg, filled) for leg in legs]
+    pair = pair_to_grow(family, entry, is_working)
+    if pair is not None:
+        return [await _grow(conn, leg, filled) for leg in pair]
     # No exit is open (or one is being canceled): the new shares get exits of their own.
     return await _open(conn, entry, filled, now, oco=False)
 
@@ -121,22 +123,18 @@ async def _open(conn: AsyncConnection, entry: Order, quantity: Decimal, now: dat
     return changes
 
 
-def _siblings(family: Sequence[Order], leg: Order) -> list[Order]:
-    """The other legs of `leg`'s pair(s): never the entry of a bracket or oto."""
-    root = root_of(leg)
-    return [o for o in family if o.id != leg.id and (
-        o.parent_id == root or o.order_class is OrderClass.OCO)]
-
-
 async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Change]:
-    """A leg that ended unfilled (canceled, expired) takes its open siblings with it, in the
-    same transaction: they share one quantity, and on paper the take-profit alone holds the
-    shares, so a stop-loss left working could sell shares nothing holds any more."""
+    """A leg that ended unfilled (canceled, expired) takes its open siblings (its own pair's
+    legs, never another pair's) with it, in the same transaction: they share one quantity, and
+    on paper the take-profit alone holds the shares, so a stop-loss left working could sell
+    shares nothing holds any more."""
     if not is_leg(leg):
         return []
     family, _ = await families.lock_families(conn, [root_of(leg)])
     changes = []
-    for sibling in _siblings(family, leg):
+    for sibling in pair_of(family, leg):
+        if is_terminal(sibling.status):
+            continue  # filled or ended already
         closed = await close_order(conn, Change(sibling), ev.Canceled(why))
         changes.append(await orders.save(conn, closed, dispatch=orders.Dispatch.done(),
                                          actor=ACTOR))
@@ -145,7 +143,7 @@ async def end_siblings(conn: AsyncConnection, leg: Order, why: str) -> list[Chan
 
 async def _share(conn: AsyncConnection, leg: Order, filled: Decimal) -> list[Change]:
     family, _ = await families.lock_families(conn, [root_of(leg)])
-    siblings = _siblings(family, leg)
+    siblings = pair_of(family, leg)
     done = leg.status is OrderStatus.FILLED
     changes = []
     for sibling in siblings:
