@@ -19,6 +19,8 @@ from shared.brokers.catalog import Broker
 from shared.db.repositories import orders
 from shared.domain import events as ev
 from shared.domain.orders import Change
+from shared.settings import Settings
+from tests.helpers import connect_broker, register_and_login
 from tests.stubs.groww.harness import GrowwStub
 from worker.handlers.broker_cancel import cancel_at_broker
 from worker.handlers.broker_orders import place_orders, sync_order, sync_orders
@@ -43,6 +45,15 @@ async def _order(engine: AsyncEngine, order_id: str) -> Any:
     async with engine.connect() as conn:
         return (await conn.execute(text("SELECT * FROM orders WHERE id = :id"),
                                    {"id": uuid.UUID(order_id)})).mappings().one()
+
+
+async def _stored(engine: AsyncEngine, delivery_id: str) -> uuid.UUID:
+    """The one stored webhook delivery with this id."""
+    async with engine.connect() as conn:
+        event_id: uuid.UUID = (await conn.execute(text(
+            "SELECT id FROM webhook_events WHERE delivery_id = :d"),
+            {"d": delivery_id})).scalar_one()
+    return event_id
 
 
 async def _count(engine: AsyncEngine, sql: str, **params: Any) -> int:
@@ -225,20 +236,40 @@ async def test_a_webhook_is_stored_once_and_applied_after_a_refetch(
                               headers=delivery.headers)
     assert (first.status_code, first.json()["status"]) == (202, "queued")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
-    events = await _count(engine, "SELECT count(*) FROM webhook_events WHERE broker_order_id = :b",
-                          b=broker_order_id)
-    assert events == 1
-
-    async with engine.connect() as conn:
-        event_id = (await conn.execute(text(
-            "SELECT id FROM webhook_events WHERE broker_order_id = :b"),
-            {"b": broker_order_id})).scalar_one()
+    event_id = await _stored(engine, first.json()["delivery_id"])  # once: one row, by its id
     assert await process_webhook(runtime, str(event_id)) == "processed"
     assert await process_webhook(runtime, str(event_id)) == "processed"  # already done
     filled = await _order(engine, order_id)
     assert filled["status"] == "FILLED"
     assert await _count(engine, "SELECT count(*) FROM fills WHERE order_id = :o",
                         o=uuid.UUID(order_id)) == 1
+
+
+async def test_a_webhook_syncs_the_order_it_names_not_another_with_the_same_broker_id(
+        client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str], account: uuid.UUID,
+        runtime: Runtime, groww: GrowwStub) -> None:
+    other = await register_and_login(client)
+    await connect_broker(engine, other, Broker.GROWW, groww.session(), Settings())
+    theirs = await _place(client, other)
+    await place_orders(runtime, [theirs])
+    order_id = await _place(client, auth)
+    await place_orders(runtime, [order_id])
+    broker_order_id = (await _order(engine, order_id))["broker_order_id"]
+    async with engine.begin() as conn:  # a broker whose order ids repeat across accounts
+        await conn.execute(text("UPDATE orders SET broker_order_id = :b, created_at = now()"
+                                " WHERE id = :id"), {"b": broker_order_id, "id": uuid.UUID(theirs)})
+        # ... and ours written after theirs, so a lookup that stops at the first match misses it
+        await conn.execute(text("UPDATE orders SET created_at = created_at - interval '1 s'"
+                                " WHERE id = :id"), {"id": uuid.UUID(order_id)})
+    groww.fill(broker_order_id, Decimal(10), Decimal("1860"))
+    delivery = groww.delivery(broker_order_id)
+    posted = await client.post("/api/v1/webhooks/groww", content=delivery.body,
+                               headers=delivery.headers)
+    assert posted.status_code == 202, posted.text
+    event_id = await _stored(engine, posted.json()["delivery_id"])
+    assert await process_webhook(runtime, str(event_id)) == "processed"
+    assert (await _order(engine, order_id))["status"] == "FILLED"
+    assert (await _order(engine, theirs))["filled_quantity"] == 0
 
 
 async def test_a_fill_that_raced_a_cancel_is_booked_and_the_order_stays_canceled(

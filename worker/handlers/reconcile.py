@@ -61,7 +61,8 @@ async def process_webhook(runtime: Runtime, event_id: str) -> str:
     trigger = webhooks.parse(broker, event["body"].encode())
     async with runtime.engine.connect() as conn:
         order_id = await orders.find_at_broker(
-            conn, broker.value, broker_order_id=trigger.broker_order_id if trigger else None,
+            conn, broker.value, account_id=event["account_id"],
+            broker_order_id=trigger.broker_order_id if trigger else None,
             tag=trigger.tag if trigger else None)
     if order_id is None:
         outcome, error = "ignored", "no order of ours has this broker order id or tag"

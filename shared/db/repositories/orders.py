@@ -468,14 +468,21 @@ async def claim_due(conn: AsyncConnection, limit: int,
     return result.mappings().all()
 
 
-async def find_at_broker(conn: AsyncConnection, broker: str, *, broker_order_id: str | None,
-                         tag: str | None) -> uuid.UUID | None:
-    """Our order behind a broker's order id or our tag."""
+async def find_at_broker(conn: AsyncConnection, broker: str, *, account_id: uuid.UUID | None,
+                         broker_order_id: str | None, tag: str | None) -> uuid.UUID | None:
+    """Our order behind a broker's order id or our tag, in `account_id` when it is known.
+
+    A broker's order ids are unique only within what it says they are (an account, a day), so
+    the account a delivery was verified for bounds the search, and our own tag, unique by
+    construction, wins over an order id another of our orders may share.
+    """
     result = await conn.execute(
-        text("SELECT id FROM orders WHERE broker = :broker AND ("
+        text("SELECT id FROM orders WHERE broker = :broker"
+             " AND (CAST(:account AS uuid) IS NULL OR account_id = :account) AND ("
              " (CAST(:boid AS text) IS NOT NULL AND broker_order_id = :boid)"
-             " OR (CAST(:tag AS text) IS NOT NULL AND broker_tag = :tag)) LIMIT 1"),
-        {"broker": broker, "boid": broker_order_id, "tag": tag})
+             " OR (CAST(:tag AS text) IS NOT NULL AND broker_tag = :tag))"
+             " ORDER BY coalesce(broker_tag = :tag, false) DESC, created_at DESC LIMIT 1"),
+        {"broker": broker, "account": account_id, "boid": broker_order_id, "tag": tag})
     found: uuid.UUID | None = result.scalar()
     return found
 
