@@ -168,7 +168,8 @@ def test_positions_and_funds_from_documented_payloads() -> None:
     positions = wire.parse_positions({"positions": [{
         "trading_symbol": "INFY", "exchange": "NSE", "product": "CNC", "quantity": 3,
         "net_price": D("100.00"), "credit_quantity": 3, "debit_quantity": 0}]})
-    funds = wire.parse_funds({"clear_cash": D("99700.50"), "net_margin_used": D("300")})
+    funds = wire.parse_funds({"clear_cash": D("100000.50"), "net_margin_used": D("300"),
+                              "equity_margin_details": {"cnc_balance_available": D("99700.50")}})
     assert [(p.symbol, p.quantity, p.avg_price, p.product) for p in positions] == [
         ("INFY", D(3), D("100.00"), "CNC")]
     assert (funds.currency, funds.available_cash, funds.used_margin) == (
@@ -182,7 +183,7 @@ def _envelope(code: str) -> bytes:
 @pytest.mark.parametrize(("status", "body", "changes_state", "names_order", "expected"), [
     (429, b'{"message":"Too Many Requests"}', True, False, RateLimited),
     (401, _envelope("GA005"), False, False, SessionExpired),
-    (403, _envelope("GA005"), True, False, SessionExpired),
+    (403, _envelope("GA005"), True, False, Rejected),
     (401, b"", True, False, SessionExpired),
     (404, _envelope("GA004"), False, True, OrderNotFound),
     (400, _envelope("GA004"), True, False, Rejected),

@@ -156,12 +156,13 @@ def test_orders_kite_cannot_take_are_refused_before_sending(request_: PlaceReque
 
 
 def test_a_modify_form_carries_only_what_changes() -> None:
-    assert wire.modify_form(Modify(price=Decimal("99.50"))) == {"price": "99.50"}
+    assert wire.modify_form(Modify(price=Decimal("99.50")),
+                            current_type="LIMIT") == {"price": "99.50"}
     assert wire.modify_form(Modify(quantity=Decimal(5), order_type=OrderType.STOP_LIMIT,
-                                   stop_price=Decimal(98))) == {
+                                   stop_price=Decimal(98)), current_type="LIMIT") == {
         "order_type": "SL", "quantity": "5", "trigger_price": "98"}
     with pytest.raises(Rejected):
-        wire.modify_form(Modify())
+        wire.modify_form(Modify(), current_type="LIMIT")
 
 
 def test_a_tag_is_found_in_tag_or_tags() -> None:

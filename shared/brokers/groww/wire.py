@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from types import MappingProxyType
@@ -236,9 +237,54 @@ def parse_positions(data: Mapping[str, Any]) -> list[BrokerPosition]:
             for row in data.get("positions") or []]
 
 
+def parse_holdings(data: Mapping[str, Any]) -> list[BrokerPosition]:
+    """The rows of a holdings payload: delivered shares, held as CNC.
+
+    `quantity` is the documented net quantity of the holding (free, pledged and locked
+    parts); Groww names no exchange for a demat holding, so it is recorded as NSE.
+    """
+    return [BrokerPosition(symbol=str(row["trading_symbol"]), exchange="NSE",
+                           quantity=_decimal(row.get("quantity") or 0),
+                           avg_price=_decimal(row.get("average_price") or 0),
+                           product=Product.CNC.value)
+            for row in data.get("holdings") or []]
+
+
+def merge_positions(positions: Mapping[str, Any],
+                    holdings: Mapping[str, Any]) -> list[BrokerPosition]:
+    """Today's positions and the holdings, one row per symbol, exchange and product.
+
+    A delivery buy is a CNC position on its day and a holding once delivered: both parts of
+    one CNC position are added up, the average weighted over the parts held long.
+    """
+    parts: dict[tuple[str, str, str | None], list[BrokerPosition]] = {}
+    for row in [*parse_positions(positions), *parse_holdings(holdings)]:
+        parts.setdefault((row.symbol, row.exchange, row.product), []).append(row)
+    return [_merged(rows) for rows in parts.values()]
+
+
+def _merged(rows: list[BrokerPosition]) -> BrokerPosition:
+    if len(rows) == 1:
+        return rows[0]
+    quantity = sum((row.quantity for row in rows), Decimal(0))
+    weights = [row for row in rows if row.quantity > 0] or rows
+    total = sum((abs(row.quantity) for row in weights), Decimal(0))
+    average = (sum((abs(row.quantity) * row.avg_price for row in weights), Decimal(0)) / total
+               if total else rows[0].avg_price)
+    return replace(rows[0], quantity=quantity, avg_price=average)
+
+
 def parse_funds(data: Mapping[str, Any]) -> BrokerFunds:
-    """Cash from a margins/detail/user payload."""
-    return BrokerFunds(currency="INR", available_cash=_decimal(data.get("clear_cash") or 0),
+    """What can be spent, from a margins/detail/user payload.
+
+    `clear_cash` is the gross balance; the delivery (CNC) balance available is what is left of
+    it after the margin already used, so that is the buying power ordergate shows.
+    """
+    equity = data.get("equity_margin_details")
+    if not isinstance(equity, Mapping) or equity.get("cnc_balance_available") is None:
+        raise ValueError("groww's margins answer has no equity_margin_details."
+                         "cnc_balance_available")
+    return BrokerFunds(currency="INR", available_cash=_decimal(equity["cnc_balance_available"]),
                        used_margin=_decimal(data.get("net_margin_used") or 0))
 
 
@@ -275,8 +321,12 @@ def classify(http_status: int, body: bytes, *, changes_state: bool, names_order:
     if http_status == 429:
         details["retry_after"] = _retry_after(retry_after)
         return RateLimited(message, broker=GROWW, code=code or "rate_limited", details=details)
-    if http_status == 401 or code == "GA005":
+    if http_status == 401:
         return SessionExpired(message, broker=GROWW, code=code or "unauthorised", details=details)
+    if http_status == 403 or code == "GA005":
+        # growwapi: 403 is "the API token lacks the permission"; a new login would not help.
+        return Rejected(f"groww refused: the API token lacks the permission for this call "
+                        f"({message})", broker=GROWW, code=code or "forbidden", details=details)
     if code == "GA004" or (http_status == 404 and code is None):
         kind = OrderNotFound if names_order else Rejected
         return kind(message, broker=GROWW, code=code or "not_found", details=details)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, time
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
-from shared.brokers.india import IST, next_ist
+from shared.brokers.india import AUTOMATIC_PROTECTION, IST, next_ist
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -77,6 +78,7 @@ VALIDITIES: Final[Mapping[TimeInForce, str]] = MappingProxyType(
     {TimeInForce.DAY: "DAY", TimeInForce.IOC: "IOC"})
 _PRICED: Final = frozenset({"LIMIT", "SL"})
 _TRIGGERED: Final = frozenset({"SL", "SL-M"})
+_UNPRICED: Final = frozenset({"MARKET", "SL-M"})
 _TIME_FORMATS: Final = ("%d-%b-%Y %H:%M:%S", "%Y-%m-%d %H:%M:%S")
 
 
@@ -131,8 +133,19 @@ def _prices(order_type: str, price: Decimal | None, stop: Decimal | None) -> dic
             "trigger_price": stop if order_type in _TRIGGERED else Decimal(0)}
 
 
-def place_payload(request: PlaceRequest) -> dict[str, Any]:
-    """The body of POST /v3/order/place; `tag` carries our id, slicing is off (one order)."""
+def _protection(order_type: str, market_protection: Decimal) -> dict[str, Any]:
+    # Upstox's market_protection is optional: automatic means leaving it to Upstox's default.
+    if order_type in _UNPRICED and market_protection != AUTOMATIC_PROTECTION:
+        return {"market_protection": market_protection}
+    return {}
+
+
+def place_payload(request: PlaceRequest,
+                  market_protection: Decimal = AUTOMATIC_PROTECTION) -> dict[str, Any]:
+    """The body of POST /v3/order/place; `tag` carries our id, slicing is off (one order).
+
+    A MARKET or SL-M order carries a chosen `market_protection` percentage.
+    """
     order_type = ORDER_TYPES[request.order_type]
     return {
         "quantity": _whole(request.quantity), "product": _product(request.product),
@@ -140,11 +153,12 @@ def place_payload(request: PlaceRequest) -> dict[str, Any]:
         "instrument_token": instrument_key(request), "order_type": order_type,
         "transaction_type": request.side.value, "disclosed_quantity": 0, "is_amo": False,
         "slice": False, **_prices(order_type, request.price, request.stop_price),
+        **_protection(order_type, market_protection),
     }
 
 
-def modify_payload(broker_order_id: str, change: Modify,
-                   current: Mapping[str, Any]) -> dict[str, Any]:
+def modify_payload(broker_order_id: str, change: Modify, current: Mapping[str, Any],
+                   market_protection: Decimal = AUTOMATIC_PROTECTION) -> dict[str, Any]:
     """The body of PUT /v3/order/modify: `change` over the order as Upstox reports it now.
 
     validity, price, order_type and trigger_price are required, so unchanged ones are sent
@@ -158,7 +172,8 @@ def modify_payload(broker_order_id: str, change: Modify,
     quantity = change.quantity if change.quantity is not None else _decimal(current["quantity"])
     return {"order_id": broker_order_id, "quantity": _whole(quantity),
             "validity": str(current.get("validity") or "DAY"), "order_type": order_type,
-            "disclosed_quantity": 0, **_prices(order_type, price, stop)}
+            "disclosed_quantity": 0, **_prices(order_type, price, stop),
+            **_protection(order_type, market_protection)}
 
 
 def dumps(payload: Mapping[str, Any]) -> bytes:
@@ -262,6 +277,34 @@ def parse_position(row: Mapping[str, Any]) -> BrokerPosition:
                           quantity=_decimal(row["quantity"]),
                           avg_price=_optional_decimal(row.get("average_price")) or Decimal(0),
                           product=_PRODUCT_NAMES.get(product or "", product))
+
+
+def parse_positions(positions: Sequence[Mapping[str, Any]],
+                    holdings: Sequence[Mapping[str, Any]]) -> list[BrokerPosition]:
+    """Short-term positions and long-term holdings, one row per symbol, exchange and product.
+
+    A delivery buy is a short-term position on its day and a holding once settled (t1 until
+    then), so both parts of one delivery position are added up, the average weighted over them.
+    """
+    parts: dict[tuple[str, str, str | None], list[BrokerPosition]] = {}
+    for row in positions:
+        position = parse_position(row)
+        parts.setdefault((position.symbol, position.exchange, position.product), []).append(
+            position)
+    for row in holdings:
+        held = parse_position(row)
+        held = replace(held, quantity=held.quantity + _decimal(row.get("t1_quantity") or 0))
+        parts.setdefault((held.symbol, held.exchange, held.product), []).append(held)
+    return [_merged(rows) for rows in parts.values()]
+
+
+def _merged(rows: list[BrokerPosition]) -> BrokerPosition:
+    quantity = sum((row.quantity for row in rows), Decimal(0))
+    weights = [row for row in rows if row.quantity > 0] or rows
+    total = sum((abs(row.quantity) for row in weights), Decimal(0))
+    average = (sum((abs(row.quantity) * row.avg_price for row in weights), Decimal(0)) / total
+               if total else rows[0].avg_price)
+    return replace(rows[0], quantity=quantity, avg_price=average)
 
 
 def parse_funds(data: Mapping[str, Any]) -> BrokerFunds:

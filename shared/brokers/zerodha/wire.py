@@ -17,7 +17,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
-from shared.brokers.india import IST, next_ist
+from shared.brokers.india import AUTOMATIC_PROTECTION, IST, next_ist
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -80,6 +80,8 @@ VALIDITY: Final[Mapping[TimeInForce, str]] = MappingProxyType({
 })
 _PRICED = frozenset({"LIMIT", "SL"})
 _TRIGGERED = frozenset({"SL", "SL-M"})
+# Orders that execute at the market once live: Kite refuses them without market_protection.
+_UNPRICED = frozenset({"MARKET", "SL-M"})
 
 # kite.trade/docs/connect/v3/exceptions: the broker refused the request as such.
 REFUSALS: Final = frozenset({"InputException", "OrderException", "MarginException",
@@ -138,8 +140,12 @@ def _tag(tag: str) -> str:
     return tag
 
 
-def place_form(request: PlaceRequest) -> dict[str, str]:
-    """The form of POST /orders/regular for `request`, tagged with `request.tag`."""
+def place_form(request: PlaceRequest,
+               market_protection: Decimal = AUTOMATIC_PROTECTION) -> dict[str, str]:
+    """The form of POST /orders/regular for `request`, tagged with `request.tag`.
+
+    A MARKET or SL-M order carries `market_protection` (-1: Kite's automatic protection).
+    """
     validity = VALIDITY.get(request.time_in_force)
     if validity is None:
         raise _refuse(f"Kite does not support time in force {request.time_in_force.value}")
@@ -158,11 +164,18 @@ def place_form(request: PlaceRequest) -> dict[str, str]:
         form["price"] = _positive(request.price, "price")
     if order_type in _TRIGGERED:
         form["trigger_price"] = _positive(request.stop_price, "stop price")
+    if order_type in _UNPRICED:
+        form["market_protection"] = decimal_text(market_protection)
     return form
 
 
-def modify_form(change: Modify) -> dict[str, str]:
-    """The form of PUT /orders/regular/{order_id}: only the fields `change` sets."""
+def modify_form(change: Modify, *, current_type: str | None,
+                market_protection: Decimal = AUTOMATIC_PROTECTION) -> dict[str, str]:
+    """The form of PUT /orders/regular/{order_id}: only the fields `change` sets.
+
+    `current_type` is Kite's order_type of the order now: an order that is MARKET or SL-M
+    after the change (modified to one, or already one) carries `market_protection`.
+    """
     form: dict[str, str] = {}
     if change.order_type is not None:
         form["order_type"] = ORDER_TYPES[change.order_type]
@@ -174,6 +187,8 @@ def modify_form(change: Modify) -> dict[str, str]:
         form["trigger_price"] = _positive(change.stop_price, "stop price")
     if not form:
         raise _refuse("a modification must change the quantity, a price or the order type")
+    if form.get("order_type", current_type) in _UNPRICED:
+        form["market_protection"] = decimal_text(market_protection)
     return form
 
 

@@ -319,10 +319,26 @@ def _positions(book: GrowwBook, request: Request, body: Json) -> Response:
     return _ok({"positions": rows})
 
 
+# The account's demat holdings, in the documented GET /v1/holdings/user shape.
+HOLDINGS: tuple[Json, ...] = (
+    {"isin": "INE154A01025", "trading_symbol": "ITC", "quantity": 8,
+     "average_price": Decimal("410.50"), "pledge_quantity": 0, "demat_locked_quantity": 0,
+     "groww_locked_quantity": 0, "repledge_quantity": 0, "t1_quantity": 0,
+     "demat_free_quantity": 8, "corporate_action_additional_quantity": 0,
+     "active_demat_transfer_quantity": 0},
+)
+
+
+def _holdings(book: GrowwBook, request: Request, body: Json) -> Response:
+    return _ok({"holdings": [dict(row) for row in HOLDINGS]})
+
+
 def _margins(book: GrowwBook, request: Request, body: Json) -> Response:
+    # As Groww reports it: clear_cash is gross, the balances available are net of margin used.
     zero = Decimal(0)
     return _ok({
-        "clear_cash": book.cash, "net_margin_used": book.used, "brokerage_and_charges": zero,
+        "clear_cash": book.cash + book.used, "net_margin_used": book.used,
+        "brokerage_and_charges": zero,
         "collateral_used": zero, "collateral_available": zero, "adhoc_margin": zero,
         "equity_margin_details": {
             "net_equity_margin_used": book.used, "cnc_margin_used": book.used,
@@ -416,6 +432,7 @@ def create_app(book: GrowwBook) -> Starlette:
         Route("/v1/order/list", _endpoint(_list), methods=get),
         Route("/v1/order/trades/{order_id}", _endpoint(_trades), methods=get),
         Route("/v1/positions/user", _endpoint(_positions), methods=get),
+        Route("/v1/holdings/user", _endpoint(_holdings), methods=get),
         Route("/v1/margins/detail/user", _endpoint(_margins), methods=get),
     ])
     app.state.book = book

@@ -106,6 +106,11 @@ def check_terms(body: dict[str, Any]) -> None:
     if body["order_type"] in {"SL", "SL-M"} and trigger <= 0:
         raise Refusal(400, "UDAPI100036", "Invalid Input: trigger price required",
                       "trigger_price")
+    if "market_protection" in body:
+        protection = _number(body, "market_protection")
+        if not 0 < protection <= 100:
+            raise Refusal(400, "UDAPI100036", "Invalid Input: market_protection is a "
+                          "percentage above 0 up to 100", "market_protection")
 
 
 def check_place(body: dict[str, Any], book: Book) -> None:
@@ -242,6 +247,23 @@ async def positions(request: Request, book: Book) -> Response:
         return _success(book.positions())
 
 
+async def holdings(request: Request, book: Book) -> Response:
+    """GET /v2/portfolio/long-term-holdings: the delivered shares, as HoldingsData."""
+    return _success([dict(row) for row in HOLDINGS])
+
+
+# The account's demat holdings, in the upstox-python-sdk HoldingsData shape.
+HOLDINGS: tuple[dict[str, Any], ...] = (
+    {"isin": "INE154A01025", "cnc_used_quantity": 0, "collateral_type": "WC",
+     "company_name": "ITC LTD", "haircut": Decimal("0.2"), "product": "D", "quantity": 8,
+     "tradingsymbol": "ITC", "trading_symbol": "ITC", "last_price": Decimal("410.50"),
+     "close_price": Decimal("410.50"), "pnl": Decimal(0), "day_change": Decimal(0),
+     "day_change_percentage": Decimal(0), "instrument_token": "NSE_EQ|INE154A01025",
+     "average_price": Decimal("410.50"), "collateral_quantity": 0,
+     "collateral_update_quantity": 0, "t1_quantity": 0, "exchange": "NSE"},
+)
+
+
 async def funds(request: Request, book: Book) -> Response:
     """GET /v2/user/get-funds-and-margin[?segment=SEC|COM]."""
     segment = request.query_params.get("segment")
@@ -308,6 +330,7 @@ def create_app(book: Book) -> Starlette:
               ("/v2/order/retrieve-all", order_book, "GET"), ("/v2/order/trades", trades, "GET"),
               ("/v2/order/trades/get-trades-for-day", day_trades, "GET"),
               ("/v2/portfolio/short-term-positions", positions, "GET"),
+              ("/v2/portfolio/long-term-holdings", holdings, "GET"),
               ("/v2/user/get-funds-and-margin", funds, "GET")]
     book.reset()
     return Starlette(

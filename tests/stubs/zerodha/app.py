@@ -201,6 +201,10 @@ class KiteExchange:
             for name in ("price", "trigger_price"):
                 if name in form:
                     change[name] = _amount(form, name)
+            order_type = str(change.get("order_type", current["order_type"]))
+            protection = _protection(form, order_type)
+            if "market_protection" in form:
+                change["market_protection"] = protection
             if "quantity" in form:
                 change["quantity"] = int(_amount(form, "quantity", whole=True))
                 if change["quantity"] < current["filled_quantity"]:
@@ -333,6 +337,23 @@ class KiteExchange:
             log.warning("postback to %s failed: %s", url, exc)
 
 
+def _protection(form: Mapping[str, str], order_type: str) -> Decimal:
+    """market_protection, which Kite requires of MARKET and SL-M orders (-1 or 0 < p <= 100)."""
+    text = form.get("market_protection")
+    if text is None:
+        if order_type in ("MARKET", "SL-M"):
+            raise KiteError(400, "InputException",
+                            "Market orders without market protection are not allowed via API.")
+        return Decimal(0)
+    try:
+        value = Decimal(text)
+    except ArithmeticError:
+        value = Decimal(-2)
+    if not (value == -1 or 0 < value <= 100):
+        raise KiteError(400, "InputException", "Invalid `market_protection`.")
+    return value
+
+
 def _new_order(form: Mapping[str, str]) -> Row:
     exchange = _require(form, "exchange", {"NSE", "BSE", "NFO", "CDS", "BFO", "MCX", "BCD"})
     symbol = _require(form, "tradingsymbol")
@@ -357,7 +378,8 @@ def _new_order(form: Mapping[str, str]) -> Row:
         "price": _amount(form, "price") if priced else Decimal(0),
         "trigger_price": _amount(form, "trigger_price") if triggered else Decimal(0),
         "average_price": Decimal(0), "filled_quantity": 0, "pending_quantity": quantity,
-        "cancelled_quantity": 0, "market_protection": 0, "meta": {}, "tag": tag,
+        "cancelled_quantity": 0, "market_protection": _protection(form, order_type),
+        "meta": {}, "tag": tag,
         "tags": [tag] if tag else [], "guid": secrets.token_hex(6)}
 
 

@@ -165,12 +165,13 @@ class GrowwAdapter:
         return sorted(fills, key=lambda fill: fill.executed_at)
 
     async def positions(self) -> list[BrokerPosition]:
-        """Today's cash-segment positions, net, as Groww reports them."""
+        """Today's cash-segment positions and the demat holdings, a CNC position counting both."""
         data = await self._call("GET", "/positions/user", params={"segment": wire.SEGMENT})
-        return self._parsed(wire.parse_positions, data)
+        held = await self._call("GET", "/holdings/user")
+        return self._parsed(wire.merge_positions, data, held)
 
     async def funds(self) -> BrokerFunds:
-        """Clear cash and margin used, in rupees."""
+        """The delivery balance available (net of margin used) and margin used, in rupees."""
         data = await self._call("GET", "/margins/detail/user")
         return self._parsed(wire.parse_funds, data)
 

@@ -15,6 +15,7 @@ from typing import Any, Final, TypeVar
 import httpx
 
 from shared.brokers.catalog import CAPABILITIES, Broker
+from shared.brokers.india import market_protection
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -48,6 +49,9 @@ class UpstoxAdapter:
                  timeout: float | None = None) -> None:
         self._api = settings.upstox_base_url.rstrip("/")
         self._order_host = settings.upstox_order_url.rstrip("/")
+        self._protection = market_protection(session.extra)
+        # No Api-Version header: Upstox's request structure (upstox.com/developer/
+        # api-documentation/request-structure) no longer asks for one since its 2024 URLs.
         self._client = httpx.AsyncClient(
             timeout=timeout if timeout is not None else settings.broker_http_timeout_seconds,
             headers={"Authorization": f"Bearer {session.access_token}",
@@ -55,7 +59,7 @@ class UpstoxAdapter:
 
     async def place(self, request: PlaceRequest) -> BrokerOrder:
         """Place one order (slicing off) with our id in `tag`; never retried here."""
-        body = wire.dumps(wire.place_payload(request))
+        body = wire.dumps(wire.place_payload(request, self._protection))
         data = await self._call("POST", self._order_host + "/v3/order/place",
                                 changes_state=True, content=body,
                                 headers={"Content-Type": "application/json"})
@@ -68,8 +72,8 @@ class UpstoxAdapter:
     async def modify(self, broker_order_id: str, change: Modify) -> BrokerOrder:
         """Change a working order; fields left as None are resent as Upstox holds them."""
         current = await self._details(broker_order_id)
-        body = wire.dumps(_read(lambda row: wire.modify_payload(broker_order_id, change, row),
-                                current))
+        body = wire.dumps(_read(lambda row: wire.modify_payload(
+            broker_order_id, change, row, self._protection), current))
         await self._call("PUT", self._order_host + "/v3/order/modify", changes_state=True,
                          content=body, headers={"Content-Type": "application/json"})
         return await self.order(broker_order_id)
@@ -106,9 +110,10 @@ class UpstoxAdapter:
         return [f for f in fills if since is None or f.executed_at >= since]
 
     async def positions(self) -> list[BrokerPosition]:
-        """Today's and carried-forward positions (short-term-positions)."""
+        """Short-term positions and long-term holdings, a delivery position counting both."""
         rows = await self._call("GET", self._api + "/v2/portfolio/short-term-positions")
-        return [_read(wire.parse_position, row) for row in rows or []]
+        held = await self._call("GET", self._api + "/v2/portfolio/long-term-holdings")
+        return _read(lambda both: wire.parse_positions(*both), (rows or [], held or []))
 
     async def funds(self) -> BrokerFunds:
         """Margin available in the equity segment."""

@@ -1,7 +1,8 @@
 """Zerodha Kite Connect v3 over httpx: the BrokerAdapter of one Kite account.
 
 Every call carries `X-Kite-Version: 3` and `Authorization: token api_key:access_token`; order
-forms are form-encoded. The wire format lives in `shared.brokers.zerodha.wire`.
+forms are form-encoded. MARKET and SL-M orders carry the connection's market protection
+(automatic unless it chose a percentage). The wire format lives in `shared.brokers.zerodha.wire`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 
 from shared.brokers.catalog import CAPABILITIES, Broker, Capabilities
+from shared.brokers.india import market_protection
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -41,6 +43,7 @@ class ZerodhaAdapter:
     def __init__(self, session: BrokerSession, settings: Settings, *,
                  timeout: float | None = None) -> None:
         self._root = settings.zerodha_root_url.rstrip("/")
+        self._protection = market_protection(session.extra)
         self._client = httpx.AsyncClient(
             timeout=timeout if timeout is not None else settings.broker_http_timeout_seconds,
             headers={"X-Kite-Version": "3",
@@ -56,7 +59,7 @@ class ZerodhaAdapter:
 
     async def place(self, request: PlaceRequest) -> BrokerOrder:
         """Place a regular order tagged with `request.tag`; never retried here."""
-        form = wire.place_form(request)
+        form = wire.place_form(request, self._protection)
         data = await self._call("POST", "/orders/regular", changes_state=True, form=form)
         order_id = data.get("order_id") if isinstance(data, dict) else None
         if not order_id:
@@ -70,8 +73,16 @@ class ZerodhaAdapter:
 
     async def modify(self, broker_order_id: str, change: Modify) -> BrokerOrder:
         """Change a working order, then read it back."""
+        current_type = None
+        if change.order_type is None:
+            # Whether the order stays MARKET / SL-M (and needs market protection) is Kite's.
+            history = _rows(await self._call("GET", f"/orders/{broker_order_id}",
+                                             changes_state=False))
+            current_type = str(history[-1].get("order_type") or "") if history else None
+        form = wire.modify_form(change, current_type=current_type,
+                                market_protection=self._protection)
         await self._call("PUT", f"/orders/regular/{broker_order_id}", changes_state=True,
-                         form=wire.modify_form(change))
+                         form=form)
         return await self.order(broker_order_id)
 
     async def cancel(self, broker_order_id: str) -> None:
