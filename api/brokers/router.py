@@ -39,8 +39,9 @@ async def connect(broker: str, body: ConnectRequest, principal: PrincipalDep,
     Connecting the same broker login again updates its existing connection (same id).
     """
     target = service.connectable(broker)
-    session = await service.activate(settings, target,
-                                     service.login_form(target, body, check=True))
+    session = service.with_market_protection(
+        await service.activate(settings, target, service.login_form(target, body, check=True)),
+        body.market_protection)
     async with engine.begin() as conn:
         row = await service.save_new(conn, service.credential_box(settings),
                                      user_id=principal.user_id, broker=target,
@@ -113,6 +114,8 @@ async def refresh(broker: str, connection_id: str, principal: PrincipalDep, engi
         async with engine.begin() as conn:
             error = await service.mark_expired(conn, row, exc.message)
         raise error from None
+    session = service.with_market_protection(
+        session, body.market_protection if body else None, current)
     async with engine.begin() as conn:
         saved = await service.save_renewed(conn, box, row, session)
     return service.view(saved, settings)

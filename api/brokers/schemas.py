@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+from shared.brokers.india import valid_protection
 
 # SecretStr: a secret never appears in a repr, a log line or a validation error's input.
 Secret = Annotated[SecretStr | None, Field(min_length=1, max_length=1024)]
@@ -29,14 +32,31 @@ class LoginFields(BaseModel):
     totp: Secret = Field(default=None, description="Angel One / Groww: the current TOTP code")
 
 
+def _protection(value: Decimal | None) -> Decimal | None:
+    if value is not None and not valid_protection(value):
+        raise ValueError("market_protection must be -1 (automatic) or above 0 up to 100")
+    return value
+
+
+MarketProtection = Annotated[
+    Decimal | None, Field(default=None, max_digits=5, decimal_places=2, description=(
+        "Zerodha and Upstox: the market protection of this connection's MARKET and SL-M "
+        "orders, a percentage above 0 up to 100, or -1 for the broker's automatic protection "
+        "(the default); Upstox is sent a percentage only")),
+    AfterValidator(_protection)]
+
+
 class ConnectRequest(LoginFields):
     """A broker login to exchange for a session, with an optional label of your own."""
 
     label: Annotated[str | None, Field(min_length=1, max_length=64)] = None
+    market_protection: MarketProtection = None
 
 
 class RefreshRequest(LoginFields):
     """What the broker needs to renew the session; anything omitted comes from the stored one."""
+
+    market_protection: MarketProtection = None
 
 
 class ConnectionOut(BaseModel):

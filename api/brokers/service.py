@@ -11,7 +11,9 @@ import logging
 import math
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Final
 
 import httpx
@@ -22,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api.brokers.schemas import ConnectionOut, LoginFields
 from api.errors import ApiError
 from shared.brokers.catalog import REAL_BROKERS, Broker, parse_broker
+from shared.brokers.india import MARKET_PROTECTION
 from shared.brokers.sessions import LoginForm, session_module
 from shared.brokers.types import (
     BrokerError,
@@ -143,6 +146,16 @@ async def _at_broker(settings: Settings, broker: Broker, refusals: tuple[type[Br
                        "try again shortly", code="broker_unavailable",
                        details={"broker": broker.value},
                        headers={"Retry-After": str(max(wait, 1))}) from None
+
+
+def with_market_protection(session: BrokerSession, chosen: Decimal | None,
+                           current: BrokerSession | None = None) -> BrokerSession:
+    """The session carrying the connection's market protection: `chosen`, else the stored one."""
+    value = format(chosen, "f") if chosen is not None else (
+        current.extra.get(MARKET_PROTECTION) if current is not None else None)
+    if value is None:
+        return session
+    return replace(session, extra={**session.extra, MARKET_PROTECTION: value})
 
 
 async def save_new(conn: AsyncConnection, box: CredentialBox, *, user_id: uuid.UUID,
