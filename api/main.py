@@ -34,6 +34,7 @@ from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
 from api.positions.router import router as positions_router
 from api.quality.router import router as quality_router
+from api.stream.router import router as stream_router
 from api.webhooks.router import router as webhooks_router
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1",
                            dependencies=[guard])
     app.include_router(strict_json(_summarized(health_router)))
+    app.include_router(_summarized(stream_router), prefix="/api/v1")  # its lifespan: doorbells
     # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
     app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)

@@ -80,6 +80,16 @@ class Settings(BaseSettings):
     task_time_limit_seconds: int = 60
     broker_visibility_timeout_seconds: int = 300
 
+    # --- Live stream (issue 10) ----------------------------------------------------------
+    # A heartbeat after this long without a message; the log is re-read this often even when
+    # no doorbell rings (a lost publish, the API's unpublished PENDING_NEW).
+    stream_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    stream_poll_seconds: float = Field(default=1.0, gt=0)
+    # A client that takes no message for this long while this many wait is cut off (4008).
+    stream_send_timeout_seconds: float = Field(default=5.0, gt=0)
+    stream_max_queued: int = Field(default=1000, ge=10)
+    stream_max_symbols: int = Field(default=100, ge=1, le=1000)
+
     # --- Brokers -----------------------------------------------------------------------
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
     credentials_keys: str = DEV_CREDENTIALS_KEY

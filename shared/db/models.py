@@ -291,7 +291,20 @@ order_events = Table(
     # Who or what caused the transition: "user:<id>", "paper", "broker:<name>", "expiry"...
     Column("actor", String(64)),
     _created_at(),
+    # The stream's cursor: numbered per user at commit, in commit order (migration 0011's
+    # trigger), so a reader that sees seq N has seen every lower one. NULL until commit.
+    Column("seq", BigInteger),
     UniqueConstraint("order_id", "version", name="uq_order_events_order_version"),
+    Index("uq_order_events_user_seq", "user_id", "seq", unique=True),
+    Index("ix_order_events_unsequenced", "user_id", postgresql_where=text("seq IS NULL")),
+)
+
+# Each user's last stream seq; its row lock orders the user's commits.
+stream_seqs = Table(
+    "stream_seqs",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
 )
 
 fills = Table(

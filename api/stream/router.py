@@ -1,0 +1,216 @@
+"""GET /api/v1/stream (WebSocket) and /api/v1/stream/sse: the caller's live events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
+from redis.asyncio import Redis
+from sse_starlette import EventSourceResponse
+
+from api.errors import ApiError
+from api.stream import messages
+from api.stream.doorbell import BLOCK_MS, Doorbell, QuoteFeed
+from api.stream.requests import (
+    MAX_MESSAGE_BYTES,
+    BadRequest,
+    last_seq_of,
+    parse,
+    symbols_of,
+)
+from api.stream.service import SLOW_CONSUMER, Session, SlowConsumer, StreamServices, authenticate
+
+AUTH_TIMEOUT_SECONDS = 10.0
+CLOSE_TIMEOUT_SECONDS = 1.0
+UNAUTHORIZED = 4401
+SERVER_ERROR = 1011
+
+
+@asynccontextmanager
+async def lifespan(app: Any) -> AsyncIterator[None]:
+    """Start this process's doorbell and quote feed (after the app's own lifespan)."""
+    settings = app.state.settings
+    # Its own client: a blocking XREAD outlasts the app client's publish timeout.
+    redis = Redis.from_url(settings.redis_url, socket_timeout=BLOCK_MS / 1000 + 5,
+                           socket_connect_timeout=settings.publish_timeout_seconds)
+    services = StreamServices(settings, app.state.engine, app.state.autocommit_engine,
+                              Doorbell(redis), QuoteFeed(app.state.engine,
+                                                         settings.stream_poll_seconds))
+    services.doorbell.start()
+    services.quotes.start()
+    app.state.stream = services
+    try:
+        yield
+    finally:
+        await services.doorbell.stop()
+        await services.quotes.stop()
+        await redis.aclose()
+
+
+router = APIRouter(tags=["stream"], lifespan=lifespan)
+
+
+class _Close(Exception):
+    """End the WebSocket with this code and reason."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.code, self.reason = code, reason
+
+
+@router.websocket("/stream")
+async def stream(websocket: WebSocket) -> None:
+    """Stream the caller's order events (resuming after `last_seq`) and subscribed quotes."""
+    services: StreamServices = websocket.app.state.stream
+    await websocket.accept()
+    try:
+        session = await _open(websocket, services)
+    except _Close as close:
+        await _close(websocket, close.code, close.reason)
+        return
+    try:
+        await _serve(websocket, session)
+    finally:
+        session.close()
+
+
+async def _open(websocket: WebSocket, services: StreamServices) -> Session:
+    """Authenticate by `?token=` or a first `auth` message; the session it resumes."""
+    query = websocket.query_params
+    token, last_seq = query.get("token"), query.get("last_seq")
+    if token is None:
+        try:
+            async with asyncio.timeout(AUTH_TIMEOUT_SECONDS):
+                first = parse(await _receive_text(websocket))
+        except TimeoutError:
+            raise _Close(UNAUTHORIZED, "no auth message in time") from None
+        except BadRequest as error:
+            raise _Close(UNAUTHORIZED, f"the first message must be an auth: {error}") from None
+        token, last_seq = first.body.get("token"), last_seq or first.body.get("last_seq")
+    try:
+        resume = last_seq_of(last_seq)
+    except BadRequest as error:
+        raise _Close(1008, str(error)) from None
+    host = websocket.client.host if websocket.client else None
+    principal = await authenticate(services, token, host) if isinstance(token, str) else None
+    if principal is None:
+        raise _Close(UNAUTHORIZED, "a valid access token or API key is required")
+    return await Session.open(services, principal.user_id, resume)
+
+
+async def _serve(websocket: WebSocket, session: Session) -> None:
+    tasks = {asyncio.create_task(coro) for coro in (
+        session.pump(), session.watch(), _send(websocket, session), _receive(websocket, session))}
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    error = next(iter(done)).exception()
+    if isinstance(error, SlowConsumer):
+        await _close(websocket, SLOW_CONSUMER, str(error))
+    elif isinstance(error, _Close):
+        await _close(websocket, error.code, error.reason)
+    elif error is not None and not isinstance(error, WebSocketDisconnect):
+        await _close(websocket, SERVER_ERROR, "internal error; reconnect with last_seq")
+        raise error
+
+
+async def _send(websocket: WebSocket, session: Session) -> None:
+    timeout = session.settings.stream_send_timeout_seconds
+    while True:
+        message = await session.next_message()
+        try:
+            async with asyncio.timeout(timeout):
+                await websocket.send_text(json.dumps(message))
+        except TimeoutError:
+            raise SlowConsumer(f"slow consumer: a message waited more than {timeout:g} s"
+                               " to be sent") from None
+
+
+async def _receive(websocket: WebSocket, session: Session) -> None:
+    while True:
+        raw = await _receive_text(websocket)
+        try:
+            request = parse(raw)
+            if request.action == "subscribe":
+                reply = await session.subscribe(symbols_of(request))
+            elif request.action == "unsubscribe":
+                reply = session.unsubscribe(symbols_of(request))
+            else:
+                reply = messages.error("already_authenticated", "this stream is authenticated")
+        except BadRequest as error:
+            reply = messages.error(error.code, str(error))
+        session.offer(reply)
+
+
+async def _receive_text(websocket: WebSocket) -> str:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    data = message.get("text")
+    if data is None:
+        data = (message.get("bytes") or b"").decode("utf-8", errors="replace")
+    if len(data) > MAX_MESSAGE_BYTES:
+        raise _Close(1009, f"a message may be at most {MAX_MESSAGE_BYTES} bytes,"
+                           f" this one was {len(data)}")
+    return str(data)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    """Close with a reason, unless the client is gone or too jammed to take the frame."""
+    with suppress(TimeoutError, RuntimeError, WebSocketDisconnect):
+        async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+            await websocket.close(code, reason)
+
+
+@router.get("/stream/sse", response_class=EventSourceResponse,
+            responses={401: {"description": "no valid access token or API key"}})
+async def stream_sse(
+    request: Request,
+    token: Annotated[str | None, Query(description="for EventSource, which cannot send an"
+                                                   " Authorization header")] = None,
+    last_seq: Annotated[str | None, Query(description="resume after this seq")] = None,
+    symbols: Annotated[str | None, Query(description="comma-separated symbols to quote")] = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> EventSourceResponse:
+    """Stream the same events as the WebSocket, as Server-Sent Events (id = seq)."""
+    services: StreamServices = request.app.state.stream
+    bearer = request.headers.get("authorization", "")
+    credential = token or (bearer[7:] if bearer[:7].lower() == "bearer " else None)
+    host = request.client.host if request.client else None
+    principal = await authenticate(services, credential, host) if credential else None
+    if principal is None:
+        raise ApiError(401, "a valid bearer access token or API key is required",
+                       code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+    try:
+        resume = last_seq_of(last_event_id or last_seq)
+    except BadRequest as error:
+        raise ApiError(422, str(error), code=error.code) from None
+    session = await Session.open(services, principal.user_id, resume)
+    if symbols:
+        reply = await session.subscribe([s.strip().upper() for s in symbols.split(",")])
+        session.offer(reply)
+    return EventSourceResponse(_sse_events(session),
+                               send_timeout=services.settings.stream_send_timeout_seconds)
+
+
+async def _sse_events(session: Session) -> AsyncIterator[dict[str, str]]:
+    tasks = [asyncio.create_task(session.pump()), asyncio.create_task(session.watch())]
+    try:
+        while not any(task.done() for task in tasks):
+            message = await session.next_message()
+            event = {"event": message["type"], "data": json.dumps(message)}
+            if message["type"] in ("order", "fill"):
+                event["id"] = str(message["seq"])
+            yield event
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        session.close()

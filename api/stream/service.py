@@ -1,0 +1,171 @@
+"""One client's stream: its order events from PostgreSQL by seq, then live, and quote ticks.
+
+Why the seq is safe to resume from: an `order_events.id` is taken at insert, so two
+transactions can commit out of id order and a reader that has seen id 12 could later find id
+11. We considered three ways out. Delivering only rows older than the oldest running
+transaction (pg_snapshot_xmin and an xid column) orders rows by xid, not by one integer a
+client can hold, and any long transaction on the server (another database's too: xids are
+cluster-wide) stalls every stream. Re-reading a lookback window cannot help a client that was
+away: it resumes from its own last seq, and a late row below it is gone. So the seq is numbered
+at commit instead: migration 0011's deferred trigger numbers a transaction's events under the
+row lock of the user's counter, held until the commit is visible. Per user the seq rises in
+commit order without gaps, and "seq > cursor" at any moment reads the complete rest of the log.
+The cost is one counter row update and one event row update per committing transaction.
+
+Redis only rings a doorbell; a stream re-reads the log every STREAM_POLL_SECONDS anyway, so
+a lost publish (and the API's unpublished PENDING_NEW) costs latency, never an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from api.apikeys import keys
+from api.apikeys import service as api_keys
+from api.errors import ApiError
+from api.security import Principal, Scope, verify_access_token
+from api.stream import messages
+from api.stream.doorbell import Doorbell, QuoteFeed
+from shared.clock import clock_from
+from shared.db.repositories import stream as stream_repo
+from shared.settings import Settings
+
+BATCH = 200  # events read per query
+SLOW_CONSUMER = 4008  # a WebSocket close code of our own (4000-4999)
+
+
+class SlowConsumer(Exception):
+    """The client did not take its messages in time."""
+
+
+@dataclass(frozen=True)
+class StreamServices:
+    """What every stream of one API process shares (app.state.stream)."""
+
+    settings: Settings
+    engine: AsyncEngine
+    autocommit_engine: AsyncEngine
+    doorbell: Doorbell
+    quotes: QuoteFeed
+
+
+async def authenticate(services: StreamServices, token: str,
+                       client_host: str | None) -> Principal | None:
+    """The caller behind an access token or API key (any scope may read), or None."""
+    if not keys.is_api_key(token):
+        return verify_access_token(services.settings, token)
+    try:
+        key = await api_keys.authenticate(services.autocommit_engine, token, client_host,
+                                          clock_from(services.settings).now())
+    except ApiError:
+        return None
+    return Principal(user_id=key.user_id, key_id=key.id,
+                     scopes=frozenset(Scope(scope) for scope in key.scopes))
+
+
+class Session:
+    """The messages waiting for one client, at most STREAM_MAX_QUEUED of them."""
+
+    def __init__(self, services: StreamServices, user_id: uuid.UUID, after: int) -> None:
+        self._services = services
+        self.settings = services.settings
+        self.user_id = user_id
+        self.cursor = after  # the seq of the last event queued
+        self.symbols: set[str] = set()
+        self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
+            services.settings.stream_max_queued)
+        self._overflow = asyncio.Event()
+
+    @classmethod
+    async def open(cls, services: StreamServices, user_id: uuid.UUID,
+                   last_seq: int | None) -> Session:
+        """A session resuming after `last_seq`, or starting at the user's newest event."""
+        if last_seq is None:
+            async with services.engine.connect() as conn:
+                last_seq = await stream_repo.last_seq(conn, user_id)
+        return cls(services, user_id, last_seq)
+
+    def offer(self, message: dict[str, Any]) -> None:
+        """Queue a message that cannot wait (a quote, a reply); a full queue ends the stream."""
+        try:
+            self._outbox.put_nowait(message)
+        except asyncio.QueueFull:
+            self._overflow.set()
+
+    async def next_message(self) -> dict[str, Any]:
+        """The next message to send, or a heartbeat when none came for a while."""
+        try:
+            async with asyncio.timeout(self.settings.stream_heartbeat_seconds):
+                return await self._outbox.get()
+        except TimeoutError:
+            return messages.heartbeat(self.cursor)
+
+    async def pump(self) -> None:
+        """Queue the user's events after the cursor, forever: the missed ones, then live."""
+        bell = await self._services.doorbell.join(self.user_id)
+        try:
+            while True:
+                bell.clear()  # before reading: a ring during the read means read again
+                async with self._services.engine.connect() as conn:
+                    rows = await stream_repo.events_after(conn, self.user_id, self.cursor, BATCH)
+                for row in rows:
+                    await self._put(messages.event_message(row))
+                    self.cursor = row["seq"]
+                if len(rows) < BATCH:
+                    with suppress(TimeoutError):
+                        async with asyncio.timeout(self.settings.stream_poll_seconds):
+                            await bell.wait()
+        finally:
+            self._services.doorbell.leave(self.user_id, bell)
+
+    async def watch(self) -> None:
+        """Return SlowConsumer once a message found the queue full."""
+        await self._overflow.wait()
+        raise self._slow()
+
+    async def _put(self, message: dict[str, Any]) -> None:
+        try:
+            async with asyncio.timeout(self.settings.stream_send_timeout_seconds):
+                await self._outbox.put(message)
+        except TimeoutError:
+            raise self._slow() from None
+
+    def _slow(self) -> SlowConsumer:
+        return SlowConsumer(f"slow consumer: {self._outbox.qsize()} messages waited more than"
+                            f" {self.settings.stream_send_timeout_seconds:g} s")
+
+    async def subscribe(self, symbols: list[str]) -> dict[str, Any]:
+        """Add quote ticks of these symbols (their current quotes first); the reply."""
+        wanted = set(symbols) - self.symbols
+        limit = self.settings.stream_max_symbols
+        if len(self.symbols | wanted) > limit:
+            return messages.error("too_many_symbols",
+                                  f"a stream may follow at most {limit} symbols,"
+                                  f" this would be {len(self.symbols | wanted)}")
+        async with self._services.engine.connect() as conn:
+            quoted = await stream_repo.quotes_of(conn, sorted(wanted))
+        known = {row["symbol"] for row in quoted}
+        if unknown := sorted(wanted - known):
+            return messages.error("unknown_symbol", f"no quotes for {', '.join(unknown)}")
+        self.symbols |= known
+        self._services.quotes.subscribe(known, self.offer)
+        for row in quoted:
+            self.offer(messages.quote_message(row))
+        return messages.subscribed(sorted(self.symbols))
+
+    def unsubscribe(self, symbols: list[str]) -> dict[str, Any]:
+        """Stop quote ticks of these symbols; the reply."""
+        dropped = self.symbols & set(symbols)
+        self._services.quotes.unsubscribe(dropped, self.offer)
+        self.symbols -= dropped
+        return messages.subscribed(sorted(self.symbols))
+
+    def close(self) -> None:
+        """Leave the quote feed."""
+        self._services.quotes.unsubscribe(self.symbols, self.offer)

@@ -1,0 +1,186 @@
+"""The live stream over real TCP: an in-process uvicorn, real PostgreSQL and Redis, and a
+real worker where an order must reach FILLED."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from api.main import create_app
+from shared.settings import Settings
+from tests.e2e.conftest import WorkerFactory
+from tests.helpers import place, register_and_login
+
+MARKET_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "1"}
+RESTING_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
+               "price": "1.00"}
+PATIENCE = 60.0
+
+
+class Server:
+    """The API served by uvicorn in this process (so a test can patch its publisher)."""
+
+    def __init__(self, server: uvicorn.Server, port: int) -> None:
+        self.server = server
+        self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
+        self.ws = f"ws://127.0.0.1:{port}/api/v1/stream"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[Server]:
+    settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
+                        stream_send_timeout_seconds=1.0, stream_max_queued=10,
+                        stream_heartbeat_seconds=1.0)
+    port = _free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
+                            log_level="warning", lifespan="on")
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve())
+    while not running.started:
+        assert not task.done(), "uvicorn exited before it started"
+        await asyncio.sleep(0.05)
+    served = Server(running, port)
+    yield served
+    await served.http.aclose()
+    running.should_exit = True
+    await task
+
+
+async def _user(server: Server) -> tuple[dict[str, str], str]:
+    auth = await register_and_login(server.http)
+    return auth, auth["Authorization"].removeprefix("Bearer ")
+
+
+async def _connect(server: Server, token: str, **auth: Any) -> ClientConnection:
+    connection = await websockets.connect(server.ws)
+    await connection.send(json.dumps({"action": "auth", "token": token, **auth}))
+    return connection
+
+
+async def _next(connection: ClientConnection, *types: str) -> dict[str, Any]:
+    """The next message of one of these types (heartbeats and quotes pass by)."""
+    async with asyncio.timeout(PATIENCE):
+        while True:
+            message: dict[str, Any] = json.loads(await connection.recv())
+            if message["type"] in types:
+                return message
+
+
+async def _events_until(connection: ClientConnection, done: Any) -> list[dict[str, Any]]:
+    """Order and fill events, until `done(events)` holds."""
+    events: list[dict[str, Any]] = []
+    while not done(events):
+        events.append(await _next(connection, "order", "fill"))
+    return events
+
+
+def _filled(order_id: str) -> Any:
+    return lambda events: any(e["order_id"] == order_id and e["status"] == "FILLED"
+                              for e in events)
+
+
+async def test_two_users_each_see_only_their_own_order_reach_filled(
+    server: Server, worker_factory: WorkerFactory,
+) -> None:
+    worker_factory(os.environ["REDIS_URL"], {"PAPER_ALWAYS_OPEN": "true"}).start()
+    (alice, alice_token), (bob, bob_token) = await _user(server), await _user(server)
+    alice_ws, bob_ws = await _connect(server, alice_token), await _connect(server, bob_token)
+    async with alice_ws, bob_ws:
+        alice_order = await place(server.http, alice, **MARKET_BUY)
+        bob_order = await place(server.http, bob, **MARKET_BUY)
+        alice_events = await _events_until(alice_ws, _filled(alice_order))
+        bob_events = await _events_until(bob_ws, _filled(bob_order))
+    assert {e["order_id"] for e in alice_events} == {alice_order}
+    assert {e["order_id"] for e in bob_events} == {bob_order}
+    for events in (alice_events, bob_events):
+        assert events[0]["status"] == "PENDING_NEW"  # never published, read from the log
+        assert [e["seq"] for e in events] == list(range(events[0]["seq"],
+                                                        events[0]["seq"] + len(events)))
+        fill = next(e for e in events if e["type"] == "fill")
+        assert fill["fill"]["quantity"] == "1"
+        assert fill["fill"]["trade_id"]
+
+
+async def test_a_client_reconnecting_with_last_seq_sees_every_missed_event_exactly_once(
+    server: Server,
+) -> None:
+    auth, token = await _user(server)
+    placed: list[str] = []
+    seen: list[dict[str, Any]] = []
+
+    async def keep_placing() -> None:
+        for _ in range(12):
+            placed.append(await place(server.http, auth, **RESTING_BUY))
+
+    producer = asyncio.create_task(keep_placing())
+    for _ in range(3):  # disconnect and reconnect while orders keep coming
+        last = {"last_seq": seen[-1]["seq"]} if seen else {"last_seq": 0}
+        async with await _connect(server, token, **last) as connection:
+            seen.append(await _next(connection, "order"))
+    await producer
+    async with await _connect(server, token, last_seq=seen[-1]["seq"]) as connection:
+        seen += await _events_until(
+            connection, lambda events: len(events) + 3 >= len(placed))
+    assert [e["seq"] for e in seen] == list(range(1, len(placed) + 1))
+    assert sorted(e["order_id"] for e in seen) == sorted(placed)
+
+
+async def test_a_lost_redis_publish_does_not_lose_a_streamed_event(
+    server: Server, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def dropped(*_: Any, **__: Any) -> None:
+        """The publish a Redis outage loses after the commit."""
+
+    monkeypatch.setattr("api.orders.cancels.publish_order_changes", dropped)
+    auth, token = await _user(server)
+    async with await _connect(server, token) as connection:
+        order_id = await place(server.http, auth, **RESTING_BUY)
+        cancel = await server.http.delete(f"/api/v1/orders/{order_id}", headers=auth)
+        assert cancel.status_code == 202, cancel.text
+        events = await _events_until(
+            connection, lambda events: any(e["status"] != "PENDING_NEW" for e in events))
+    assert [e["from_status"] for e in events] == [None, "PENDING_NEW"]
+    assert events[-1]["status"] in {"CANCELED", "PENDING_CANCEL"}
+
+
+
+async def test_sse_carries_the_same_events_with_seq_as_their_id(server: Server) -> None:
+    auth, token = await _user(server)
+    placed = [await place(server.http, auth, **RESTING_BUY) for _ in range(2)]
+    async with await _connect(server, token, last_seq=0) as connection:
+        over_ws = await _events_until(connection, lambda events: len(events) == 2)
+    over_sse: list[tuple[str, dict[str, Any]]] = []
+    async with server.http.stream("GET", "/api/v1/stream/sse", params={"token": token},
+                                  headers={"Last-Event-ID": "0"}) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        event_id = None
+        async with asyncio.timeout(PATIENCE):
+            async for line in response.aiter_lines():
+                if line.startswith("id:"):
+                    event_id = line[3:].strip()
+                elif line.startswith("data:") and event_id is not None:
+                    over_sse.append((event_id, json.loads(line[5:])))
+                    event_id = None
+                if len(over_sse) == 2:
+                    break
+    assert [message for _, message in over_sse] == over_ws
+    assert [event_id for event_id, _ in over_sse] == [str(m["seq"]) for m in over_ws]
+    assert [m["order_id"] for m in over_ws] == placed
