@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api import ratelimit
 from api.apikeys import keys
 from api.apikeys import service as api_keys
 from api.errors import ApiError
@@ -18,6 +19,7 @@ from api.market.service import InstrumentCache
 from api.orders.rate import OrderRate
 from api.security import Principal, Scope, verify_access_token
 from shared.clock import Clock, calendar_from, clock_from
+from shared.db.repositories import users
 from shared.domain.sessions import Calendar
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings
@@ -58,17 +60,32 @@ async def current_principal(
     # as the other way in (and Swagger's Authorize takes one).
     _api_key: Annotated[HTTPAuthorizationCredentials | None, Depends(api_key_scheme)] = None,
 ) -> Principal:
-    """The authenticated caller; 401 for a missing, expired or forged token or API key.
+    """The authenticated caller; 401 for a missing, expired, revoked or forged token or API key.
 
     An API key is also held to its scopes and the routes only a logged-in user may call: 403.
+    Each key, and each user's access tokens, has its own request budget (429).
     """
     if token is not None and keys.is_api_key(token):
-        return await _key_principal(request, token, clock)
+        by_key = await _key_principal(request, token, clock)
+        await ratelimit.enforce(request, ratelimit.API, f"key:{by_key.key_id}")
+        return by_key
     principal = verify_access_token(request.app.state.settings, token) if token else None
     if principal is None:
         raise ApiError(401, "a valid bearer access token is required", code="unauthorized",
                        headers={"WWW-Authenticate": "Bearer"})
+    await _still_current(request, principal)
+    await ratelimit.enforce(request, ratelimit.API, f"user:{principal.user_id}")
     return principal
+
+
+async def _still_current(request: Request, principal: Principal) -> None:
+    # Read on every request (one primary-key lookup, ~0.3 ms) rather than cached: a logout
+    # everywhere must end the user's access tokens in every process at once.
+    async with request.app.state.autocommit_engine.connect() as conn:
+        generation = await users.token_generation(conn, principal.user_id)
+    if generation is None or generation != principal.token_generation:
+        raise ApiError(401, "this access token was revoked by a logout everywhere; log in again",
+                       code="token_revoked", headers={"WWW-Authenticate": "Bearer"})
 
 
 async def _key_principal(request: Request, token: str, clock: Clock) -> Principal:
@@ -97,6 +114,15 @@ def login_only(methods: frozenset[str] = WRITE_METHODS) -> Any:
                                 " access token", code="login_required")
 
     return Depends(require_login)
+
+
+async def limit_placement(request: Request, principal: PrincipalDep) -> None:
+    """A route dependency: count an order placement against the caller's orders budget."""
+    who = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user_id}"
+    await ratelimit.enforce(request, ratelimit.ORDERS, who)
+
+
+PLACEMENT_BUDGET = Depends(limit_placement)
 
 
 class Operator:

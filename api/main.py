@@ -34,6 +34,7 @@ from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
 from api.positions.router import router as positions_router
 from api.quality.router import router as quality_router
+from api.ratelimit import Limiter, RateLimits
 from api.stream.router import router as stream_router
 from api.webhooks.router import router as webhooks_router
 from shared.db.engine import make_engine
@@ -68,9 +69,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timeout=settings.publish_timeout_seconds,
         )
         app.state.dispatcher.start()
+        app.state.limiter = Limiter(settings)
         try:
             yield
         finally:
+            await app.state.limiter.aclose()
             await app.state.dispatcher.stop()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
@@ -91,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_summarized(stream_router), prefix="/api/v1")  # its lifespan: doorbells
     # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
     app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
+    # Before the body is read: a client past its budget is refused cheaply.
+    app.add_middleware(RateLimits)
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app

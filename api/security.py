@@ -28,30 +28,36 @@ class Scope(StrEnum):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: the user of a verified access token, or of an API key (`key_id` set)."""
+    """Who is calling: the user of a verified access token, or of an API key (`key_id` set).
+
+    `token_generation` is the one an access token was issued in (None for an API key): the
+    token is honoured only while it is still the user's (see api/deps.py).
+    """
 
     user_id: uuid.UUID
     key_id: uuid.UUID | None = None
     scopes: frozenset[Scope] = frozenset(Scope)
+    token_generation: int | None = None
 
     def may(self, scope: Scope) -> bool:
         """Whether this caller holds `scope`; `trade` includes `read`."""
         return scope in self.scopes or Scope.TRADE in self.scopes
 
 
-def issue_access_token(settings: Settings, user_id: uuid.UUID) -> str:
-    """Sign a short-lived access token for this user."""
+def issue_access_token(settings: Settings, user_id: uuid.UUID, generation: int = 0) -> str:
+    """Sign a short-lived access token for this user, in its current token generation."""
     now = int(time.time())
     claims = {
         "sub": str(user_id), "iss": settings.jwt_issuer, "aud": settings.jwt_audience,
         "iat": now, "nbf": now, "exp": now + settings.access_token_ttl_seconds,
-        "jti": uuid.uuid4().hex, "typ": ACCESS_TOKEN_TYPE,
+        "jti": uuid.uuid4().hex, "typ": ACCESS_TOKEN_TYPE, "gen": generation,
     }
     return str(jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM))
 
 
 # A client sends the same token with every request until it expires; verifying the signature
-# once per process is enough. Bounded, and entries die with their token's `exp`.
+# once per process is enough. Bounded, and entries die with their token's `exp`. Revocation
+# is not cached: the caller compares the token's generation with the user's on every request.
 _MAX_CACHED = 10_000
 _verified: dict[tuple[str, str, str], tuple[Principal, float]] = {}
 
@@ -77,8 +83,10 @@ def _decode(settings: Settings, token: str) -> tuple[Principal | None, float]:
             audience=settings.jwt_audience, issuer=settings.jwt_issuer,
             options={"require_exp": True, "require_sub": True, "require_iat": True},
         )
-        if claims.get("typ") != ACCESS_TOKEN_TYPE:
+        generation = claims.get("gen", 0)  # tokens issued before generations existed: 0
+        if claims.get("typ") != ACCESS_TOKEN_TYPE or not isinstance(generation, int):
             return None, 0.0
-        return Principal(user_id=uuid.UUID(claims["sub"])), float(claims["exp"])
+        principal = Principal(user_id=uuid.UUID(claims["sub"]), token_generation=generation)
+        return principal, float(claims["exp"])
     except (JWTError, ValueError, KeyError):
         return None, 0.0

@@ -6,6 +6,7 @@ from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 
+import limits
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -43,6 +44,17 @@ class Settings(BaseSettings):
     operator_token: str | None = Field(default=None, min_length=32)
     # API keys one user may hold at a time (expired ones count until deleted).
     max_api_keys_per_user: int = Field(default=10, ge=1, le=1000)
+    # Request budgets (api/ratelimit.py), in the notation of the `limits` library:
+    # "10/minute", "5 per 15 minutes". Moving windows in Redis, shared by every API process.
+    rate_limit_ip: str = "1200/minute"  # every /api/ request of one client address
+    rate_limit_api: str = "600/minute"  # per API key or logged-in user
+    rate_limit_orders: str = "300/minute"  # order placements per API key or user
+    rate_limit_login: str = "10/minute"  # login attempts per client address
+    rate_limit_login_account: str = "30/hour"  # login attempts naming one e-mail
+    rate_limit_register: str = "10/hour"  # sign-ups per client address
+    rate_limit_otp: str = "5 per 15 minutes"  # one-time-code requests per client address
+    # Redis of the budgets; unset: REDIS_URL.
+    rate_limit_storage_url: str | None = None
 
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"
@@ -135,6 +147,20 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+asyncpg://" + url[len(prefix) :]
         return url
+
+    @field_validator("rate_limit_ip", "rate_limit_api", "rate_limit_orders", "rate_limit_login",
+                     "rate_limit_login_account", "rate_limit_register", "rate_limit_otp")
+    @classmethod
+    def _rate_limit_parses(cls, limit: str) -> str:
+        # A typo must stop the process at start, not leave a route unmetered.
+        try:
+            amount = limits.parse(limit).amount
+        except ValueError:
+            amount = 0
+        if amount < 1:
+            raise ValueError(f"a rate limit reads like '10/minute' or '5 per 15 minutes',"
+                             f" at least 1, was {limit!r}")
+        return limit
 
     @field_validator("paper_fee_profile")
     @classmethod

@@ -132,6 +132,10 @@ def pytest_configure(config: pytest.Config) -> None:
     # Exchange hours are the default; tests not about sessions (and the worker processes they
     # start, which inherit this environment) trade at any time of day. Session tests opt out.
     os.environ.setdefault("PAPER_ALWAYS_OPEN", "true")
+    # Every test signs up and logs in from one address; the request budgets' own tests set
+    # theirs (tests/integration/test_rate_limits.py).
+    for budget in ("IP", "API", "ORDERS", "LOGIN", "LOGIN_ACCOUNT", "REGISTER", "OTP"):
+        os.environ.setdefault(f"RATE_LIMIT_{budget}", "1000000/minute")
     try:
         _start_stack()
         _reset_state()

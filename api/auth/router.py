@@ -1,14 +1,19 @@
-"""Auth routes: register, log in (JSON or OAuth2 form), rotate and revoke refresh tokens."""
+"""Auth routes: register, log in (JSON or OAuth2 form), rotate and revoke refresh tokens.
+
+Logins and sign-ups are held to their own budgets per client address, and logins also to one
+per e-mail named (api/ratelimit.py): a refused attempt costs no password hash.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api import ratelimit
 from api.auth import service
 from api.auth.schemas import (
     LoginRequest,
@@ -18,7 +23,7 @@ from api.auth.schemas import (
     UserResponse,
     normalise_email,
 )
-from api.deps import EngineDep, SettingsDep
+from api.deps import EngineDep, PrincipalDep, SettingsDep, login_only
 from shared.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -26,8 +31,14 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 _INVALID: dict[int | str, dict[str, Any]] = {
     422: {"description": "the request is invalid; `details.field` names the field"},
 }
+_METERED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "too many attempts (`rate_limited`; `details.budget` names the budget,"
+                         " `Retry-After` says when to try again)"},
+    503: {"description": "attempts cannot be metered (Redis is down): refused, retry shortly"},
+}
 _BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "email or password is incorrect (the same answer for both)"}, **_INVALID,
+    401: {"description": "email or password is incorrect (the same answer for both)"},
+    **_INVALID, **_METERED,
 }
 _BAD_REFRESH: dict[int | str, dict[str, Any]] = {
     401: {"description": "refresh token unknown, expired or revoked"}, **_INVALID,
@@ -38,34 +49,38 @@ _email = TypeAdapter(EmailStr)
 @router.post(
     "/register", status_code=201, response_model=UserResponse,
     responses={409: {"description": "email or username taken; `details.field` names it"},
-               **_INVALID},
+               **_INVALID, **_METERED},
+    dependencies=[ratelimit.per_ip(ratelimit.REGISTER)],
 )
 async def register(body: RegisterRequest, engine: EngineDep, settings: SettingsDep
                    ) -> UserResponse:
-    """Create a user with a funded paper account."""
+    """Create a user with a funded paper account; the username is unique whatever its case."""
     new_user = await service.prepare_user(body.email, body.username, body.password)
     async with engine.begin() as conn:
         user = await service.register(conn, settings, new_user)
     return UserResponse(id=user.id, email=user.email, username=user.username)
 
 
-@router.post("/login", response_model=TokenResponse, responses=_BAD_CREDENTIALS)
-async def login(body: LoginRequest, engine: EngineDep, settings: SettingsDep,
+@router.post("/login", response_model=TokenResponse, responses=_BAD_CREDENTIALS,
+             dependencies=[ratelimit.per_ip(ratelimit.LOGIN)])
+async def login(body: LoginRequest, request: Request, engine: EngineDep, settings: SettingsDep,
                 response: Response) -> TokenResponse:
     """Log in with email and password; get an access and a refresh token."""
-    return _no_store(response, await _login(engine, settings, body.email, body.password))
+    return _no_store(response, await _login(request, engine, settings, body.email,
+                                            body.password))
 
 
-@router.post("/token", response_model=TokenResponse, responses=_BAD_CREDENTIALS)
-async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], engine: EngineDep,
-                settings: SettingsDep, response: Response) -> TokenResponse:
+@router.post("/token", response_model=TokenResponse, responses=_BAD_CREDENTIALS,
+             dependencies=[ratelimit.per_ip(ratelimit.LOGIN)])
+async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: Request,
+                engine: EngineDep, settings: SettingsDep, response: Response) -> TokenResponse:
     """Log in with an OAuth2 password form (`username` is the email), as Swagger's Authorize."""
     try:
         email = normalise_email(_email.validate_python(form.username))
     except ValidationError:
         # Not an email, so no such user: still spend the hash check and answer the same 401.
         email = None
-    return _no_store(response, await _login(engine, settings, email, form.password))
+    return _no_store(response, await _login(request, engine, settings, email, form.password))
 
 
 @router.post("/refresh", response_model=TokenResponse, responses=_BAD_REFRESH)
@@ -88,10 +103,25 @@ async def logout(body: RefreshRequest, engine: EngineDep) -> Response:
     return Response(status_code=204)
 
 
-async def _login(engine: AsyncEngine, settings: Settings, email: str | None, password: str
-                 ) -> TokenResponse:
+@router.post(
+    "/logout-all", status_code=204, response_class=Response,
+    responses={401: {"description": "no valid access token"},
+               403: {"description": "called with an API key (`login_required`)"}},
+    dependencies=[login_only()],
+)
+async def logout_all(principal: PrincipalDep, engine: EngineDep) -> Response:
+    """End every session: all refresh tokens revoked, every access token refused at once."""
+    async with engine.begin() as conn:
+        await service.revoke_all_sessions(conn, principal.user_id)
+    return Response(status_code=204)
+
+
+async def _login(request: Request, engine: AsyncEngine, settings: Settings, email: str | None,
+                 password: str) -> TokenResponse:
     user = None
     if email is not None:
+        # Guessing one account's password from many addresses meets this budget.
+        await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(email))
         async with engine.connect() as conn:
             user = await service.find_user(conn, email)
     login = await service.authenticate(user, password)

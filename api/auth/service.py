@@ -90,7 +90,7 @@ async def register(conn: AsyncConnection, settings: Settings, new_user: NewUser)
         currency=settings.paper_currency, cash=settings.paper_starting_cash,
     )
     return UserRow(id=user_id, email=new_user.email, username=new_user.username,
-                   password_hash=new_user.password_hash)
+                   password_hash=new_user.password_hash, token_generation=0)
 
 
 async def find_user(conn: AsyncConnection, email: str) -> UserRow | None:
@@ -117,7 +117,8 @@ async def start_session(
             conn, user_id=login.user.id, old_hash=login.user.password_hash,
             new_hash=login.new_hash,
         )
-    return await _issue_pair(conn, settings, login.user.id, family_id=uuid.uuid4())
+    return await _issue_pair(conn, settings, login.user.id, family_id=uuid.uuid4(),
+                             generation=login.user.token_generation)
 
 
 async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) -> TokenPair | None:
@@ -125,6 +126,7 @@ async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) 
 
     Presenting an already-rotated token means it leaked (RFC 9700 §4.14.2): the whole family is
     revoked. The caller must commit even when this returns None, so that revocation sticks.
+    A token from before the user's last logout everywhere never rotates.
     """
     now = datetime.now(UTC)
     row = await tokens.lock_by_hash(conn, hash_refresh_token(refresh_token))
@@ -137,10 +139,11 @@ async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) 
             row.family_id, row.user_id, revoked,
         )
         return None
-    if row.expires_at <= now:
+    if row.expires_at <= now or row.generation != row.current_generation:
         return None
     await tokens.revoke(conn, row.id, now)
-    return await _issue_pair(conn, settings, row.user_id, family_id=row.family_id)
+    return await _issue_pair(conn, settings, row.user_id, family_id=row.family_id,
+                             generation=row.generation)
 
 
 async def logout(conn: AsyncConnection, refresh_token: str) -> None:
@@ -148,17 +151,32 @@ async def logout(conn: AsyncConnection, refresh_token: str) -> None:
     await tokens.revoke_family_of(conn, hash_refresh_token(refresh_token), datetime.now(UTC))
 
 
+async def revoke_all_sessions(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """End every session of the user: refresh tokens revoked, access tokens refused at once.
+
+    For logout-all, and for a password change (which must also end the sessions of whoever
+    knew the old password). Returns how many refresh tokens were still live.
+    """
+    await users.advance_token_generation(conn, user_id)
+    revoked = await tokens.revoke_all_of_user(conn, user_id, datetime.now(UTC))
+    log.info("security: every session of user %s ended (%d live refresh tokens)",
+             user_id, revoked)
+    return revoked
+
+
 async def _issue_pair(
-    conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, *, family_id: uuid.UUID
+    conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, *, family_id: uuid.UUID,
+    generation: int,
 ) -> TokenPair:
     refresh_token = secrets.token_urlsafe(32)
     await tokens.insert_token(
         conn, token_id=uuid.uuid4(), user_id=user_id,
         token_hash=hash_refresh_token(refresh_token), family_id=family_id,
         expires_at=datetime.now(UTC) + timedelta(seconds=settings.refresh_token_ttl_seconds),
+        generation=generation,
     )
     return TokenPair(
-        access_token=issue_access_token(settings, user_id),
+        access_token=issue_access_token(settings, user_id, generation),
         refresh_token=refresh_token,
         expires_in=settings.access_token_ttl_seconds,
     )

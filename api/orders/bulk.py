@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from api.deps import (
+    PLACEMENT_BUDGET,
     EngineDep,
     PrincipalDep,
     RedisDep,
@@ -85,6 +86,7 @@ async def cancel_all_orders(
 
 @router.post(
     "/orders/batch", status_code=207, response_model=BatchResults,
+    dependencies=[PLACEMENT_BUDGET],
     responses={**_AUTH,
                207: {"description": "one result per item, in order; no all-or-nothing"},
                400: {"description": "the body is not JSON (`invalid_json`) or repeats a key "

@@ -15,6 +15,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.deps import (
+    PLACEMENT_BUDGET,
     AutocommitEngineDep,
     CalendarDep,
     ClockDep,
@@ -72,6 +73,7 @@ def _order_id(raw: str) -> uuid.UUID:
 
 @router.post(
     "/orders", status_code=202, response_model=OrderOut, responses=_ERRORS,
+    dependencies=[PLACEMENT_BUDGET],
     # The body is parsed by hand (to keep every digit of JSON numbers), so document it here.
     openapi_extra={"requestBody": {"required": True, "content": {
         "application/json": {"schema": {"$ref": "#/components/schemas/PlaceOrder"}}}}},

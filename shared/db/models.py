@@ -56,9 +56,14 @@ users = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("email", String(320), nullable=False, unique=True),
-    Column("username", String(64), unique=True),
+    # Shown as typed; unique regardless of case (uq_users_username_lower).
+    Column("username", String(64)),
     Column("password_hash", Text, nullable=False),
+    # Access and refresh tokens carry the generation they were issued in; logging out
+    # everywhere (or a password change) moves it on, and every older token stops working.
+    Column("token_generation", Integer, nullable=False, server_default=text("0")),
     _created_at(),
+    Index("uq_users_username_lower", func.lower(text("username")), unique=True),
 )
 
 refresh_tokens = Table(
@@ -71,6 +76,8 @@ refresh_tokens = Table(
     Column("family_id", UUID(as_uuid=True), nullable=False, index=True),
     Column("expires_at", Timestamp, nullable=False),
     Column("revoked_at", Timestamp),
+    # The user's token_generation at issue: a token from an older one no longer rotates.
+    Column("generation", Integer, nullable=False, server_default=text("0")),
     _created_at(),
 )
 

@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -21,13 +21,17 @@ class UserRow:
     email: str
     username: str | None
     password_hash: str
+    token_generation: int
 
 
 async def insert_user(
     conn: AsyncConnection, *, user_id: uuid.UUID, email: str, username: str | None,
     password_hash: str,
 ) -> bool:
-    """Insert a user; False (and nothing written) when the email or username is taken."""
+    """Insert a user; False (and nothing written) when the email or username is taken.
+
+    A username is taken whatever its case: `Demo` is taken once `demo` exists.
+    """
     statement = (
         pg_insert(users)
         .values(id=user_id, email=email, username=username, password_hash=password_hash)
@@ -42,26 +46,45 @@ async def taken_fields(conn: AsyncConnection, *, email: str, username: str | Non
     """Which of email and username already belong to someone, email first."""
     condition = users.c.email == email
     if username is not None:
-        condition = or_(condition, users.c.username == username)
+        condition = or_(condition, func.lower(users.c.username) == username.lower())
     rows = (await conn.execute(select(users.c.email, users.c.username).where(condition))).all()
     fields = []
     if any(row.email == email for row in rows):
         fields.append("email")
-    if username is not None and any(row.username == username for row in rows):
+    if username is not None and any((row.username or "").lower() == username.lower()
+                                    for row in rows):
         fields.append("username")
     return fields
 
 
 async def get_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
     """The user with this (normalised) email, or None."""
-    statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash).where(
-        users.c.email == email
-    )
+    statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash,
+                       users.c.token_generation).where(users.c.email == email)
     row = (await conn.execute(statement)).first()
     if row is None:
         return None
     return UserRow(id=row.id, email=row.email, username=row.username,
-                   password_hash=row.password_hash)
+                   password_hash=row.password_hash, token_generation=row.token_generation)
+
+
+async def token_generation(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:
+    """The generation a user's tokens must carry to be honoured; None if no such user."""
+    statement = select(users.c.token_generation).where(users.c.id == user_id)
+    generation: int | None = (await conn.execute(statement)).scalar_one_or_none()
+    return generation
+
+
+async def advance_token_generation(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+    """Move the user's token generation on (locking the user's row); return the new one."""
+    statement = (
+        update(users)
+        .where(users.c.id == user_id)
+        .values(token_generation=users.c.token_generation + 1)
+        .returning(users.c.token_generation)
+    )
+    generation: int = (await conn.execute(statement)).scalar_one()
+    return generation
 
 
 async def replace_password_hash(

@@ -1,0 +1,219 @@
+"""Request budgets, counted in Redis by the `limits` library (moving window) across processes.
+
+Each budget is a limit (RATE_LIMIT_<NAME>, in limits' notation: "10/minute") on one key: the
+client IP, the API key or user, or the e-mail a login names. A moving window never lets more
+than the limit through in any span of the window's length (a fixed window lets twice the limit
+through across a boundary); a refused request is not counted, so waiting Retry-After is enough.
+
+When Redis cannot answer, each budget decides: the ones guarding credentials (login, register,
+OTP) refuse with 503, since an unmetered password guesser is worse than a minute without
+logins; the rest let the request through, since reads and trading must not stop because a
+counter is unreachable (orders keep their own risk limits).
+
+Every answer carries the tightest budget the request was held to as RateLimit-Limit,
+RateLimit-Remaining and RateLimit-Reset (draft-ietf-httpapi-ratelimit-headers, the separate
+fields; Reset in seconds until the oldest counted request leaves the window).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+from fastapi import Depends, Request
+from limits import RateLimitItem, parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
+from redis.asyncio import ConnectionPool
+from starlette.types import ASGIApp, Message, Receive, Send
+from starlette.types import Scope as AsgiScope
+
+from api.errors import ApiError
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+
+KEY_PREFIX: Final = "ordergate:ratelimit"
+STATE_KEY: Final = "rate_limits"
+# Brokers post webhooks from a few addresses in bursts; those routes check signatures instead.
+UNMETERED_PREFIXES: Final = ("/api/v1/webhooks/",)
+METERED_PREFIX: Final = "/api/"
+
+
+@dataclass(frozen=True)
+class Budget:
+    """A named limit; `fail_open` says whether it lets requests through when Redis is down."""
+
+    name: str
+    fail_open: bool
+
+
+IP = Budget("ip", fail_open=True)
+API = Budget("api", fail_open=True)
+ORDERS = Budget("orders", fail_open=True)
+LOGIN = Budget("login", fail_open=False)
+LOGIN_ACCOUNT = Budget("login_account", fail_open=False)
+REGISTER = Budget("register", fail_open=False)
+# For the one-time-code login routes of issue 11; their limit is configurable already.
+OTP = Budget("otp", fail_open=False)
+BUDGETS: Final = (IP, API, ORDERS, LOGIN, LOGIN_ACCOUNT, REGISTER, OTP)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One budget's count after a request: whether it was let through, and what is left."""
+
+    budget: str
+    allowed: bool
+    limit: int
+    window_seconds: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> list[tuple[bytes, bytes]]:
+        """The RateLimit-* fields (and Retry-After on a refusal)."""
+        fields = [("ratelimit-limit", self.limit), ("ratelimit-remaining", self.remaining),
+                  ("ratelimit-reset", self.reset_seconds)]
+        if not self.allowed:
+            fields.append(("retry-after", self.reset_seconds))
+        return [(name.encode(), str(value).encode()) for name, value in fields]
+
+    def error(self) -> dict[str, Any]:
+        """The 429's code, message and details."""
+        return {"code": "rate_limited",
+                "message": f"too many requests for the {self.budget!r} budget"
+                           f" ({self.limit} per {self.window_seconds} s);"
+                           f" retry in {self.reset_seconds} s",
+                "details": {"budget": self.budget, "limit": self.limit,
+                            "window_seconds": self.window_seconds,
+                            "retry_after": self.reset_seconds}}
+
+
+class Limiter:
+    """The budgets of the settings, on their own connection pool to Redis."""
+
+    def __init__(self, settings: Settings) -> None:
+        url = settings.rate_limit_storage_url or settings.redis_url
+        self._pool = ConnectionPool.from_url(
+            url, socket_timeout=settings.publish_timeout_seconds,
+            socket_connect_timeout=settings.publish_timeout_seconds)
+        # limits types its client options as scalars; a pool is among those it documents.
+        pool: Any = self._pool
+        storage = RedisStorage(f"async+{url}", implementation="redispy", wrap_exceptions=True,
+                               key_prefix=KEY_PREFIX, connection_pool=pool)
+        self._strategy = MovingWindowRateLimiter(storage)
+        self._items: dict[Budget, RateLimitItem] = {
+            budget: parse(getattr(settings, f"rate_limit_{budget.name}")) for budget in BUDGETS}
+
+    async def hit(self, budget: Budget, key: str) -> Verdict | None:
+        """Count one request against `key`'s budget; None when Redis is down and it fails open.
+
+        A budget that fails closed raises 503 then.
+        """
+        item = self._items[budget]
+        try:
+            allowed = await self._strategy.hit(item, budget.name, key)
+            stats = await self._strategy.get_window_stats(item, budget.name, key)
+        except StorageError as exc:
+            log.warning("rate limits unavailable (%s budget): %s", budget.name, exc.storage_error)
+            if budget.fail_open:
+                return None
+            raise ApiError(503, "requests of this kind cannot be metered right now; retry"
+                                " shortly", code="unavailable", details={"budget": budget.name},
+                           headers={"Retry-After": "1"}) from None
+        reset = max(1, math.ceil(stats.reset_time - time.time()))
+        return Verdict(budget=budget.name, allowed=allowed, limit=item.amount,
+                       window_seconds=item.get_expiry(), remaining=max(0, stats.remaining),
+                       reset_seconds=reset)
+
+    async def aclose(self) -> None:
+        """Close the connections to Redis."""
+        await self._pool.disconnect()
+
+
+async def enforce(request: Request, budget: Budget, key: str) -> None:
+    """Count this request against a budget; 429 `rate_limited` once it is spent."""
+    limiter: Limiter = request.app.state.limiter
+    verdict = await limiter.hit(budget, key)
+    if verdict is None:
+        return
+    request.scope.setdefault("state", {}).setdefault(STATE_KEY, []).append(verdict)
+    if not verdict.allowed:
+        error = verdict.error()
+        # RateLimits adds Retry-After and the RateLimit-* fields from the recorded verdict.
+        raise ApiError(429, error["message"], code=error["code"], details=error["details"])
+
+
+def client_ip(scope: AsgiScope) -> str:
+    """The caller's address as the ASGI server saw it (behind a proxy: --proxy-headers)."""
+    client = scope.get("client")
+    return str(client[0]) if client else "unknown"
+
+
+def per_ip(budget: Budget) -> Any:
+    """A route dependency: count the request against the caller IP's `budget`."""
+
+    async def limit_ip(request: Request) -> None:
+        await enforce(request, budget, client_ip(request.scope))
+
+    limit_ip.__name__ = f"limit_{budget.name}_per_ip"
+    return Depends(limit_ip)
+
+
+def subject_key(text: str) -> str:
+    """A key for a budget on something the client names (an e-mail), never stored readable."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class RateLimits:
+    """Hold every /api/ request to its IP's budget, and label answers with the tightest budget.
+
+    Routes add budgets of their own through `enforce` (login, register, per key or user,
+    order placement); the verdicts they record land in the same headers.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if (scope["type"] != "http" or not path.startswith(METERED_PREFIX)
+                or path.startswith(UNMETERED_PREFIXES)):
+            await self.app(scope, receive, send)
+            return
+        verdicts: list[Verdict] = []
+        state = scope.setdefault("state", {})
+        state[STATE_KEY] = verdicts
+        limiter: Limiter = scope["app"].state.limiter
+        verdict = await limiter.hit(IP, client_ip(scope))
+        if verdict is not None:
+            verdicts.append(verdict)
+            if not verdict.allowed:
+                await _refuse(send, verdict, state.get("request_id"))
+                return
+
+        async def send_with_limits(message: Message) -> None:
+            if message["type"] == "http.response.start" and verdicts:
+                message.setdefault("headers", []).extend(_tightest(verdicts).headers())
+            await send(message)
+
+        await self.app(scope, receive, send_with_limits)
+
+
+def _tightest(verdicts: list[Verdict]) -> Verdict:
+    # A refusal first, else the budget closest to running out.
+    return min(verdicts, key=lambda v: (v.allowed, v.remaining, -v.reset_seconds))
+
+
+async def _refuse(send: Send, verdict: Verdict, request_id: str | None) -> None:
+    body = json.dumps({"error": {**verdict.error(), "request_id": request_id}}).encode()
+    await send({"type": "http.response.start", "status": 429, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *verdict.headers()]})
+    await send({"type": "http.response.body", "body": body})
