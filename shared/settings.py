@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     operator_token: str | None = Field(default=None, min_length=32)
     # API keys one user may hold at a time (expired ones count until deleted).
     max_api_keys_per_user: int = Field(default=10, ge=1, le=1000)
+    # Watchlists one user may hold, and symbols in one watchlist (issue 12).
+    max_watchlists_per_user: int = Field(default=20, ge=1, le=1000)
+    max_watchlist_items: int = Field(default=100, ge=1, le=1000)
     # Request budgets (api/ratelimit.py), in the notation of the `limits` library:
     # "10/minute", "5 per 15 minutes". Moving windows in Redis, shared by every API process.
     rate_limit_ip: str = "1200/minute"  # every /api/ request of one client address

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     ForeignKey,
@@ -387,4 +388,51 @@ quality_checks = Table(
     _created_at(),
     Column("resolved_at", Timestamp),
     Index("ix_quality_checks_user_created", "user_id", text("created_at DESC")),
+)
+
+# --- Watchlists and user settings (issue 12) -------------------------------------------------
+
+watchlists = Table(
+    "watchlists",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("name", String(64), nullable=False),
+    # shared.domain.watchlists.name_key(name): names are unique per user whatever their case.
+    Column("name_key", Text, nullable=False),
+    _created_at(),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "name_key", name="uq_watchlists_user_name_key"),
+    Index("ix_watchlists_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+)
+
+watchlist_items = Table(
+    "watchlist_items",
+    metadata,
+    Column("watchlist_id", UUID(as_uuid=True), _owner("watchlists"), primary_key=True),
+    # A delisted instrument leaves every watchlist with it.
+    Column("symbol", String(32), ForeignKey("instruments.symbol", ondelete="CASCADE"),
+           primary_key=True),
+    # The list's order, as its owner arranged it; pages go by (position, symbol).
+    Column("position", Integer, nullable=False),
+    _created_at(),
+    Index("ix_watchlist_items_watchlist_position", "watchlist_id", "position", "symbol"),
+)
+
+user_settings = Table(
+    "user_settings",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), _owner(), primary_key=True),
+    Column("display_name", String(100)),
+    Column("mobile", String(16)),  # E.164, e.g. +919876543210
+    Column("timezone", String(64), nullable=False, server_default="UTC"),
+    # The service checks that it is one of the user's own accounts.
+    Column("default_account_id", UUID(as_uuid=True), _owner("accounts", "SET NULL")),
+    Column("default_order_type", String(16), nullable=False, server_default="LIMIT"),
+    Column("default_time_in_force", String(8), nullable=False, server_default="DAY"),
+    Column("confirm_orders", Boolean, nullable=False, server_default=text("true")),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    CheckConstraint(_one_of("default_order_type", OrderType), name="default_order_type"),
+    CheckConstraint(_one_of("default_time_in_force", TimeInForce),
+                    name="default_time_in_force"),
 )
