@@ -35,7 +35,9 @@ from api.orders.schemas import PlaceOrder
 from api.positions.router import router as positions_router
 from api.quality.router import router as quality_router
 from api.ratelimit import Limiter, RateLimits
+from api.settings_routes.router import router as settings_router
 from api.stream.router import router as stream_router
+from api.watchlists.router import router as watchlists_router
 from api.webhooks.router import router as webhooks_router
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
@@ -82,11 +84,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (auth_router, orders_router, bulk_orders_router, positions_router,
-                   market_router, webhooks_router, quality_router, api_keys_router):
+                   market_router, webhooks_router, quality_router, api_keys_router,
+                   watchlists_router):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
-    # An API key may read these but never change broker logins or risk limits, nor lift the
-    # kill switch (halting stays open to a `trade` key).
+    # An API key may read these but never change broker logins, risk limits or settings, nor
+    # lift the kill switch (halting stays open to a `trade` key).
     for router, guard in ((accounts_router, login_only()), (brokers_router, login_only()),
+                          (settings_router, login_only()),
                           (halt_router, login_only(frozenset({"DELETE"})))):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1",
                            dependencies=[guard])

@@ -1,0 +1,1 @@
+"""Watchlists: a user's named lists of symbols, each shown with its live quote."""

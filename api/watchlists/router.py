@@ -1,0 +1,142 @@
+"""Watchlist routes: your lists of symbols, and each symbol with its live quote."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.watchlists import service
+from api.watchlists.schemas import (
+    AddItem,
+    CreateWatchlist,
+    ItemOut,
+    ItemPage,
+    RenameWatchlist,
+    Reorder,
+    WatchlistOut,
+    WatchlistPage,
+)
+
+router = APIRouter(prefix="/watchlists", tags=["watchlists"])
+
+MAX_PAGE = 500
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
+PageCursor = Annotated[str | None, Query(max_length=200,
+                                         description="`next_cursor` of the previous page")]
+
+Responses = dict[int | str, dict[str, Any]]
+_AUTH: Responses = {
+    401: {"description": "missing, expired or invalid access token or API key"},
+    403: {"description": "a `read` API key used to change something (`insufficient_scope`),"
+                         " or a key used from outside its allow-list (`ip_not_allowed`)"},
+}
+_NOT_FOUND: Responses = {
+    404: {"description": "no such watchlist among yours (another user's is not found either)"},
+}
+_PAGE: Responses = {422: {"description": "invalid `limit` or `cursor` (`details.field`)"}}
+_NAME: Responses = {
+    409: {"description": "you already have a watchlist of this name, whatever its case"
+                         " (`watchlist_name_taken`)"},
+    422: {"description": "invalid name, or an unknown field; `details.field` names it"},
+}
+
+
+@router.post("", status_code=201, response_model=WatchlistOut,
+             responses={**_AUTH, **_NAME, 400: {"description": "malformed JSON, or a key"
+                                                              " given twice"},
+                        422: {"description": "invalid name or an unknown field"
+                                             " (`details.field`), or `too_many_watchlists`"}})
+async def create_watchlist(body: CreateWatchlist, principal: PrincipalDep, engine: EngineDep,
+                           settings: SettingsDep) -> WatchlistOut:
+    """Create an empty watchlist."""
+    async with engine.begin() as conn:
+        return await service.create(conn, settings, principal.user_id, body.name)
+
+
+@router.get("", response_model=WatchlistPage, responses={**_AUTH, **_PAGE})
+async def list_watchlists(principal: PrincipalDep, engine: EngineDep, limit: Limit = 100,
+                          cursor: PageCursor = None) -> WatchlistPage:
+    """List your watchlists, newest first, with keyset pagination."""
+    async with engine.connect() as conn:
+        return await service.list_page(conn, principal.user_id, limit, cursor)
+
+
+@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={**_AUTH, **_NOT_FOUND})
+async def get_watchlist(watchlist_id: str, principal: PrincipalDep,
+                        engine: EngineDep) -> WatchlistOut:
+    """Return one of your watchlists, with how many symbols it lists."""
+    async with engine.connect() as conn:
+        return await service.get(conn, principal.user_id, watchlist_id)
+
+
+@router.patch("/{watchlist_id}", response_model=WatchlistOut,
+              responses={**_AUTH, **_NOT_FOUND, **_NAME,
+                         400: {"description": "malformed JSON, or a key given twice"}})
+async def rename_watchlist(watchlist_id: str, body: RenameWatchlist, principal: PrincipalDep,
+                           engine: EngineDep) -> WatchlistOut:
+    """Rename one of your watchlists."""
+    async with engine.begin() as conn:
+        return await service.rename(conn, principal.user_id, watchlist_id, body.name)
+
+
+@router.delete("/{watchlist_id}", status_code=204, response_class=Response,
+               responses={**_AUTH, **_NOT_FOUND})
+async def delete_watchlist(watchlist_id: str, principal: PrincipalDep,
+                           engine: EngineDep) -> Response:
+    """Delete one of your watchlists and the symbols in it."""
+    async with engine.begin() as conn:
+        await service.delete(conn, principal.user_id, watchlist_id)
+    return Response(status_code=204)
+
+
+@router.get("/{watchlist_id}/items", response_model=ItemPage,
+            responses={**_AUTH, **_NOT_FOUND, **_PAGE})
+async def list_items(watchlist_id: str, principal: PrincipalDep, engine: EngineDep,
+                     limit: Limit = 100, cursor: PageCursor = None) -> ItemPage:
+    """List a watchlist's symbols in its order, each with its live quote."""
+    async with engine.connect() as conn:
+        return await service.items_page(conn, principal.user_id, watchlist_id, limit, cursor)
+
+
+@router.post(
+    "/{watchlist_id}/items", status_code=201, response_model=ItemOut,
+    responses={**_AUTH, **_NOT_FOUND,
+               400: {"description": "malformed JSON, or a key given twice"},
+               409: {"description": "the symbol is already in this watchlist"
+                                    " (`symbol_already_listed`)"},
+               422: {"description": "a symbol not in the instrument master (`unknown_symbol`),"
+                                    " an unknown field (`details.field`), or a full watchlist"
+                                    " (`too_many_watchlist_items`)"}})
+async def add_item(watchlist_id: str, body: AddItem, principal: PrincipalDep,
+                   engine: EngineDep, settings: SettingsDep) -> ItemOut:
+    """Add a symbol at the end of one of your watchlists."""
+    async with engine.begin() as conn:
+        return await service.add_item(conn, settings, principal.user_id, watchlist_id,
+                                      body.symbol)
+
+
+@router.delete("/{watchlist_id}/items/{symbol}", status_code=204, response_class=Response,
+               responses={**_AUTH, 404: {"description": "no such watchlist among yours, or"
+                                                        " the symbol is not in it"}})
+async def remove_item(watchlist_id: str, symbol: str, principal: PrincipalDep,
+                      engine: EngineDep) -> Response:
+    """Remove a symbol from one of your watchlists."""
+    async with engine.begin() as conn:
+        await service.remove_item(conn, principal.user_id, watchlist_id, symbol.upper())
+    return Response(status_code=204)
+
+
+@router.put("/{watchlist_id}/order", status_code=204, response_class=Response,
+            responses={**_AUTH, **_NOT_FOUND,
+                       400: {"description": "malformed JSON, or a key given twice"},
+                       422: {"description": "`symbols` does not name each listed symbol"
+                                            " exactly once (`invalid_order_of_symbols`, with"
+                                            " `missing` and `not_listed`)"}})
+async def reorder_items(watchlist_id: str, body: Reorder, principal: PrincipalDep,
+                        engine: EngineDep) -> Response:
+    """Put the symbols of one of your watchlists in a new order."""
+    async with engine.begin() as conn:
+        await service.reorder(conn, principal.user_id, watchlist_id, body.symbols)
+    return Response(status_code=204)
