@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from jose import JWTError, jwt
+from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared.db.repositories import users
 from shared.settings import Settings
 
 ALGORITHM = "HS256"
@@ -74,6 +76,19 @@ def verify_access_token(settings: Settings, token: str) -> Principal | None:
             _verified.clear()
         _verified[key] = (principal, expires)
     return principal
+
+
+async def still_current(engine: AsyncEngine, principal: Principal) -> bool:
+    """Whether a verified access token survived every logout everywhere since its issue.
+
+    Read on every call (one primary-key lookup, ~0.5 ms) rather than cached, so that a logout
+    everywhere ends the user's access tokens in every process at once. API keys: always.
+    """
+    if principal.key_id is not None:
+        return True
+    async with engine.connect() as conn:
+        generation = await users.token_generation(conn, principal.user_id)
+    return generation is not None and generation == principal.token_generation
 
 
 def _decode(settings: Settings, token: str) -> tuple[Principal | None, float]:

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api.apikeys import keys
 from api.apikeys import service as api_keys
 from api.errors import ApiError
-from api.security import Principal, Scope, verify_access_token
+from api.security import Principal, Scope, still_current, verify_access_token
 from api.stream import messages
 from api.stream.doorbell import Doorbell, QuoteFeed
 from shared.clock import clock_from
@@ -59,7 +59,9 @@ async def authenticate(services: StreamServices, token: str,
                        client_host: str | None) -> Principal | None:
     """The caller behind an access token or API key (any scope may read), or None."""
     if not keys.is_api_key(token):
-        return verify_access_token(services.settings, token)
+        principal = verify_access_token(services.settings, token)
+        current = principal and await still_current(services.autocommit_engine, principal)
+        return principal if current else None
     try:
         key = await api_keys.authenticate(services.autocommit_engine, token, client_host,
                                           clock_from(services.settings).now())

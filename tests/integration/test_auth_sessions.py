@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import time
 import uuid
@@ -68,6 +69,20 @@ async def test_logout_all_ends_every_session_and_its_access_tokens_at_once(
     fresh = await _tokens(client, email)
     assert (await client.get(ACCOUNT, headers=_bearer(fresh))).status_code == 200
     assert (await _refresh(client, fresh)).status_code == 200
+
+
+async def test_a_revoked_access_token_opens_no_event_stream(client: httpx.AsyncClient) -> None:
+    email = _email()
+    assert (await _register(client, email)).status_code == 201
+    tokens = await _tokens(client, email)
+    assert (await client.post("/api/v1/auth/logout-all", headers=_bearer(tokens))
+            ).status_code == 204
+
+    # An accepted stream never ends: the guard turns that regression into a failure, not a hang.
+    refused = await asyncio.wait_for(
+        client.get("/api/v1/stream/sse", headers=_bearer(tokens)), timeout=60)
+
+    assert refused.status_code == 401, refused.text
 
 
 async def test_logout_all_takes_a_login_not_an_api_key(
