@@ -85,7 +85,9 @@ async def add_item(conn: AsyncConnection, settings: Settings, user_id: uuid.UUID
         raise InvalidWatchlist(f"unknown symbol {symbol!r}: it is not in the instrument master",
                                code="unknown_symbol", details={"field": "symbol"})
     limit = settings.max_watchlist_items
-    if watchlist["item_count"] >= limit:
+    # Counted after the lock, not read with it: a locking SELECT that waited re-reads the row
+    # it locked, but its subquery's count still comes from before the wait.
+    if await watchlists.count_items(conn, watchlist["id"]) >= limit:
         raise InvalidWatchlist(f"a watchlist lists at most {limit} symbols; remove one first",
                                code="too_many_watchlist_items",
                                details={"field": None, "limit": limit})

@@ -3,6 +3,7 @@ ownership, caps, validation and keyset pagination."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -269,6 +270,23 @@ async def test_a_user_holds_at_most_the_configured_watchlists_and_items(
     await add(client, auth, made[0]["id"], symbols[3])
     await client.delete(f"{LISTS}/{made[1]['id']}", headers=auth)
     await create(client, auth, "List 4")
+
+
+async def test_concurrent_requests_never_pass_the_caps(
+    client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str], caps: None,
+) -> None:
+    creates = await asyncio.gather(*(client.post(LISTS, json={"name": f"Race {n}"},
+                                                 headers=auth) for n in range(6)))
+    made = [r.json() for r in creates if r.status_code == 201]
+    symbols = [await new_instrument(engine) for _ in range(6)]
+    adds = await asyncio.gather(*(client.post(f"{LISTS}/{made[0]['id']}/items",
+                                              json={"symbol": s}, headers=auth)
+                                  for s in symbols))
+
+    assert sorted(r.status_code for r in creates) == [201] * 3 + [422] * 3
+    assert sorted(r.status_code for r in adds) == [201] * 3 + [422] * 3
+    listed = await get_ok(client, auth, f"{LISTS}/{made[0]['id']}/items")
+    assert sorted(i["position"] for i in listed["items"]) == [1, 2, 3]
 
 
 async def test_watchlists_page_newest_first_without_gaps_or_repeats(
