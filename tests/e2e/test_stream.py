@@ -4,10 +4,12 @@ real worker where an order must reach FILLED."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import socket
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -17,6 +19,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from api.main import create_app
+from api.stream.service import SLOW_CONSUMER
 from shared.settings import Settings
 from tests.e2e.conftest import WorkerFactory
 from tests.helpers import place, register_and_login
@@ -32,15 +35,28 @@ class Server:
 
     def __init__(self, server: uvicorn.Server, port: int) -> None:
         self.server = server
+        self.address = ("127.0.0.1", port)
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
         self.ws = f"ws://127.0.0.1:{port}/api/v1/stream"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+@asynccontextmanager
+async def _serving(settings: Settings, listener: socket.socket) -> AsyncIterator[Server]:
+    """Serve the API on this bound socket until the block ends."""
+    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    running = uvicorn.Server(config)
+    task = asyncio.create_task(running.serve(sockets=[listener]))
+    while not running.started:
+        assert not task.done(), "uvicorn exited before it started"
+        await asyncio.sleep(0.05)
+    served = Server(running, listener.getsockname()[1])
+    try:
+        yield served
+    finally:
+        await served.http.aclose()
+        running.should_exit = True
+        await task
+        listener.close()
 
 
 @pytest.fixture
@@ -48,19 +64,10 @@ async def server() -> AsyncIterator[Server]:
     settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
                         stream_send_timeout_seconds=1.0, stream_max_queued=10,
                         stream_heartbeat_seconds=1.0)
-    port = _free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port,
-                            log_level="warning", lifespan="on")
-    running = uvicorn.Server(config)
-    task = asyncio.create_task(running.serve())
-    while not running.started:
-        assert not task.done(), "uvicorn exited before it started"
-        await asyncio.sleep(0.05)
-    served = Server(running, port)
-    yield served
-    await served.http.aclose()
-    running.should_exit = True
-    await task
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    async with _serving(settings, listener) as served:
+        yield served
 
 
 async def _user(server: Server) -> tuple[dict[str, str], str]:
@@ -184,3 +191,76 @@ async def test_sse_carries_the_same_events_with_seq_as_their_id(server: Server) 
     assert [message for _, message in over_sse] == over_ws
     assert [event_id for event_id, _ in over_sse] == [str(m["seq"]) for m in over_ws]
     assert [m["order_id"] for m in over_ws] == placed
+
+
+FLOOD_BATCHES = 4  # 400 events of ~0.5 KB: far past the jammed client's buffers
+SMALL_BUFFER = 4096  # bytes of socket buffer, each way, for the client that stops reading
+
+
+@pytest.fixture
+async def jammable_server() -> AsyncIterator[Server]:
+    """A server whose sockets have small send buffers, so a client that stops reading jams."""
+    settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
+                        stream_send_timeout_seconds=0.5, stream_max_queued=10,
+                        stream_heartbeat_seconds=1.0)
+    listener = socket.socket()
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)  # accepted ones inherit
+    listener.bind(("127.0.0.1", 0))
+    async with _serving(settings, listener) as served:
+        yield served
+
+
+async def _stopped_reader(server: Server, token: str) -> ClientConnection:
+    """A client that reads its handshake and then nothing: its receive buffer fills."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+    sock.setblocking(False)
+    await asyncio.get_running_loop().sock_connect(sock, server.address)
+    connection = await websockets.connect(server.ws, sock=sock, max_queue=1, compression=None,
+                                          ping_interval=None)
+    await connection.send(json.dumps({"action": "auth", "token": token, "last_seq": 0}))
+    return connection
+
+
+async def _flood(server: Server, auth: dict[str, str], batch: int) -> list[str]:
+    body = {"orders": [{**RESTING_BUY, "client_order_id": f"flood-{batch}-{n}"}
+                       for n in range(100)]}
+    response = await server.http.post("/api/v1/orders/batch", json=body, headers=auth)
+    assert response.status_code == 207, response.text
+    return [item["order"]["id"] for item in response.json()["items"]]
+
+
+async def test_a_slow_consumer_is_cut_off_while_other_clients_keep_receiving(
+    jammable_server: Server,
+) -> None:
+    server = jammable_server
+    (alice, alice_token), (bob, bob_token) = await _user(server), await _user(server)
+    stuck = await _stopped_reader(server, alice_token)
+    alice_ws = await _connect(server, alice_token, last_seq=0)
+    bob_ws = await _connect(server, bob_token, last_seq=0)
+    async with stuck, alice_ws, bob_ws:
+        flooded: list[str] = []
+        for batch in range(FLOOD_BATCHES):
+            flooded += await _flood(server, alice, batch)
+            bob_order = await place(server.http, bob, **RESTING_BUY)
+            # Another user's stream is live while Alice's stuck one jams.
+            assert (await _next(bob_ws, "order"))["order_id"] == bob_order
+        # So is Alice's other stream: every event, in order.
+        alice_seen = await _events_until(alice_ws, lambda events: len(events) == len(flooded))
+        assert [e["order_id"] for e in alice_seen] == flooded
+        stuck_seen, code = await _drain(stuck)
+    assert len(stuck_seen) < len(flooded)  # cut off, not buffered without end
+    assert [e["order_id"] for e in stuck_seen] == flooded[:len(stuck_seen)]
+    assert code in {SLOW_CONSUMER, 1006}, code  # 1006: the close frame could not get through
+
+
+async def _drain(connection: ClientConnection) -> tuple[list[dict[str, Any]], int | None]:
+    """What a stopped reader finds when it reads again: its events, then the end."""
+    events: list[dict[str, Any]] = []
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async with asyncio.timeout(PATIENCE):
+            async for raw in connection:
+                message = json.loads(raw)
+                if message["type"] == "order":
+                    events.append(message)
+    return events, connection.close_code
