@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
+from typing import Literal
 
 import limits
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.domain.fees import PROFILES, FeeSchedule
@@ -58,6 +59,23 @@ class Settings(BaseSettings):
     rate_limit_otp: str = "5 per 15 minutes"  # one-time-code requests per client address
     # Redis of the budgets; unset: REDIS_URL.
     rate_limit_storage_url: str | None = None
+
+    # --- Login by e-mailed code, and the mail that carries it (issue 11) -----------------
+    # A code logs in once, within this many seconds, and is burnt after this many wrong tries.
+    otp_ttl_seconds: int = Field(default=300, ge=30, le=3600)
+    otp_max_attempts: int = Field(default=5, ge=1, le=20)
+    # An account is mailed a new code at most once in this many seconds; a request sooner
+    # sends nothing and the code already sent stays good.
+    otp_resend_seconds: int = Field(default=60, ge=0, le=3600)
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    # "none" (plain, for a local relay), "starttls" (upgrade, usually port 587) or "tls"
+    # (TLS from the first byte, usually port 465).
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = "ordergate <no-reply@localhost>"
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0)
 
     paper_starting_cash: Decimal = Decimal("100000")
     paper_currency: str = "USD"

@@ -20,7 +20,7 @@ settings = get_settings()
 
 app = Celery("ordergate", broker=settings.redis_url,
              include=["worker.tasks.orders", "worker.tasks.brokers", "worker.tasks.paper",
-                      "worker.tasks.expiry"])
+                      "worker.tasks.expiry", "worker.tasks.mail"])
 app.conf.update(
     task_acks_late=True,  # ack after the work, so a crash mid-task redelivers it
     task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue

@@ -1,7 +1,9 @@
-"""Auth routes: register, log in (JSON or OAuth2 form), rotate and revoke refresh tokens.
+"""Auth routes: register, log in (JSON, OAuth2 form or e-mailed code), rotate and revoke
+refresh tokens.
 
-Logins and sign-ups are held to their own budgets per client address, and logins also to one
-per e-mail named (api/ratelimit.py): a refused attempt costs no password hash.
+Logins and sign-ups are held to their own budgets per client address, and logins (by password
+or by code) also to one per e-mail named (api/ratelimit.py): a refused attempt costs no
+password hash. Code requests have the `otp` budget per client address.
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import ratelimit
-from api.auth import service
+from api.auth import otp, service
 from api.auth.schemas import (
     LoginRequest,
+    OtpLoginRequest,
+    OtpRequest,
+    OtpRequested,
     RefreshRequest,
     RegisterRequest,
     TokenResponse,
     UserResponse,
     normalise_email,
 )
-from api.deps import EngineDep, PrincipalDep, SettingsDep, login_only
+from api.deps import ClockDep, EngineDep, PrincipalDep, RedisDep, SettingsDep, login_only
 from shared.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -66,7 +71,7 @@ async def register(body: RegisterRequest, engine: EngineDep, settings: SettingsD
 async def login(body: LoginRequest, request: Request, engine: EngineDep, settings: SettingsDep,
                 response: Response) -> TokenResponse:
     """Log in with email and password; get an access and a refresh token."""
-    return _no_store(response, await _login(request, engine, settings, body.email,
+    return no_store(response, await _login(request, engine, settings, body.email,
                                             body.password))
 
 
@@ -80,7 +85,40 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
     except ValidationError:
         # Not an email, so no such user: still spend the hash check and answer the same 401.
         email = None
-    return _no_store(response, await _login(request, engine, settings, email, form.password))
+    return no_store(response, await _login(request, engine, settings, email, form.password))
+
+
+@router.post("/request-otp", status_code=202, response_model=OtpRequested,
+             responses={**_INVALID, **_METERED},
+             dependencies=[ratelimit.per_ip(ratelimit.OTP)])
+async def request_otp(body: OtpRequest, engine: EngineDep, redis: RedisDep,
+                      settings: SettingsDep) -> OtpRequested:
+    """Mail a 6-digit login code to this address, if an account has it; always the same 202.
+
+    The code works once, for OTP_TTL_SECONDS, and is burnt after OTP_MAX_ATTEMPTS wrong
+    tries. An account is mailed a new code at most once per OTP_RESEND_SECONDS (a request
+    sooner sends nothing and the code already sent stays good); a new code replaces the old.
+    """
+    async with engine.connect() as conn:
+        await otp.queue_code(conn, redis, settings, body.email)
+    return OtpRequested()
+
+
+@router.post("/otp-login", response_model=TokenResponse,
+             responses={401: {"description": "no account, no code, or a wrong, used, expired"
+                                             " or burnt code (`invalid_otp`, the same for all)"},
+                        **_INVALID, **_METERED},
+             dependencies=[ratelimit.per_ip(ratelimit.LOGIN)])
+async def otp_login(body: OtpLoginRequest, request: Request, engine: EngineDep,
+                    settings: SettingsDep, clock: ClockDep, response: Response) -> TokenResponse:
+    """Log in with the code mailed by request-otp; get the same token pair as a login."""
+    await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(body.email))
+    async with engine.begin() as conn:
+        pair = await otp.login(conn, settings, clock, body.email, body.otp)
+    # Raised after the commit: a wrong try must be counted.
+    if pair is None:
+        raise service.unauthorized(otp.BAD_CODE, "invalid_otp")
+    return no_store(response, tokens_of(pair))
 
 
 @router.post("/refresh", response_model=TokenResponse, responses=_BAD_REFRESH)
@@ -92,7 +130,7 @@ async def refresh(body: RefreshRequest, engine: EngineDep, settings: SettingsDep
     # Raised after the commit: a reuse's family revocation must persist.
     if pair is None:
         raise service.unauthorized(service.BAD_REFRESH_TOKEN, "invalid_refresh_token")
-    return _no_store(response, _tokens(pair))
+    return no_store(response, tokens_of(pair))
 
 
 @router.post("/logout", status_code=204, response_class=Response, responses=_INVALID)
@@ -127,15 +165,16 @@ async def _login(request: Request, engine: AsyncEngine, settings: Settings, emai
     login = await service.authenticate(user, password)
     async with engine.begin() as conn:
         pair = await service.start_session(conn, settings, login)
-    return _tokens(pair)
+    return tokens_of(pair)
 
 
-def _tokens(pair: service.TokenPair) -> TokenResponse:
+def tokens_of(pair: service.TokenPair) -> TokenResponse:
     return TokenResponse(access_token=pair.access_token, refresh_token=pair.refresh_token,
                          expires_in=pair.expires_in)
 
 
-def _no_store(response: Response, tokens: TokenResponse) -> TokenResponse:
+def no_store(response: Response, tokens: TokenResponse) -> TokenResponse:
+    """Mark an answer carrying tokens as uncacheable."""
     # RFC 6749 §5.1: responses carrying tokens must not be cached by any intermediary.
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"

@@ -5,7 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from api.settings_routes.schemas import DisplayName
 
 Password = Annotated[str, Field(min_length=8, max_length=128, description="8 to 128 characters")]
 Username = Annotated[
@@ -71,3 +81,64 @@ class TokenResponse(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="seconds until the access token expires")
+
+
+OneTimeCode = Annotated[
+    str, StringConstraints(pattern=r"^[0-9]{6}$"),
+    Field(description="the 6-digit code from the e-mail", examples=["042917"])]
+
+
+class OtpRequest(_Strict):
+    """The e-mail address to send a login code to."""
+
+    email: EmailStr
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, email: str) -> str:
+        return normalise_email(email)
+
+
+class OtpRequested(BaseModel):
+    """The one answer to a code request, whether or not an account has the e-mail."""
+
+    status: Literal["accepted"] = "accepted"
+    message: str = Field(
+        default="if an account has this e-mail address, a login code is on its way",
+        description="the same text for every request: it tells no one who has an account")
+
+
+class OtpLoginRequest(_Strict):
+    """An e-mail address and the code mailed to it."""
+
+    email: EmailStr
+    otp: OneTimeCode
+
+    @field_validator("email")
+    @classmethod
+    def _lower(cls, email: str) -> str:
+        return normalise_email(email)
+
+
+class Me(BaseModel):
+    """Your account: how you log in and the name you go by."""
+
+    id: uuid.UUID
+    email: str
+    username: str | None
+    full_name: str | None = Field(description="the same name as the settings profile's `name`")
+    created_at: AwareDatetime
+
+
+class MeUpdate(_Strict):
+    """The fields to change; an absent field keeps its value, null clears it."""
+
+    username: Username | None = None
+    full_name: DisplayName | None = None
+
+
+class PasswordChange(_Strict):
+    """Your current password, and the new one."""
+
+    current_password: Annotated[str, Field(min_length=1, max_length=128)]
+    new_password: Password

@@ -164,6 +164,17 @@ async def revoke_all_sessions(conn: AsyncConnection, user_id: uuid.UUID) -> int:
     return revoked
 
 
+async def restart_sessions(conn: AsyncConnection, settings: Settings,
+                           user_id: uuid.UUID) -> TokenPair:
+    """End every session of the user and start a new one (after a password change)."""
+    await revoke_all_sessions(conn, user_id)
+    generation = await users.token_generation(conn, user_id)
+    if generation is None:  # deleted meanwhile
+        raise unauthorized("this account no longer exists", "unauthorized")
+    return await _issue_pair(conn, settings, user_id, family_id=uuid.uuid4(),
+                             generation=generation)
+
+
 async def _issue_pair(
     conn: AsyncConnection, settings: Settings, user_id: uuid.UUID, *, family_id: uuid.UUID,
     generation: int,

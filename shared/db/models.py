@@ -67,6 +67,20 @@ users = Table(
     Index("uq_users_username_lower", func.lower(text("username")), unique=True),
 )
 
+# At most one login code per account (OTP login by e-mail); a newer one replaces it. A used
+# or burnt code stays until replaced, so that its issue time still throttles resends.
+login_codes = Table(
+    "login_codes",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), _owner(), primary_key=True),
+    # HMAC-SHA256 of the code under the server secret (shared/domain/login_codes.py).
+    Column("code_hash", String(64), nullable=False),
+    Column("issued_at", Timestamp, nullable=False),
+    Column("expires_at", Timestamp, nullable=False),
+    Column("failed_attempts", Integer, nullable=False, server_default=text("0")),
+    Column("used_at", Timestamp),
+    CheckConstraint("failed_attempts >= 0", name="failed_attempts_not_negative"),
+)
 refresh_tokens = Table(
     "refresh_tokens",
     metadata,
@@ -150,6 +164,13 @@ instruments = Table(
     Column("isin", String(12)),
     # Identifiers some brokers need besides exchange:symbol, e.g. Angel One's symboltoken.
     Column("broker_refs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("segment", String(16)),  # a Kite dump's segment: NSE, NFO-FUT, MCX-FUT ...
+    CheckConstraint("tick_size > 0 AND lot_size > 0", name="sizes"),
+    # Search: symbol prefixes by btree (whatever the collation), substrings by pg_trgm.
+    Index("ix_instruments_symbol_prefix", text("symbol text_pattern_ops")),
+    Index("ix_instruments_name_prefix", text("lower(name) text_pattern_ops")),
+    Index("ix_instruments_symbol_trgm", text("symbol gin_trgm_ops"), postgresql_using="gin"),
+    Index("ix_instruments_name_trgm", text("lower(name) gin_trgm_ops"), postgresql_using="gin"),
 )
 
 quotes = Table(

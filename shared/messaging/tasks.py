@@ -23,6 +23,9 @@ BROKER_MODIFY: Final = "broker.modify"
 WEBHOOK_PROCESS: Final = "webhooks.process"
 RECONCILE: Final = "brokers.reconcile"
 
+# Mail a one-time login code to one account (takes the user id; the worker draws the code).
+SEND_LOGIN_CODE: Final = "mail.login_code"
+
 ORDERS_QUEUE: Final = "orders"
 DEFAULT_QUEUE: Final = "default"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.models import accounts, users
@@ -66,6 +68,46 @@ async def get_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
         return None
     return UserRow(id=row.id, email=row.email, username=row.username,
                    password_hash=row.password_hash, token_generation=row.token_generation)
+
+
+async def get_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
+    """The user with this id, or None."""
+    statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash,
+                       users.c.token_generation).where(users.c.id == user_id)
+    row = (await conn.execute(statement)).first()
+    if row is None:
+        return None
+    return UserRow(id=row.id, email=row.email, username=row.username,
+                   password_hash=row.password_hash, token_generation=row.token_generation)
+
+
+async def email_of(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
+    """The user's e-mail address; None if no such user."""
+    email: str | None = (await conn.execute(
+        select(users.c.email).where(users.c.id == user_id))).scalar_one_or_none()
+    return email
+
+
+async def created_at(conn: AsyncConnection, user_id: uuid.UUID) -> datetime | None:
+    """When the user signed up; None if no such user."""
+    at: datetime | None = (await conn.execute(
+        select(users.c.created_at).where(users.c.id == user_id))).scalar_one_or_none()
+    return at
+
+
+async def rename(conn: AsyncConnection, user_id: uuid.UUID, username: str | None) -> bool:
+    """Set the user's username (None: none); False (nothing written) when another user has
+    it, whatever its case. `demo` may become `Demo`: the name is still its own."""
+    try:
+        # A savepoint: the unique violation of a concurrent rename aborts only this statement.
+        async with conn.begin_nested():
+            await conn.execute(update(users).where(users.c.id == user_id)
+                               .values(username=username))
+    except IntegrityError as exc:
+        if "uq_users_username_lower" not in str(exc.orig):
+            raise
+        return False
+    return True
 
 
 async def token_generation(conn: AsyncConnection, user_id: uuid.UUID) -> int | None:

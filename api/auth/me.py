@@ -1,0 +1,72 @@
+"""/me routes: your account, changing its username and name, and changing its password.
+
+An API key may read the account but never change it, least of all its password (403
+`login_required`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+
+from api import ratelimit
+from api.auth import profile
+from api.auth.router import no_store, tokens_of
+from api.auth.schemas import Me, MeUpdate, PasswordChange, TokenResponse
+from api.deps import EngineDep, PrincipalDep, SettingsDep, login_only
+
+router = APIRouter(prefix="/me", tags=["me"])
+
+Responses = dict[int | str, dict[str, Any]]
+_READ: Responses = {
+    401: {"description": "missing, expired, revoked or invalid access token or API key"},
+    403: {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
+}
+_WRITE: Responses = {
+    **_READ,
+    400: {"description": "malformed JSON, or a key given twice (`duplicate_key`)"},
+    403: {"description": "called with an API key (`login_required`: log in instead), or from"
+                         " outside its allow-list (`ip_not_allowed`)"},
+    422: {"description": "a missing, unknown or invalid field; `details.field` names it"},
+}
+
+
+@router.get("", response_model=Me, responses=_READ)
+async def get_me(principal: PrincipalDep, engine: EngineDep) -> Me:
+    """Return your account: id, e-mail, username, full name, when you signed up."""
+    async with engine.connect() as conn:
+        return await profile.get_me(conn, principal.user_id)
+
+
+@router.patch("", response_model=Me, dependencies=[login_only()], responses={
+    **_WRITE,
+    409: {"description": "the username belongs to another user, whatever its case"
+                         " (`username_taken`)"}})
+async def patch_me(body: MeUpdate, principal: PrincipalDep, engine: EngineDep) -> Me:
+    """Change your username or full name; an absent field is kept, null clears it."""
+    async with engine.begin() as conn:
+        return await profile.update_me(conn, principal.user_id,
+                                       body.model_dump(include=body.model_fields_set))
+
+
+@router.post("/password", response_model=TokenResponse, dependencies=[login_only()],
+             responses={
+                 **_WRITE,
+                 403: {"description": "the current password is wrong (`wrong_password`,"
+                                      " `details.field`: current_password), or called with an"
+                                      " API key (`login_required`)"},
+                 409: {"description": "the password changed during this request; try again"},
+                 429: {"description": "too many password checks for this account"
+                                      " (`rate_limited`, the `login_account` budget)"},
+                 503: {"description": "password checks cannot be metered (Redis is down)"}})
+async def change_password(body: PasswordChange, request: Request, principal: PrincipalDep,
+                          engine: EngineDep, settings: SettingsDep,
+                          response: Response) -> TokenResponse:
+    """Change your password: every session ends (this one too) and a new token pair comes back.
+    """
+    user = await profile.current_user(engine, principal.user_id)
+    # A stolen access token must not make this a password-guessing oracle.
+    await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(user.email))
+    pair = await profile.change_password(engine, settings, user, body)
+    return no_store(response, tokens_of(pair))

@@ -1,0 +1,67 @@
+"""Login by a one-time code mailed to the account's address. Never commits.
+
+A request only queues the worker task that draws, stores and mails the code (worker/handlers/
+mail.py); the API never sees the code in clear. Every failure of a login, whether no such
+account, no code, a wrong, used, expired or burnt code, is the same 401: none tells an
+attacker who has an account or how close a guess was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from api.auth.service import Authenticated, TokenPair, start_session
+from shared.clock import Clock
+from shared.db.repositories import login_codes, users
+from shared.domain.login_codes import Verdict, check
+from shared.messaging import enqueue, tasks
+from shared.settings import Settings
+
+log = logging.getLogger(__name__)
+BAD_CODE = "the login code is incorrect or expired; request a new one"
+
+
+async def queue_code(conn: AsyncConnection, redis: Redis, settings: Settings,
+                     email: str) -> None:
+    """Queue a login code's mail if an account has `email`; nothing otherwise.
+
+    A publish Redis refuses is logged and swallowed: a 503 here (and never for an unknown
+    address) would tell who has an account. The user asks again.
+    """
+    user = await users.get_by_email(conn, email)
+    if user is None:
+        return
+    try:
+        async with asyncio.timeout(settings.publish_timeout_seconds):
+            # A mail still queued when its code would have expired is not worth sending.
+            await enqueue.send(redis, tasks.SEND_LOGIN_CODE, [str(user.id)],
+                               tasks.DEFAULT_QUEUE, expires_in=settings.otp_ttl_seconds)
+    except Exception as exc:  # noqa: BLE001 - any failure: the same 202, no mail
+        log.warning("could not queue the login code mail of user %s: %s", user.id, exc)
+
+
+async def login(conn: AsyncConnection, settings: Settings, clock: Clock, email: str,
+                candidate: str) -> TokenPair | None:
+    """Spend the account's code and start a session; None for any failure.
+
+    A wrong try is counted in this transaction: the caller must commit even on None.
+    """
+    user = await users.get_by_email(conn, email)
+    code = await login_codes.lock(conn, user.id) if user is not None else None
+    if user is None or code is None:
+        return None
+    now = clock.now()
+    verdict = check(code, candidate, key=settings.jwt_secret, now=now,
+                    max_attempts=settings.otp_max_attempts)
+    if verdict is Verdict.WRONG:
+        await login_codes.record_failure(conn, user.id)
+        log.warning("security: wrong login code for user %s (try %d of %d)", user.id,
+                    code.failed_attempts + 1, settings.otp_max_attempts)
+    if verdict is not Verdict.ACCEPTED:
+        return None
+    await login_codes.mark_used(conn, user.id, now)
+    return await start_session(conn, settings, Authenticated(user=user, new_hash=None))
