@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from api.accounts.router import account_view, position_view
 from shared.messaging.order_view import json_value
 
 # The event-log name of an execution (shared.domain.events.Filled).
 FILL_EVENT = "Filled"
+
+
+def is_fill(row: Mapping[Any, Any]) -> bool:
+    """Whether this order event records an execution."""
+    return bool((row["detail"] or {}).get("event") == FILL_EVENT)
 
 
 def event_message(row: Mapping[Any, Any]) -> dict[str, Any]:
@@ -29,6 +35,17 @@ def event_message(row: Mapping[Any, Any]) -> dict[str, Any]:
         message["fill"] = {key: detail.get(key)
                            for key in ("trade_id", "quantity", "price", "commission", "at")}
     return message
+
+
+def position_message(row: Mapping[Any, Any], as_of_seq: int) -> dict[str, Any]:
+    """A position as GET /positions shows it, read after every event up to `as_of_seq`."""
+    return {"type": "position", "as_of_seq": as_of_seq, **position_view(row)}
+
+
+def account_message(account: Mapping[Any, Any], positions: Sequence[Mapping[Any, Any]],
+                    as_of_seq: int) -> dict[str, Any]:
+    """An account as GET /account shows it, read after every event up to `as_of_seq`."""
+    return {"type": "account", "as_of_seq": as_of_seq, **account_view(account, positions)}
 
 
 def quote_message(row: Mapping[Any, Any]) -> dict[str, Any]:

@@ -14,17 +14,27 @@ The cost is one counter row update and one event row update per committing trans
 
 Redis only rings a doorbell; a stream re-reads the log every STREAM_POLL_SECONDS anyway, so
 a lost publish (and the API's unpublished PENDING_NEW) costs latency, never an event.
+
+Positions and accounts are not in the log: their tables hold only the present, and no row
+says which seq it stood at. So after the events of each read that hold fills, a stream sends
+the position of each (account, symbol) filled and each account, read then: a snapshot that
+includes every event up to its `as_of_seq` (a fill commits with its position and cash) and
+perhaps later ones, whose own snapshots follow them. The last snapshot is always the present;
+no snapshot is ever behind what was streamed. A snapshot is not replayed: a client resuming
+after a fill whose snapshots it missed reads GET /positions and /account once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.apikeys import keys
 from api.apikeys import service as api_keys
@@ -33,6 +43,7 @@ from api.security import Principal, Scope, still_current, verify_access_token
 from api.stream import messages
 from api.stream.doorbell import Doorbell, QuoteFeed
 from shared.clock import clock_from
+from shared.db.repositories import accounts
 from shared.db.repositories import stream as stream_repo
 from shared.settings import Settings
 
@@ -69,6 +80,23 @@ async def authenticate(services: StreamServices, token: str,
         return None
     return Principal(user_id=key.user_id, key_id=key.id,
                      scopes=frozenset(Scope(scope) for scope in key.scopes))
+
+
+async def books_after(conn: AsyncConnection, user_id: uuid.UUID,
+                      rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
+    """The positions and accounts the fills among these events changed, as they stand now."""
+    filled = sorted({(row["account_id"], row["symbol"]) for row in rows if messages.is_fill(row)})
+    if not filled:
+        return []
+    as_of = rows[-1]["seq"]
+    books = [messages.position_message(row, as_of)
+             for row in await stream_repo.positions_of(conn, user_id, filled)]
+    for account_id in sorted({account_id for account_id, _ in filled}):
+        account = await accounts.get_owned(conn, user_id, account_id)
+        if account is not None:
+            held = await accounts.positions_for_user(conn, user_id, account_id)
+            books.append(messages.account_message(account, held, as_of))
+    return books
 
 
 class Session:
@@ -116,9 +144,12 @@ class Session:
                 bell.clear()  # before reading: a ring during the read means read again
                 async with self._services.engine.connect() as conn:
                     rows = await stream_repo.events_after(conn, self.user_id, self.cursor, BATCH)
+                    books = await books_after(conn, self.user_id, rows)
                 for row in rows:
                     await self._put(messages.event_message(row))
                     self.cursor = row["seq"]
+                for book in books:
+                    await self._put(book)
                 if len(rows) < BATCH:
                     with suppress(TimeoutError):
                         async with asyncio.timeout(self.settings.stream_poll_seconds):

@@ -125,6 +125,31 @@ async def test_two_users_each_see_only_their_own_order_reach_filled(
         assert fill["fill"]["trade_id"]
 
 
+async def test_a_fill_is_followed_by_its_position_and_account_as_they_stand(
+    server: Server, worker_factory: WorkerFactory,
+) -> None:
+    worker_factory(os.environ["REDIS_URL"], {"PAPER_ALWAYS_OPEN": "true"}).start()
+    auth, token = await _user(server)
+    async with await _connect(server, token) as connection:
+        order_id = await place(server.http, auth, **{**MARKET_BUY, "quantity": "3"})
+        fill = await _next(connection, "fill")
+        while fill["status"] != "FILLED":  # the paper venue may fill it in parts
+            fill = await _next(connection, "fill")
+        position = await _next(connection, "position")
+        account = await _next(connection, "account")
+    assert fill["order_id"] == order_id
+    assert position["as_of_seq"] >= fill["seq"]
+    assert account["as_of_seq"] >= fill["seq"]
+    positions = (await server.http.get("/api/v1/positions", headers=auth)).json()
+    held = next(p for p in positions if p["symbol"] == "AAPL")
+    steady = ("account_id", "symbol", "quantity", "avg_price", "realized_pnl", "currency")
+    assert {key: position[key] for key in steady} == {key: held[key] for key in steady}
+    assert position["quantity"] == "3"
+    now = (await server.http.get("/api/v1/account", headers=auth)).json()
+    assert {key: account[key] for key in ("account_id", "cash", "buying_power", "currency")} == {
+        key: now[key] for key in ("account_id", "cash", "buying_power", "currency")}
+
+
 async def test_a_client_reconnecting_with_last_seq_sees_every_missed_event_exactly_once(
     server: Server,
 ) -> None:

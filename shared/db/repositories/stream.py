@@ -42,3 +42,22 @@ async def quotes_of(conn: AsyncConnection, symbols: Sequence[str]) -> Sequence[R
         text("SELECT symbol, bid, ask, last, bid_size, ask_size, seq, ts FROM quotes"
              " WHERE symbol = ANY(:symbols)"), {"symbols": list(symbols)})
     return result.mappings().all()
+
+
+_POSITIONS_OF = text(
+    "SELECT p.account_id, a.broker, a.currency, p.symbol, p.quantity, p.avg_price,"
+    " p.realized_pnl, p.reserved_quantity, q.last AS mark"
+    " FROM positions p JOIN accounts a ON a.id = p.account_id"
+    " LEFT JOIN quotes q ON q.symbol = p.symbol"
+    " WHERE p.user_id = :user_id AND (p.account_id, p.symbol) IN"
+    " (SELECT * FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[])))"
+    " ORDER BY p.account_id, p.symbol")
+
+
+async def positions_of(conn: AsyncConnection, user_id: uuid.UUID,
+                       keys: Sequence[tuple[uuid.UUID, str]]) -> Sequence[RowMapping]:
+    """This user's positions of these (account, symbol) pairs as they stand, flat ones too."""
+    result = await conn.execute(_POSITIONS_OF, {
+        "user_id": user_id, "accounts": [account for account, _ in keys],
+        "symbols": [symbol for _, symbol in keys]})
+    return result.mappings().all()
