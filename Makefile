@@ -7,7 +7,7 @@ STAMP := $(VENV)/.requirements.stamp
 MYPY_PATHS := $(wildcard shared api worker scripts tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench migrate rotate-keys clean distclean
+.PHONY: help venv run test lint bench migrate rotate-keys import-instruments clean distclean
 
 help:
 	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
@@ -16,6 +16,7 @@ help:
 	@echo "make bench      throughput/latency benchmark"
 	@echo "make migrate    alembic upgrade head on the dev database"
 	@echo "make rotate-keys re-encrypt broker credentials under the first CREDENTIALS_KEYS key"
+	@echo "make import-instruments FILE=... import Kite's instruments CSV or a plain CSV"
 	@echo "make venv       create .venv and install pinned requirements (automatic)"
 	@echo "make clean      stop embedded servers, remove caches and test data"
 	@echo "make distclean  clean, then remove .venv and ALL local data (.data/)"
@@ -39,6 +40,10 @@ migrate: venv
 
 rotate-keys: venv
 	$(PY) -m scripts.rotate_keys
+
+import-instruments: venv
+	@test -n "$(FILE)" || { echo "usage: make import-instruments FILE=instruments.csv" >&2; exit 1; }
+	$(PY) -m scripts.import_instruments "$(FILE)"
 
 # lint-imports checks the layering contracts of pyproject.toml [tool.importlinter]; it runs in
 # a fraction of a second, so it keeps no cache directory in the work tree.

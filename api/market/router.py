@@ -1,20 +1,30 @@
-"""Market data routes: the instrument universe and current quotes."""
+"""Market data routes: the instrument universe, its search, and current quotes."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import EngineDep, PrincipalDep
+from api.market.service import parse_symbols
 from shared.db.repositories import market
 from shared.domain.errors import NotFound
 from shared.messaging.order_view import json_value
 
 router = APIRouter(prefix="/market", tags=["market"])
+
+MAX_SEARCH_RESULTS = 50
+MAX_QUOTE_SYMBOLS = 100
+Responses = dict[int | str, dict[str, Any]]
+_AUTH: Responses = {
+    401: {"description": "missing, expired or invalid access token or API key"},
+    403: {"description": "a key used from outside its allow-list (`ip_not_allowed`)"},
+}
 
 
 class QuoteOut(BaseModel):
@@ -38,6 +48,19 @@ class SymbolOut(BaseModel):
     lot_size: Decimal
 
 
+class FoundInstrument(SymbolOut):
+    """An instrument a search found, with its market segment (NFO-FUT, ...) when known."""
+
+    segment: str | None
+
+
+class QuotesOut(BaseModel):
+    """The quotes of the symbols asked for, in their order, and those without a quote."""
+
+    quotes: list[QuoteOut]
+    missing: list[str]
+
+
 @router.get("/quotes/{symbol}", response_model=QuoteOut,
             responses={404: {"description": "unknown symbol"}})
 async def get_quote(symbol: str, _: PrincipalDep, engine: EngineDep) -> Response:
@@ -55,3 +78,37 @@ async def list_symbols(_: PrincipalDep, engine: EngineDep) -> Response:
     async with engine.connect() as conn:
         rows = await market.list_symbols(conn)
     return JSONResponse([{k: json_value(v) for k, v in row.items()} for row in rows])
+
+
+@router.get("/search", response_model=list[FoundInstrument],
+            responses={**_AUTH, 422: {"description": "`q` empty or longer than 64 characters,"
+                                                     " or a bad `limit` (`details.field`)"}})
+async def search(_: PrincipalDep, engine: EngineDep,
+                 q: Annotated[str, Query(min_length=1, max_length=64,
+                                         description="a symbol or name, or their start")],
+                 limit: Annotated[int, Query(ge=1, le=MAX_SEARCH_RESULTS)] = 20) -> Response:
+    """Find instruments by symbol or name: the exact symbol first, then symbols and names
+    starting with `q`, then names with a word starting with it, then any containing it (3
+    characters or more); shorter symbols first within each."""
+    async with engine.connect() as conn:
+        rows = await market.search_instruments(conn, q.strip(), limit)
+    return JSONResponse([{k: json_value(v) for k, v in row.items()} for row in rows])
+
+
+@router.get("/quotes", response_model=QuotesOut,
+            responses={**_AUTH, 422: {"description": "no symbol, more than 100 symbols"
+                                                     " (`too_many_symbols`), or one too long;"
+                                                     " `details.field` is `symbols`"}})
+async def get_quotes(_: PrincipalDep, engine: EngineDep,
+                     symbols: Annotated[str, Query(max_length=4000, description=(
+                         "comma-separated symbols, at most 100 (repeats count once)"))],
+                     ) -> Response:
+    """Return the current quotes of many symbols in one call; unknown or unquoted symbols are
+    listed in `missing`."""
+    names = parse_symbols(symbols, MAX_QUOTE_SYMBOLS)
+    async with engine.connect() as conn:
+        found = await market.get_quotes(conn, names)
+    return JSONResponse({
+        "quotes": [{k: json_value(v) for k, v in found[name].items()}
+                   for name in names if name in found],
+        "missing": [name for name in names if name not in found]})

@@ -164,6 +164,13 @@ instruments = Table(
     Column("isin", String(12)),
     # Identifiers some brokers need besides exchange:symbol, e.g. Angel One's symboltoken.
     Column("broker_refs", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("segment", String(16)),  # a Kite dump's segment: NSE, NFO-FUT, MCX-FUT ...
+    CheckConstraint("tick_size > 0 AND lot_size > 0", name="sizes"),
+    # Search: symbol prefixes by btree (whatever the collation), substrings by pg_trgm.
+    Index("ix_instruments_symbol_prefix", text("symbol text_pattern_ops")),
+    Index("ix_instruments_name_prefix", text("lower(name) text_pattern_ops")),
+    Index("ix_instruments_symbol_trgm", text("symbol gin_trgm_ops"), postgresql_using="gin"),
+    Index("ix_instruments_name_trgm", text("lower(name) gin_trgm_ops"), postgresql_using="gin"),
 )
 
 quotes = Table(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -10,18 +11,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.domain.risk import Instrument
-
-
-async def load_instruments(conn: AsyncConnection) -> dict[str, Instrument]:
-    """Return every tradable instrument by symbol."""
-    result = await conn.execute(
-        text("SELECT symbol, currency, tick_size, lot_size, exchange FROM instruments")
-    )
-    return {
-        row.symbol: Instrument(row.symbol, row.currency, row.tick_size, row.lot_size,
-                               row.exchange)
-        for row in result
-    }
+from shared.market.instrument_files import InstrumentRow
 
 
 async def list_symbols(conn: AsyncConnection) -> Sequence[RowMapping]:
@@ -141,3 +131,113 @@ async def broker_instrument(conn: AsyncConnection, symbol: str) -> RowMapping | 
         text("SELECT symbol, exchange, currency, isin, broker_refs FROM instruments"
              " WHERE symbol = :symbol"), {"symbol": symbol})
     return result.mappings().first()
+
+
+async def get_instrument(conn: AsyncConnection, symbol: str) -> Instrument | None:
+    """Return one tradable instrument, or None."""
+    result = await conn.execute(
+        text("SELECT symbol, currency, tick_size, lot_size, exchange FROM instruments"
+             " WHERE symbol = :symbol"), {"symbol": symbol})
+    row = result.first()
+    if row is None:
+        return None
+    return Instrument(row.symbol, row.currency, row.tick_size, row.lot_size, row.exchange)
+
+
+async def get_quotes(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str, RowMapping]:
+    """Return the current quotes of `symbols` that have one, by symbol."""
+    result = await conn.execute(
+        text("SELECT symbol, bid, ask, last, ts FROM quotes WHERE symbol = ANY(:symbols)"),
+        {"symbols": list(symbols)})
+    return {row["symbol"]: row for row in result.mappings()}
+
+
+# Ranks: the exact symbol, then symbols and names starting with the query, then names with
+# a word starting with it, then the rest of what the trigram indexes find (3+ characters).
+_SEARCH = """
+SELECT symbol, name, exchange, segment, currency, tick_size, lot_size FROM (
+  SELECT *, CASE WHEN symbol = :q THEN 0 WHEN symbol LIKE :prefix THEN 1
+                 WHEN lower(name) LIKE :name_prefix THEN 2
+                 WHEN lower(name) LIKE :word_prefix THEN 3 ELSE 4 END AS rank
+  FROM instruments
+  WHERE symbol LIKE :prefix OR lower(name) LIKE :name_prefix {contains}
+) AS found ORDER BY rank, length(symbol), symbol LIMIT :limit
+"""
+_CONTAINS = "OR symbol LIKE :infix OR lower(name) LIKE :name_infix"
+# Below three characters a trigram index cannot answer a substring match: prefixes only.
+MIN_INFIX = 3
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+async def search_instruments(conn: AsyncConnection, query: str,
+                             limit: int) -> Sequence[RowMapping]:
+    """Instruments matching `query` by symbol or name, best matches first."""
+    q, name = _like(query.upper()), _like(query.lower())
+    contains = _CONTAINS if len(query) >= MIN_INFIX else ""
+    result = await conn.execute(
+        text(_SEARCH.format(contains=contains)),
+        {"q": query.upper(), "prefix": f"{q}%", "name_prefix": f"{name}%",
+         "word_prefix": f"% {name}%", "infix": f"%{q}%", "name_infix": f"%{name}%",
+         "limit": limit})
+    return result.mappings().all()
+
+
+_STAGING_COLUMNS = ("line", "symbol", "name", "exchange", "segment", "currency", "tick_size",
+                    "lot_size", "isin", "broker_refs")
+
+
+async def create_staging(conn: AsyncConnection) -> None:
+    """Create this transaction's staging table for an instrument import."""
+    await conn.execute(text(
+        "CREATE TEMP TABLE instrument_staging (line integer NOT NULL, symbol text NOT NULL,"
+        " name text NOT NULL, exchange text NOT NULL, segment text, currency text NOT NULL,"
+        " tick_size numeric NOT NULL, lot_size numeric NOT NULL, isin text,"
+        " broker_refs jsonb NOT NULL) ON COMMIT DROP"))
+
+
+async def copy_to_staging(conn: AsyncConnection, rows: Sequence[InstrumentRow]) -> None:
+    """Bulk COPY parsed rows into the staging table."""
+    raw = await conn.get_raw_connection()
+    records = [(r.line, r.symbol, r.name, r.exchange, r.segment, r.currency, r.tick_size,
+                r.lot_size, r.isin, json.dumps(r.refs)) for r in rows]
+    await raw.driver_connection.copy_records_to_table(  # type: ignore[union-attr]
+        "instrument_staging", records=records, columns=list(_STAGING_COLUMNS))
+
+
+@dataclass(frozen=True, slots=True)
+class Upserted:
+    """What an import's upsert changed."""
+
+    inserted: int
+    updated: int
+
+
+# A row already as the file has it is left alone, so a re-import writes nothing. A dump
+# without ISINs (Kite's) keeps those already known, and broker identifiers are merged: a
+# Kite import keeps Angel One's.
+_UPSERT = """
+INSERT INTO instruments AS i (symbol, name, exchange, segment, currency, tick_size, lot_size,
+                              isin, broker_refs)
+SELECT symbol, name, exchange, segment, currency, tick_size, lot_size, isin, broker_refs
+FROM instrument_staging ORDER BY symbol
+ON CONFLICT (symbol) DO UPDATE SET
+  name = excluded.name, exchange = excluded.exchange, segment = excluded.segment,
+  currency = excluded.currency, tick_size = excluded.tick_size, lot_size = excluded.lot_size,
+  isin = coalesce(excluded.isin, i.isin), broker_refs = i.broker_refs || excluded.broker_refs
+WHERE (i.name, i.exchange, i.segment, i.currency, i.tick_size, i.lot_size, i.isin,
+       i.broker_refs)
+  IS DISTINCT FROM (excluded.name, excluded.exchange, excluded.segment, excluded.currency,
+                    excluded.tick_size, excluded.lot_size, coalesce(excluded.isin, i.isin),
+                    i.broker_refs || excluded.broker_refs)
+RETURNING (xmax = 0) AS inserted
+"""
+
+
+async def upsert_from_staging(conn: AsyncConnection) -> Upserted:
+    """Insert or update the instruments from the staging table."""
+    flags = (await conn.execute(text(_UPSERT))).scalars().all()
+    inserted = sum(1 for flag in flags if flag)
+    return Upserted(inserted=inserted, updated=len(flags) - inserted)

@@ -1,0 +1,1 @@
+"""Market data shared by the API and the import scripts: instrument files."""
