@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -319,3 +320,10 @@ def test_a_session_answer_becomes_a_broker_session() -> None:
     assert session.expires_at == datetime(2026, 3, 3, 0, 30, tzinfo=UTC)
     with pytest.raises(ValueError, match="access_token"):
         wire.session_from({"user_id": "AB1234"}, api_key="k", api_secret="s", now=now)
+
+
+def test_an_instrument_off_nse_is_sent_by_kites_own_trading_symbol() -> None:
+    bse = replace(INFY, symbol="BSE:INFY", exchange="BSE",
+                  refs={"zerodha": {"tradingsymbol": "INFY", "instrument_token": "128053508"}})
+    form = wire.place_form(replace(_request(), instrument=bse))
+    assert (form["exchange"], form["tradingsymbol"]) == ("BSE", "INFY")

@@ -25,6 +25,7 @@ from shared.brokers.types import (
     BrokerOrder,
     BrokerPosition,
     BrokerSession,
+    Instrument,
     Modify,
     NotSent,
     OrderNotFound,
@@ -140,6 +141,12 @@ def _tag(tag: str) -> str:
     return tag
 
 
+def kite_symbol(instrument: Instrument) -> str:
+    """Kite's trading symbol: ours is prefixed with the exchange off NSE ("BSE:INFY"), Kite's
+    is bare, as the instruments dump gave it (Instrument.refs['zerodha'])."""
+    return str(instrument.refs.get("zerodha", {}).get("tradingsymbol") or instrument.symbol)
+
+
 def place_form(request: PlaceRequest,
                market_protection: Decimal = AUTOMATIC_PROTECTION) -> dict[str, str]:
     """The form of POST /orders/regular for `request`, tagged with `request.tag`.
@@ -152,7 +159,7 @@ def place_form(request: PlaceRequest,
     order_type = ORDER_TYPES[request.order_type]
     form = {
         "exchange": request.instrument.exchange,
-        "tradingsymbol": request.instrument.symbol,
+        "tradingsymbol": kite_symbol(request.instrument),
         "transaction_type": request.side.value,
         "quantity": _whole(request.quantity),
         "product": (request.product or Product.CNC).value,
