@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -17,38 +16,22 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.brokers.service import webhook_url
-from api.main import create_app
 from api.security import verify_access_token
 from shared.brokers.catalog import Broker
 from shared.credentials import CredentialBox, CredentialsError
 from shared.settings import Settings
 from tests.helpers import register_and_login
-from tests.stubs.zerodha.harness import DEFAULT_API_KEY, DEFAULT_API_SECRET, StubKite, running
+from tests.integration.kite_api import (  # noqa: F401 - the fixtures
+    ZERODHA,
+    api_fixture,
+    kite_app_fixture,
+    kite_fixture,
+)
+from tests.stubs.zerodha.harness import DEFAULT_API_KEY, DEFAULT_API_SECRET, StubKite
 
 pytestmark = pytest.mark.integration
 
-ZERODHA = "/api/v1/brokers/zerodha/connections"
 IBKR = "/api/v1/brokers/ibkr/connections"
-
-
-@pytest.fixture(scope="module")
-def kite() -> Iterator[StubKite]:
-    with running() as stub:
-        yield stub
-
-
-@pytest.fixture(scope="module")
-async def kite_app(kite: StubKite) -> AsyncIterator[FastAPI]:
-    application = create_app(Settings(zerodha_root_url=kite.url))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def api(kite_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=kite_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 @pytest.fixture

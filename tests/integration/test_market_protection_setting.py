@@ -4,7 +4,6 @@ what its MARKET orders carry at Kite (issue 14). Zerodha runs as the local Kite 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 from typing import Any
 
@@ -14,39 +13,23 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from api.main import create_app
 from shared.brokers.catalog import Broker
 from shared.brokers.types import PlaceRequest
 from shared.credentials import CredentialBox
 from shared.domain.enums import OrderType, Side, TimeInForce
 from shared.settings import Settings
 from tests.helpers import register_and_login
-from tests.stubs.zerodha.harness import DEFAULT_API_KEY, DEFAULT_API_SECRET, StubKite, running
+from tests.integration.kite_api import (  # noqa: F401 - the fixtures
+    ZERODHA,
+    api_fixture,
+    kite_app_fixture,
+    kite_fixture,
+)
+from tests.stubs.zerodha.harness import DEFAULT_API_KEY, DEFAULT_API_SECRET, StubKite
 from worker.brokers.zerodha.adapter import ZerodhaAdapter
 
 pytestmark = pytest.mark.integration
 
-ZERODHA = "/api/v1/brokers/zerodha/connections"
-
-
-@pytest.fixture(scope="module")
-def kite() -> Iterator[StubKite]:
-    with running() as stub:
-        yield stub
-
-
-@pytest.fixture(scope="module")
-async def kite_app(kite: StubKite) -> AsyncIterator[FastAPI]:
-    application = create_app(Settings(zerodha_root_url=kite.url))
-    async with application.router.lifespan_context(application):
-        yield application
-
-
-@pytest.fixture
-async def api(kite_app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=kite_app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 @pytest.fixture
