@@ -6,33 +6,23 @@ revoke keys (`login_only`); listing them takes a `read` key at least.
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response
 
 from api.apikeys import service
 from api.apikeys.schemas import ApiKeyOut, CreateApiKey, CreatedApiKey
 from api.deps import ClockDep, EngineDep, PrincipalDep, SettingsDep, login_only
+from api.responses import LOGIN_ONLY, READ, Responses
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
-_AUTH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "missing, expired or invalid access token or API key"},
-    403: {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
-}
-_LOGIN: dict[int | str, dict[str, Any]] = {
-    **_AUTH,
-    403: {"description": "called with an API key (`login_required`: log in instead), or from"
-                         " outside its allow-list (`ip_not_allowed`)"},
-}
-_NOT_FOUND: dict[int | str, dict[str, Any]] = {
+_NOT_FOUND: Responses = {
     404: {"description": "no such key among yours (another user's key is not found either)"},
 }
 
 
 @router.post(
     "", status_code=201, response_model=CreatedApiKey, dependencies=[login_only()],
-    responses={**_LOGIN, 422: {"description": "invalid name, scopes, expiry or allow-list, or"
+    responses={**LOGIN_ONLY, 422: {"description": "invalid name, scopes, expiry or allow-list, or"
                                               " too many keys; `details.field` names the field"}},
 )
 async def create_api_key(body: CreateApiKey, principal: PrincipalDep, engine: EngineDep,
@@ -45,14 +35,14 @@ async def create_api_key(body: CreateApiKey, principal: PrincipalDep, engine: En
     return created
 
 
-@router.get("", response_model=list[ApiKeyOut], responses=_AUTH)
+@router.get("", response_model=list[ApiKeyOut], responses=READ)
 async def list_api_keys(principal: PrincipalDep, engine: EngineDep) -> list[ApiKeyOut]:
     """List your API keys, newest first, without their secrets."""
     async with engine.connect() as conn:
         return await service.list_for(conn, principal.user_id)
 
 
-@router.get("/{key_id}", response_model=ApiKeyOut, responses={**_AUTH, **_NOT_FOUND})
+@router.get("/{key_id}", response_model=ApiKeyOut, responses={**READ, **_NOT_FOUND})
 async def get_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -> ApiKeyOut:
     """Return one of your API keys, without its secret."""
     async with engine.connect() as conn:
@@ -60,7 +50,7 @@ async def get_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -
 
 
 @router.delete("/{key_id}", status_code=204, response_class=Response,
-               dependencies=[login_only()], responses={**_LOGIN, **_NOT_FOUND})
+               dependencies=[login_only()], responses={**LOGIN_ONLY, **_NOT_FOUND})
 async def delete_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -> Response:
     """Delete one of your API keys; its next call is refused."""
     async with engine.begin() as conn:

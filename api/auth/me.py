@@ -6,8 +6,6 @@ An API key may read the account but never change it, least of all its password (
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request, Response
 
 from api import ratelimit
@@ -15,24 +13,17 @@ from api.auth import profile
 from api.auth.router import no_store, tokens_of
 from api.auth.schemas import Me, MeUpdate, PasswordChange, TokenResponse
 from api.deps import EngineDep, PrincipalDep, SettingsDep, login_only
+from api.responses import LOGIN_ONLY, MALFORMED_BODY, READ, Responses
 
 router = APIRouter(prefix="/me", tags=["me"])
 
-Responses = dict[int | str, dict[str, Any]]
-_READ: Responses = {
-    401: {"description": "missing, expired, revoked or invalid access token or API key"},
-    403: {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
-}
 _WRITE: Responses = {
-    **_READ,
-    400: {"description": "malformed JSON, or a key given twice (`duplicate_key`)"},
-    403: {"description": "called with an API key (`login_required`: log in instead), or from"
-                         " outside its allow-list (`ip_not_allowed`)"},
+    **LOGIN_ONLY, **MALFORMED_BODY,
     422: {"description": "a missing, unknown or invalid field; `details.field` names it"},
 }
 
 
-@router.get("", response_model=Me, responses=_READ)
+@router.get("", response_model=Me, responses=READ)
 async def get_me(principal: PrincipalDep, engine: EngineDep) -> Me:
     """Return your account: id, e-mail, username, full name, when you signed up."""
     async with engine.connect() as conn:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from api.deps import EngineDep, PrincipalDep
 from api.market.service import parse_symbols
+from api.responses import READ
 from shared.db.repositories import market
 from shared.domain.errors import NotFound
 from shared.messaging.order_view import json_value
@@ -20,11 +21,6 @@ router = APIRouter(prefix="/market", tags=["market"])
 
 MAX_SEARCH_RESULTS = 50
 MAX_QUOTE_SYMBOLS = 100
-Responses = dict[int | str, dict[str, Any]]
-_AUTH: Responses = {
-    401: {"description": "missing, expired or invalid access token or API key"},
-    403: {"description": "a key used from outside its allow-list (`ip_not_allowed`)"},
-}
 
 
 class QuoteOut(BaseModel):
@@ -81,7 +77,7 @@ async def list_symbols(_: PrincipalDep, engine: EngineDep) -> Response:
 
 
 @router.get("/search", response_model=list[FoundInstrument],
-            responses={**_AUTH, 422: {"description": "`q` empty or longer than 64 characters,"
+            responses={**READ, 422: {"description": "`q` empty or longer than 64 characters,"
                                                      " or a bad `limit` (`details.field`)"}})
 async def search(_: PrincipalDep, engine: EngineDep,
                  q: Annotated[str, Query(min_length=1, max_length=64,
@@ -96,7 +92,7 @@ async def search(_: PrincipalDep, engine: EngineDep,
 
 
 @router.get("/quotes", response_model=QuotesOut,
-            responses={**_AUTH, 422: {"description": "no symbol, more than 100 symbols"
+            responses={**READ, 422: {"description": "no symbol, more than 100 symbols"
                                                      " (`too_many_symbols`), or one too long;"
                                                      " `details.field` is `symbols`"}})
 async def get_quotes(_: PrincipalDep, engine: EngineDep,

@@ -6,30 +6,19 @@ Changing them takes a logged-in user's access token (api/main.py mounts this rou
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from api.deps import EngineDep, PrincipalDep
+from api.responses import LOGIN_ONLY, MALFORMED_BODY, READ, Responses
 from api.settings_routes import service
 from api.settings_routes.schemas import Preferences, PreferencesOut, Profile, ProfileOut
 
 router = APIRouter(prefix="/settings", tags=["settings"])
 
-Responses = dict[int | str, dict[str, Any]]
-_READ: Responses = {
-    401: {"description": "missing, expired or invalid access token or API key"},
-    403: {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
-}
-_WRITE: Responses = {
-    **_READ,
-    400: {"description": "malformed JSON, or a key given twice (`duplicate_key`)"},
-    403: {"description": "called with an API key (`login_required`: log in instead), or from"
-                         " outside its allow-list (`ip_not_allowed`)"},
-}
+_WRITE: Responses = {**LOGIN_ONLY, **MALFORMED_BODY}
 
 
-@router.get("/profile", response_model=ProfileOut, responses=_READ)
+@router.get("/profile", response_model=ProfileOut, responses=READ)
 async def get_profile(principal: PrincipalDep, engine: EngineDep) -> ProfileOut:
     """Return your profile: name, mobile number and time zone."""
     async with engine.connect() as conn:
@@ -45,7 +34,7 @@ async def put_profile(body: Profile, principal: PrincipalDep, engine: EngineDep)
         return await service.put_profile(conn, principal.user_id, body)
 
 
-@router.get("/preferences", response_model=PreferencesOut, responses=_READ)
+@router.get("/preferences", response_model=PreferencesOut, responses=READ)
 async def get_preferences(principal: PrincipalDep, engine: EngineDep) -> PreferencesOut:
     """Return your preferences: default account, order type, time in force, confirmations."""
     async with engine.connect() as conn:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.responses import SCOPED, Responses
 from api.watchlists import service
 from api.watchlists.schemas import (
     AddItem,
@@ -26,12 +27,6 @@ Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
 PageCursor = Annotated[str | None, Query(max_length=200,
                                          description="`next_cursor` of the previous page")]
 
-Responses = dict[int | str, dict[str, Any]]
-_AUTH: Responses = {
-    401: {"description": "missing, expired or invalid access token or API key"},
-    403: {"description": "a `read` API key used to change something (`insufficient_scope`),"
-                         " or a key used from outside its allow-list (`ip_not_allowed`)"},
-}
 _NOT_FOUND: Responses = {
     404: {"description": "no such watchlist among yours (another user's is not found either)"},
 }
@@ -44,7 +39,7 @@ _NAME: Responses = {
 
 
 @router.post("", status_code=201, response_model=WatchlistOut,
-             responses={**_AUTH, **_NAME, 400: {"description": "malformed JSON, or a key"
+             responses={**SCOPED, **_NAME, 400: {"description": "malformed JSON, or a key"
                                                               " given twice"},
                         422: {"description": "invalid name or an unknown field"
                                              " (`details.field`), or `too_many_watchlists`"}})
@@ -55,7 +50,7 @@ async def create_watchlist(body: CreateWatchlist, principal: PrincipalDep, engin
         return await service.create(conn, settings, principal.user_id, body.name)
 
 
-@router.get("", response_model=WatchlistPage, responses={**_AUTH, **_PAGE})
+@router.get("", response_model=WatchlistPage, responses={**SCOPED, **_PAGE})
 async def list_watchlists(principal: PrincipalDep, engine: EngineDep, limit: Limit = 100,
                           cursor: PageCursor = None) -> WatchlistPage:
     """List your watchlists, newest first, with keyset pagination."""
@@ -63,7 +58,7 @@ async def list_watchlists(principal: PrincipalDep, engine: EngineDep, limit: Lim
         return await service.list_page(conn, principal.user_id, limit, cursor)
 
 
-@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={**_AUTH, **_NOT_FOUND})
+@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={**SCOPED, **_NOT_FOUND})
 async def get_watchlist(watchlist_id: str, principal: PrincipalDep,
                         engine: EngineDep) -> WatchlistOut:
     """Return one of your watchlists, with how many symbols it lists."""
@@ -72,7 +67,7 @@ async def get_watchlist(watchlist_id: str, principal: PrincipalDep,
 
 
 @router.patch("/{watchlist_id}", response_model=WatchlistOut,
-              responses={**_AUTH, **_NOT_FOUND, **_NAME,
+              responses={**SCOPED, **_NOT_FOUND, **_NAME,
                          400: {"description": "malformed JSON, or a key given twice"}})
 async def rename_watchlist(watchlist_id: str, body: RenameWatchlist, principal: PrincipalDep,
                            engine: EngineDep) -> WatchlistOut:
@@ -82,7 +77,7 @@ async def rename_watchlist(watchlist_id: str, body: RenameWatchlist, principal: 
 
 
 @router.delete("/{watchlist_id}", status_code=204, response_class=Response,
-               responses={**_AUTH, **_NOT_FOUND})
+               responses={**SCOPED, **_NOT_FOUND})
 async def delete_watchlist(watchlist_id: str, principal: PrincipalDep,
                            engine: EngineDep) -> Response:
     """Delete one of your watchlists and the symbols in it."""
@@ -92,7 +87,7 @@ async def delete_watchlist(watchlist_id: str, principal: PrincipalDep,
 
 
 @router.get("/{watchlist_id}/items", response_model=ItemPage,
-            responses={**_AUTH, **_NOT_FOUND, **_PAGE})
+            responses={**SCOPED, **_NOT_FOUND, **_PAGE})
 async def list_items(watchlist_id: str, principal: PrincipalDep, engine: EngineDep,
                      limit: Limit = 100, cursor: PageCursor = None) -> ItemPage:
     """List a watchlist's symbols in its order, each with its live quote."""
@@ -102,7 +97,7 @@ async def list_items(watchlist_id: str, principal: PrincipalDep, engine: EngineD
 
 @router.post(
     "/{watchlist_id}/items", status_code=201, response_model=ItemOut,
-    responses={**_AUTH, **_NOT_FOUND,
+    responses={**SCOPED, **_NOT_FOUND,
                400: {"description": "malformed JSON, or a key given twice"},
                409: {"description": "the symbol is already in this watchlist"
                                     " (`symbol_already_listed`)"},
@@ -118,7 +113,7 @@ async def add_item(watchlist_id: str, body: AddItem, principal: PrincipalDep,
 
 
 @router.delete("/{watchlist_id}/items/{symbol}", status_code=204, response_class=Response,
-               responses={**_AUTH, 404: {"description": "no such watchlist among yours, or"
+               responses={**SCOPED, 404: {"description": "no such watchlist among yours, or"
                                                         " the symbol is not in it"}})
 async def remove_item(watchlist_id: str, symbol: str, principal: PrincipalDep,
                       engine: EngineDep) -> Response:
@@ -129,7 +124,7 @@ async def remove_item(watchlist_id: str, symbol: str, principal: PrincipalDep,
 
 
 @router.put("/{watchlist_id}/order", status_code=204, response_class=Response,
-            responses={**_AUTH, **_NOT_FOUND,
+            responses={**SCOPED, **_NOT_FOUND,
                        400: {"description": "malformed JSON, or a key given twice"},
                        422: {"description": "`symbols` does not name each listed symbol"
                                             " exactly once (`invalid_order_of_symbols`, with"

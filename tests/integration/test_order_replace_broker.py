@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from decimal import Decimal
 
@@ -207,16 +209,24 @@ async def test_the_kill_switch_cancels_an_order_whose_replace_waits(
     assert (await books(engine, order_id))["order"]["status"] == "CANCELED"
 
 
+@contextlib.asynccontextmanager
+async def _answered_late(runtime: Runtime, groww: GrowwStub,
+                         order_id: str) -> AsyncIterator[None]:
+    """Run the body while the order's modify is at Groww (applied at once, its answer late)."""
+    groww.stall_next_modify(1.0)
+    modifying = asyncio.create_task(modify_at_broker(runtime, order_id))
+    await asyncio.sleep(0.2)
+    yield
+    assert await modifying
+
+
 async def test_a_replace_the_broker_confirms_after_a_cancel_was_asked_sets_the_terms_it_waits_on(
         client: httpx.AsyncClient, engine: AsyncEngine, auth: dict[str, str],
         account: uuid.UUID, runtime: Runtime, groww: GrowwStub) -> None:
     order_id = await working_at_groww(client, auth, runtime)
     assert (await patch(client, auth, order_id, {"price": "1850"})).status_code == 202
-    groww.stall_next_modify(1.0)  # applied at Groww at once, its answer arrives late
-    modifying = asyncio.create_task(modify_at_broker(runtime, order_id))
-    await asyncio.sleep(0.2)
-    assert (await client.delete(f"{ORDERS}/{order_id}", headers=auth)).status_code == 202
-    assert await modifying
+    async with _answered_late(runtime, groww, order_id):
+        assert (await client.delete(f"{ORDERS}/{order_id}", headers=auth)).status_code == 202
     waiting = await books(engine, order_id)
     assert (waiting["order"]["status"], waiting["order"]["price"]) == (
         "PENDING_CANCEL", Decimal("1850"))
@@ -231,10 +241,7 @@ async def test_a_modify_whose_answer_is_lost_while_the_order_fills_leaves_it_fil
     order_id = await working_at_groww(client, auth, runtime)
     assert (await patch(client, auth, order_id, {"price": "1861"})).status_code == 202
     broker_order_id = (await books(engine, order_id))["order"]["broker_order_id"]
-    groww.stall_next_modify(1.0)
-    modifying = asyncio.create_task(modify_at_broker(runtime, order_id))
-    await asyncio.sleep(0.2)
-    groww.fill(broker_order_id, Decimal(10), Decimal("1860"))  # all of it, before the answer
-    assert await modifying
+    async with _answered_late(runtime, groww, order_id):
+        groww.fill(broker_order_id, Decimal(10), Decimal("1860"))  # all of it, before the answer
     done = (await client.get(f"{ORDERS}/{order_id}", headers=auth)).json()
     assert (done["status"], done["filled_quantity"]) == ("FILLED", "10")

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import ColumnElement, func, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,19 +61,17 @@ async def taken_fields(conn: AsyncConnection, *, email: str, username: str | Non
 
 async def get_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
     """The user with this (normalised) email, or None."""
-    statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash,
-                       users.c.token_generation).where(users.c.email == email)
-    row = (await conn.execute(statement)).first()
-    if row is None:
-        return None
-    return UserRow(id=row.id, email=row.email, username=row.username,
-                   password_hash=row.password_hash, token_generation=row.token_generation)
+    return await _one(conn, users.c.email == email)
 
 
 async def get_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
     """The user with this id, or None."""
+    return await _one(conn, users.c.id == user_id)
+
+
+async def _one(conn: AsyncConnection, where: ColumnElement[bool]) -> UserRow | None:
     statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash,
-                       users.c.token_generation).where(users.c.id == user_id)
+                       users.c.token_generation).where(where)
     row = (await conn.execute(statement)).first()
     if row is None:
         return None

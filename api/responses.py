@@ -1,0 +1,33 @@
+"""The error answers routes declare in the OpenAPI document, shared by the routers.
+
+Each is a description; api.errors.document_errors gives every one the API's error body.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+Responses = dict[int | str, dict[str, Any]]
+
+_UNAUTHORIZED: Final = {"description": "missing, expired, revoked or invalid access token or "
+                                       "API key"}
+# Any route a key may call: the caller's token or key, and a key's IP allow-list.
+READ: Final[Responses] = {
+    401: _UNAUTHORIZED,
+    403: {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
+}
+# A route that writes: a `read` key is refused too.
+SCOPED: Final[Responses] = {
+    401: _UNAUTHORIZED,
+    403: {"description": "a `read` API key used to change something (`insufficient_scope`),"
+                         " or a key used from outside its allow-list (`ip_not_allowed`)"},
+}
+# A route only a logged-in user may call (api.deps.login_only).
+LOGIN_ONLY: Final[Responses] = {
+    401: _UNAUTHORIZED,
+    403: {"description": "called with an API key (`login_required`: log in instead), or from"
+                         " outside its allow-list (`ip_not_allowed`)"},
+}
+MALFORMED_BODY: Final[Responses] = {
+    400: {"description": "malformed JSON, or a key given twice (`duplicate_key`)"},
+}
