@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.requirements.stamp
+OG := $(VENV)/bin/ordergate
 # Type-check the packages that exist so far (others are written in parallel).
-MYPY_PATHS := $(wildcard shared api worker scripts tests bench)
+MYPY_PATHS := $(wildcard shared api worker scripts cli tests bench)
 
 .DEFAULT_GOAL := help
 .PHONY: help venv run test lint bench migrate rotate-keys import-instruments clean distclean
@@ -14,14 +15,14 @@ help:
 	@echo "make test       ruff + mypy + the whole pytest suite against real PostgreSQL and Redis"
 	@echo "make lint       ruff + mypy + import-linter layering contracts"
 	@echo "make bench      throughput/latency benchmark"
-	@echo "make migrate    alembic upgrade head on the dev database"
+	@echo "make migrate    ordergate migrate on the dev database (embedded unless URLs are set)"
 	@echo "make rotate-keys re-encrypt broker credentials under the first CREDENTIALS_KEYS key"
 	@echo "make import-instruments FILE=... import Kite's instruments CSV or a plain CSV"
-	@echo "make venv       create .venv and install pinned requirements (automatic)"
+	@echo "make venv       create .venv, install pinned requirements and the ordergate command"
 	@echo "make clean      stop embedded servers, remove caches and test data"
 	@echo "make distclean  clean, then remove .venv and ALL local data (.data/)"
 
-venv: $(STAMP)
+venv: $(STAMP) $(OG)
 
 # Reinstall only when a requirements file is newer than the stamp.
 $(STAMP): requirements.txt requirements-dev.txt
@@ -32,18 +33,24 @@ $(STAMP): requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# The project itself, editable, only for the `ordergate` command on the venv's PATH: built
+# by the pinned setuptools and wheel, without fetching other build tools.
+$(OG): pyproject.toml $(STAMP)
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
 run: venv
-	$(PY) -m scripts.run
+	$(OG) run
 
 migrate: venv
-	$(PY) -m scripts.run --migrate-only
+	$(OG) run --migrate-only
 
 rotate-keys: venv
-	$(PY) -m scripts.rotate_keys
+	$(OG) rotate-keys
 
 import-instruments: venv
 	@test -n "$(FILE)" || { echo "usage: make import-instruments FILE=instruments.csv" >&2; exit 1; }
-	$(PY) -m scripts.import_instruments "$(FILE)"
+	$(OG) import-instruments "$(FILE)"
 
 # lint-imports checks the layering contracts of pyproject.toml [tool.importlinter]; it runs in
 # a fraction of a second, so it keeps no cache directory in the work tree.

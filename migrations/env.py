@@ -10,12 +10,16 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from shared.db.models import metadata
 from shared.settings import get_settings
 
-if context.config.config_file_name is not None:
+# `ordergate migrate` shows a progress bar instead of the ini file's log lines and counts
+# each applied revision through on_version_apply.
+if (context.config.config_file_name is not None
+        and context.config.attributes.get("configure_logger", True)):
     fileConfig(context.config.config_file_name, disable_existing_loggers=False)
 
 
 def _run(connection: Connection) -> None:
-    context.configure(connection=connection, target_metadata=metadata, compare_type=True)
+    context.configure(connection=connection, target_metadata=metadata, compare_type=True,
+                      on_version_apply=context.config.attributes.get("on_version_apply"))
     with context.begin_transaction():
         context.run_migrations()
 

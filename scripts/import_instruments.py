@@ -1,6 +1,6 @@
 """Import an instrument master file: Kite's instruments dump, or a plain CSV for US names.
 
-    python -m scripts.import_instruments FILE      (make import-instruments FILE=...)
+    ordergate import-instruments FILE      (make import-instruments FILE=...)
 
 Good rows are bulk-COPYed into a staging table as the file is read, then upserted into
 `instruments` in the same transaction: an error that stops the import (an undecodable line, a
@@ -11,18 +11,13 @@ imported, 0 otherwise (bad rows included: they are reported, the rest is in).
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.engine import make_engine
 from shared.db.repositories import market
 from shared.market.instrument_files import (
     BadRow,
@@ -31,7 +26,6 @@ from shared.market.instrument_files import (
     Skipped,
     read,
 )
-from shared.settings import get_settings
 
 BATCH_SIZE = 5_000
 # One upsert of a whole dump (~100,000 rows) outlasts the API's statement timeout.
@@ -101,30 +95,3 @@ def report(outcome: Outcome) -> str:
                  f"{outcome.unchanged} unchanged, {outcome.not_tradable} not tradable "
                  f"(indices), {len(outcome.bad)} bad row(s) skipped")
     return "\n".join(lines)
-
-
-async def main(path: Path) -> int:
-    """Import `path` against DATABASE_URL with a progress bar; 1 if it failed."""
-    settings = get_settings().model_copy(
-        update={"db_statement_timeout_seconds": STATEMENT_TIMEOUT_SECONDS})
-    engine = make_engine(settings, pool_size=1)
-    columns = (*Progress.get_default_columns()[:1], BarColumn(), DownloadColumn(),
-               TimeRemainingColumn())
-    try:
-        with Progress(*columns, transient=True) as progress:
-            task = progress.add_task(f"importing {path.name}", total=path.stat().st_size)
-            outcome = await import_file(
-                engine, path, on_bytes=lambda n: progress.advance(task, n))
-    except (OSError, FileFormatError) as error:
-        print(f"import failed: {error}", file=sys.stderr)
-        return 1
-    finally:
-        await engine.dispose()
-    print(report(outcome))
-    return 0
-
-
-if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("file", type=Path, help="Kite's instruments CSV or a plain CSV")
-    sys.exit(asyncio.run(main(parser.parse_args().file)))

@@ -2,22 +2,20 @@
 
 Rotation: put the new key first and keep the old one after it, deploy, run this, then remove the
 old key. Each row's binding is checked before it is re-encrypted; a row that fails (undecryptable,
-or bound to another row) is left as it is and reported by account id. Exit code 1 if any failed.
+or bound to another row) is left as it is and reported by account id. Run by `ordergate
+rotate-keys` (make rotate-keys), which exits 1 if any failed.
 """
 
 from __future__ import annotations
 
-import asyncio
-import sys
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.credentials import CredentialBox, CredentialsError
-from shared.db.engine import make_engine
 from shared.db.repositories import connections
-from shared.settings import Settings, get_settings
 
 BATCH_SIZE = 200
 
@@ -30,9 +28,9 @@ class Outcome:
     failed: list[uuid.UUID] = field(default_factory=list)
 
 
-async def rotate_all(engine: AsyncEngine, box: CredentialBox, *,
-                     batch_size: int = BATCH_SIZE) -> Outcome:
-    """Re-encrypt every row's credentials, one transaction per batch of rows."""
+async def rotate_all(engine: AsyncEngine, box: CredentialBox, *, batch_size: int = BATCH_SIZE,
+                     on_rows: Callable[[int], None] = lambda _: None) -> Outcome:
+    """Re-encrypt every row's credentials, one transaction per batch; on_rows(n) after each."""
     outcome = Outcome()
     after: uuid.UUID | None = None
     while True:
@@ -47,26 +45,7 @@ async def rotate_all(engine: AsyncEngine, box: CredentialBox, *,
                     continue
                 await connections.replace_credentials(conn, row["id"], token)
                 outcome.rotated += 1
+        on_rows(len(rows))
         if len(rows) < batch_size:
             return outcome
         after = rows[-1]["id"]
-
-
-async def main(settings: Settings) -> int:
-    """Rotate against DATABASE_URL, print the outcome; 1 if any row failed."""
-    box = CredentialBox.from_settings(settings)
-    engine = make_engine(settings)
-    try:
-        outcome = await rotate_all(engine, box)
-    finally:
-        await engine.dispose()
-    print(f"rotated {outcome.rotated} connection(s) to the primary key; "
-          f"{len(outcome.failed)} failed")
-    for account_id in outcome.failed:
-        print(f"  failed: account {account_id} (its credentials cannot be opened with any "
-              "configured key, or are bound to another row)", file=sys.stderr)
-    return 1 if outcome.failed else 0
-
-
-if __name__ == "__main__":
-    sys.exit(asyncio.run(main(get_settings())))

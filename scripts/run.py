@@ -330,8 +330,7 @@ def _run(migrate_only: bool, owner: bool) -> int:
     opts = Options.from_env()
     urls = devstack.start("run")
     env = _child_env(urls)
-    _step("migrate", [PY, "-m", "alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
-          env)
+    _step("migrate", [PY, "-m", "cli", "migrate"], env)
     if migrate_only:
         return 0
     seed = _step("seed demo data", [PY, "-m", "scripts.seed"], env)

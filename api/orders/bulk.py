@@ -7,7 +7,6 @@ API's one error body). Nothing is all-or-nothing: one item's failure leaves the 
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -37,7 +36,7 @@ from api.orders.placer import Placer, PlacerDep
 from api.orders.schemas import PlaceOrder
 from shared.db.repositories import accounts, order_events, orders
 from shared.domain.errors import DomainError, InvalidOrder, NotFound
-from shared.messaging.order_view import as_first_accepted, order_resource
+from shared.messaging.order_view import as_first_accepted, event_resource, order_resource
 
 router = APIRouter(tags=["orders"])
 MAX_EVENTS_PAGE = 500
@@ -162,7 +161,7 @@ async def order_events_trail(
                                                  after_version=after_version, limit=limit)
     if rows is None:
         raise NotFound(f"order {order_id} not found", details={"field": "order_id"})
-    items = [_event_view(row) for row in rows]
+    items = [event_resource(row) for row in rows]
     more = items[-1]["version"] if len(items) == limit else None
     return JSONResponse({"order_id": str(oid), "items": items, "next_after_version": more})
 
@@ -172,19 +171,3 @@ def _order_id(raw: str) -> uuid.UUID:
         return uuid.UUID(raw)
     except ValueError:
         raise NotFound(f"order {raw} not found", details={"field": "order_id"}) from None
-
-
-def _event_view(row: Mapping[Any, Any]) -> dict[str, Any]:
-    detail = row["detail"]
-    if isinstance(detail, str):
-        detail = json.loads(detail)
-    detail = dict(detail or {})
-    # Version 1 is written by the insert that created the order, without a detail.
-    event = detail.pop("event", "Created" if row["version"] == 1 else "Unrecorded")
-    changed = detail.pop("changed", {})
-    return {
-        "version": row["version"], "from_status": row["from_status"],
-        "to_status": row["to_status"], "event": event, "fields": detail,
-        "changed": {name: {"old": old, "new": new} for name, (old, new) in changed.items()},
-        "actor": row["actor"], "at": row["created_at"].isoformat(),
-    }

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
@@ -41,6 +42,23 @@ def order_resource(order: Order, legs: Sequence[Order] = ()) -> dict[str, Any]:
     resource = _shaped(order)
     resource["legs"] = [_shaped(leg) for leg in legs]
     return resource
+
+
+def event_resource(row: Mapping[Any, Any]) -> dict[str, Any]:
+    """Shape an order_events row into one entry of the public audit trail."""
+    detail = row["detail"]
+    if isinstance(detail, str):
+        detail = json.loads(detail)
+    detail = dict(detail or {})
+    # Version 1 is written by the insert that created the order, without a detail.
+    event = detail.pop("event", "Created" if row["version"] == 1 else "Unrecorded")
+    changed = detail.pop("changed", {})
+    return {
+        "version": row["version"], "from_status": row["from_status"],
+        "to_status": row["to_status"], "event": event, "fields": detail,
+        "changed": {name: {"old": old, "new": new} for name, (old, new) in changed.items()},
+        "actor": row["actor"], "at": row["created_at"].isoformat(),
+    }
 
 
 def _shaped(order: Order) -> dict[str, Any]:

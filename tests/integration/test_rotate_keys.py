@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -23,10 +19,10 @@ from shared.credentials import CredentialBox, CredentialsError
 from shared.db.repositories import connections
 from shared.settings import Settings
 from tests.helpers import register_and_login
+from tests.integration.cli import ordergate
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[2]
 OLD_KEY = Settings().credentials_key_list[0]  # what the app seals with in this test session
 NEW_KEY = Fernet.generate_key().decode()
 
@@ -90,7 +86,7 @@ async def test_rotation_moves_every_row_to_the_new_key_so_the_old_one_can_be_rem
 
 
 @pytest.mark.usefixtures("restore_keys")
-async def test_the_script_reports_a_row_holding_another_rows_ciphertext_and_exits_1(
+async def test_the_command_reports_a_row_holding_another_rows_ciphertext_and_exits_1(
     engine: AsyncEngine, client: httpx.AsyncClient,
 ) -> None:
     (good, good_user, good_session), (copied, _, _) = await _connections(engine, client, 2)
@@ -98,9 +94,7 @@ async def test_the_script_reports_a_row_holding_another_rows_ciphertext_and_exit
     async with engine.begin() as conn:
         await connections.replace_credentials(conn, copied, stolen)
 
-    result = subprocess.run(
-        [sys.executable, "-m", "scripts.rotate_keys"], cwd=ROOT, capture_output=True, text=True,
-        env={**os.environ, "CREDENTIALS_KEYS": f"{NEW_KEY},{OLD_KEY}"}, check=False, timeout=60)
+    result = ordergate("rotate-keys", env={"CREDENTIALS_KEYS": f"{NEW_KEY},{OLD_KEY}"})
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert "rotated" in result.stdout

@@ -128,6 +128,13 @@ async def webhook_candidates(conn: AsyncConnection, broker: Broker, *,
     return result.mappings().all()
 
 
+async def count_with_credentials(conn: AsyncConnection) -> int:
+    """How many rows hold credentials (what a key rotation will go through)."""
+    count: int = (await conn.execute(
+        text("SELECT count(*) FROM accounts WHERE credentials IS NOT NULL"))).scalar_one()
+    return count
+
+
 async def lock_credentials_batch(conn: AsyncConnection, *, after: uuid.UUID | None,
                                  limit: int) -> Sequence[RowMapping]:
     """Lock the next `limit` rows holding credentials, by id after `after` (key rotation)."""

@@ -270,6 +270,27 @@ async def statuses_for_user(conn: AsyncConnection, user_id: uuid.UUID,
     return {row.id: OrderStatus(row.status) for row in result}
 
 
+# The operator's view across users (the command line), each order with its owner's e-mail.
+# An occasional read: it may scan the table (no index serves a status across users).
+_ACROSS_USERS = text(
+    f"SELECT {ORDER_COLUMNS}, (SELECT u.email FROM users u WHERE u.id = orders.user_id) AS email"
+    " FROM orders"
+    " WHERE (CAST(:status AS text) IS NULL OR status = :status)"
+    " AND (CAST(:user_id AS uuid) IS NULL OR user_id = :user_id)"
+    " ORDER BY created_at DESC, id DESC LIMIT :limit")
+
+
+async def list_across_users(conn: AsyncConnection, *, status: OrderStatus | None,
+                            user_id: uuid.UUID | None, limit: int) -> list[tuple[Order, str]]:
+    """Orders of every user, or of one, newest first, each with its owner's e-mail.
+
+    Operators only: a user's reads start from the owner (list_for_user).
+    """
+    result = await conn.execute(_ACROSS_USERS, {
+        "status": None if status is None else status.value, "user_id": user_id, "limit": limit})
+    return [(to_order(row), row["email"]) for row in result.mappings()]
+
+
 async def get(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:
     """One order without a lock (worker side: read before calling a broker)."""
     result = await conn.execute(
