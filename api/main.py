@@ -6,7 +6,6 @@ Served with `uvicorn api.main:create_app --factory`: nothing is built at import 
 from __future__ import annotations
 
 import functools
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -28,6 +27,8 @@ from api.health.router import router as health_router
 from api.json_body import strict_json
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
+from api.metrics.middleware import Observe
+from api.metrics.router import router as metrics_router
 from api.middleware import MAX_BODY_BYTES, BodyLimit, RequestContext
 from api.orders.bulk import router as bulk_orders_router
 from api.orders.bulk_schemas import PlaceBatch
@@ -40,6 +41,7 @@ from api.settings_routes.router import router as settings_router
 from api.stream.router import router as stream_router
 from api.watchlists.router import router as watchlists_router
 from api.webhooks.router import router as webhooks_router
+from shared import logs, metrics
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings, get_settings
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics.drop_live_gauges()
         app.state.settings = settings
         app.state.engine = make_engine(settings)
         app.state.autocommit_engine = app.state.engine.execution_options(
@@ -76,12 +79,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            metrics.drop_live_gauges()
             await app.state.limiter.aclose()
             await app.state.dispatcher.stop()
             await app.state.redis.aclose()
             await app.state.engine.dispose()
 
-    logging.basicConfig(level=settings.log_level)
+    logs.configure(settings.log_level)
     app = FastAPI(title="ordergate", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
     for router in (auth_router, orders_router, bulk_orders_router, positions_router,
@@ -96,12 +100,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1",
                            dependencies=[guard])
     app.include_router(strict_json(_summarized(health_router)))
+    app.include_router(_summarized(metrics_router))
     app.include_router(_summarized(stream_router), prefix="/api/v1")  # its lifespan: doorbells
     # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
     app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
     # Before the body is read: a client past its budget is refused cheaply.
     app.add_middleware(RateLimits)
     app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
+    app.add_middleware(Observe)  # outermost: times the answers of every middleware inside
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
 

@@ -8,6 +8,8 @@ import uuid
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import logs
+
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Orders and logins are a few hundred bytes. Kept small because parsing is CPU on the event
 # loop: the costliest valid JSON (nested arrays) takes about 0.4 s per megabyte.
@@ -43,7 +45,8 @@ class RequestContext:
 
         self.inflight += 1
         try:
-            await self.app(scope, receive, send_with_id)
+            with logs.bound(request_id=request_id):  # on every line logged for this request
+                await self.app(scope, receive, send_with_id)
         finally:
             self.inflight -= 1
 

@@ -31,6 +31,7 @@ if __package__ in (None, ""):  # run as `python scripts/run.py`: make `scripts` 
 
 from scripts import devstack
 from shared.brokers.catalog import REAL_BROKERS, queue_for
+from shared.metrics import MULTIPROCESS_DIR_VARIABLE, reset_directory
 
 ROOT = devstack.ROOT
 RUN_DIR = devstack.DATA_DIR / "run"
@@ -88,7 +89,9 @@ def _commands(opts: Options) -> list[tuple[str, list[str]]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return [
         ("api", [PY, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", HOST,
-                 "--port", str(opts.api_port), "--workers", str(opts.api_workers)]),
+                 "--port", str(opts.api_port), "--workers", str(opts.api_workers),
+                 # JSON lines from the first one on; each request is logged by the app.
+                 "--log-config", "shared/logging.json", "--no-access-log"]),
         ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",
                     "--concurrency", "2", "-n", "paper@%h"]),
         # Broker calls wait on the network: their own worker, so paper orders never queue
@@ -295,6 +298,7 @@ def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
     lines = [
         "", "ordergate is running. Ctrl-C stops everything.",
         f"  API        {api}", f"  API docs   {api}/docs",
+        f"  Metrics    {api}/metrics  (Prometheus; loopback only unless METRICS_TOKEN is set)",
         f"  Flower     http://{HOST}:{opts.flower_port}  (user {user}, password {password})",
         f"  Postgres   {urls['DATABASE_URL']}", f"  Redis      {urls['REDIS_URL']}",
         f"  Paper      trades {_hours()}",
@@ -305,6 +309,9 @@ def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
 
 def _serve(opts: Options, env: dict[str, str], urls: dict[str, str], seed: str) -> int:
     _check_ports_free(opts)
+    # Every API and worker process writes its metrics here and GET /metrics adds them up;
+    # what an earlier run left would count again.
+    reset_directory(Path(env[MULTIPROCESS_DIR_VARIABLE]))
     supervisor = Supervisor(_commands(opts), env)
     try:
         supervisor.start()
@@ -319,7 +326,8 @@ def _serve(opts: Options, env: dict[str, str], urls: dict[str, str], seed: str) 
 
 def _child_env(urls: dict[str, str]) -> dict[str, str]:
     # The demo trades whatever the hour; PAPER_ALWAYS_OPEN=false keeps exchange hours.
-    env = {"PAPER_ALWAYS_OPEN": "true", **os.environ, **urls, "PYTHONUNBUFFERED": "1"}
+    env = {"PAPER_ALWAYS_OPEN": "true", MULTIPROCESS_DIR_VARIABLE: str(RUN_DIR / "metrics"),
+           **os.environ, **urls, "PYTHONUNBUFFERED": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Bearer token of operators (full queue status) until an admin role exists; unset = no
     # full view. Long enough that guessing it is hopeless.
     operator_token: str | None = Field(default=None, min_length=32)
+    # Bearer token a Prometheus scraper sends to GET /metrics; unset: only loopback clients
+    # are served (the metrics tell volumes and which brokers are down).
+    metrics_token: str | None = Field(default=None, min_length=32)
     # API keys one user may hold at a time (expired ones count until deleted).
     max_api_keys_per_user: int = Field(default=10, ge=1, le=1000)
     # Watchlists one user may hold, and symbols in one watchlist (issue 12).

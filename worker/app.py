@@ -8,12 +8,13 @@ import socket
 import threading
 from typing import Any
 
-from celery import Celery, signals
+from celery import Celery, Task, signals
 from redis import Redis as SyncRedis
 
+from shared import logs
 from shared.messaging import heartbeat, tasks
 from shared.settings import get_settings
-from worker import runtime
+from worker import runtime, telemetry
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -62,6 +63,24 @@ app.conf.update(
     },
     timezone="UTC",
 )
+
+
+@signals.setup_logging.connect
+def _json_logs(**_: Any) -> None:
+    # Connected, this replaces Celery's own logging set-up in the worker and in beat.
+    logs.configure(settings.log_level)
+
+
+@signals.task_prerun.connect
+def _task_started(task: Task | None = None, args: tuple[Any, ...] | None = None,
+                  **_: Any) -> None:
+    if task is not None:
+        telemetry.task_started(task.name, task.request, args or ())
+
+
+@signals.task_postrun.connect
+def _task_ended(**_: Any) -> None:
+    logs.unbind_all()
 
 
 @signals.worker_process_init.connect

@@ -11,10 +11,11 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import EngineDep, Operator, OperatorOrPrincipalDep, RedisDep, SettingsDep
-from shared.brokers.catalog import REAL_BROKERS, queue_for
+from shared.brokers.catalog import REAL_BROKERS
 from shared.brokers.circuit import CircuitBreaker, CircuitState
-from shared.messaging import tasks
 from shared.messaging.heartbeat import workers_online
+from shared.messaging.queues import QUEUES
+from shared.messaging.queues import depths as queue_depths
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -81,9 +82,6 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Re
                          "brokers_unavailable": unavailable})
 
 
-_QUEUES = (tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE, *(queue_for(b) for b in _BROKERS))
-
-
 @router.get("/api/v1/queue/status", responses={401: {"description": "no valid bearer token"}})
 async def queue_status(caller: OperatorOrPrincipalDep, engine: EngineDep, redis: RedisDep,
                        settings: SettingsDep) -> dict[str, Any]:
@@ -123,15 +121,14 @@ async def _operator_view(engine: EngineDep, redis: RedisDep,
         waiting = (await conn.execute(text(
             "SELECT count(*) FROM orders WHERE status IN ('PENDING_NEW', 'PENDING_CANCEL')"
         ))).scalar_one()
-    queues: dict[str, int | None] = {}
+    queues: dict[str, int | None]
     workers: list[str] | None
     try:
-        for queue in _QUEUES:
-            queues[queue] = await redis.llen(queue)
+        queues = dict(await queue_depths(redis))
         workers = await workers_online(redis)
     except Exception as exc:  # noqa: BLE001 - report Redis as down rather than fail the page
         log.warning("queue status without Redis: %s", exc)
-        queues = dict.fromkeys(_QUEUES)
+        queues = dict.fromkeys(QUEUES)
         workers = None
     return {"queues": queues, "orders_waiting_for_dispatch": waiting,
             "workers_online": None if workers is None else len(workers),

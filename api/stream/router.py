@@ -23,6 +23,7 @@ from api.stream.requests import (
     symbols_of,
 )
 from api.stream.service import SLOW_CONSUMER, Session, SlowConsumer, StreamServices, authenticate
+from shared import metrics
 
 AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 1.0
@@ -73,7 +74,8 @@ async def stream(websocket: WebSocket) -> None:
         await _close(websocket, close.code, close.reason)
         return
     try:
-        await _serve(websocket, session)
+        with metrics.STREAM_CONNECTIONS.labels("websocket").track_inprogress():
+            await _serve(websocket, session)
     finally:
         session.close()
 
@@ -203,12 +205,13 @@ async def stream_sse(
 async def _sse_events(session: Session) -> AsyncIterator[dict[str, str]]:
     tasks = [asyncio.create_task(session.pump()), asyncio.create_task(session.watch())]
     try:
-        while not any(task.done() for task in tasks):
-            message = await session.next_message()
-            event = {"event": message["type"], "data": json.dumps(message)}
-            if message["type"] in ("order", "fill"):
-                event["id"] = str(message["seq"])
-            yield event
+        with metrics.STREAM_CONNECTIONS.labels("sse").track_inprogress():
+            while not any(task.done() for task in tasks):
+                message = await session.next_message()
+                event = {"event": message["type"], "data": json.dumps(message)}
+                if message["type"] in ("order", "fill"):
+                    event["id"] = str(message["seq"])
+                yield event
     finally:
         for task in tasks:
             task.cancel()

@@ -13,13 +13,16 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from redis.asyncio import Redis
 
+from shared import logs, metrics
 from shared.messaging import tasks
 
 log = logging.getLogger(__name__)
@@ -27,10 +30,18 @@ _ORIGIN = f"{os.getpid()}@{socket.gethostname()}"
 
 
 def celery_message(task: str, args: Sequence[Any], queue: str,
-                   expires_in: float | None = None) -> bytes:
+                   expires_in: float | None = None, *, request_ids: Sequence[str] | None = None,
+                   enqueued_at: float | None = None) -> bytes:
     """Return the Redis-transport envelope of a Celery protocol-2 task message; one that waits
-    in the queue longer than `expires_in` seconds is discarded by the worker, unrun."""
+    in the queue longer than `expires_in` seconds is discarded by the worker, unrun.
+
+    The headers name the requests that caused the task (default: the one being served, if
+    any) and when its work was handed over (default: now), for the worker's logs and metrics.
+    """
     task_id = str(uuid.uuid4())
+    if request_ids is None:
+        current = logs.bound_value("request_id")
+        request_ids = [current] if current else []
     expires = (None if expires_in is None else
                (datetime.now(UTC) + timedelta(seconds=expires_in)).isoformat())
     body = json.dumps([list(args), {}, {"callbacks": None, "errbacks": None, "chain": None}])
@@ -53,6 +64,8 @@ def celery_message(task: str, args: Sequence[Any], queue: str,
             "kwargsrepr": "{}",
             "origin": _ORIGIN,
             "ignore_result": True,
+            tasks.REQUEST_IDS_HEADER: list(request_ids),
+            tasks.ENQUEUED_AT_HEADER: time.time() if enqueued_at is None else enqueued_at,
         },
         "properties": {
             "correlation_id": task_id,
@@ -76,6 +89,16 @@ class _Stop:
     """The sentinel stop() queues behind everything submitted before it."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Handover:
+    """An order handed over after its commit, by the request that placed it, at `at`."""
+
+    queue: str
+    order_id: str
+    request_id: str | None
+    at: float
+
+
 _STOP = _Stop()
 STOP_TIMEOUT_SECONDS = 5.0
 
@@ -92,7 +115,7 @@ class OrderDispatcher:
     def __init__(self, redis: Redis, *, max_batch: int = 64, max_pending: int = 5000,
                  timeout: float = 0.5, stop_timeout: float = STOP_TIMEOUT_SECONDS) -> None:
         self._redis = redis
-        self._queue: asyncio.Queue[tuple[str, str] | _Stop] = asyncio.Queue()
+        self._queue: asyncio.Queue[_Handover | _Stop] = asyncio.Queue()
         self._max_batch = max_batch
         self._max_pending = max_pending
         self._timeout = timeout
@@ -134,13 +157,15 @@ class OrderDispatcher:
 
     def submit(self, order_id: str, queue: str = tasks.ORDERS_QUEUE) -> None:
         """Buffer an order id for `queue`; past the cap (or once stopping) the sweeper takes it."""
+        metrics.order_placed()  # every order committed as PENDING_NEW is handed over here
         if not self._stopping and self._queue.qsize() < self._max_pending:
-            self._queue.put_nowait((queue, order_id))
+            self._queue.put_nowait(_Handover(queue, order_id, logs.bound_value("request_id"),
+                                             time.time()))
 
     async def _run(self) -> None:
         stopping = False
         while not stopping:
-            batch: list[tuple[str, str]] = []
+            batch: list[_Handover] = []
             item = await self._queue.get()
             while True:
                 if isinstance(item, _Stop):
@@ -153,15 +178,20 @@ class OrderDispatcher:
             if batch:
                 await self._publish(batch)
 
-    async def _publish(self, batch: list[tuple[str, str]]) -> None:
-        by_queue: dict[str, list[str]] = {}
-        for queue, order_id in batch:
-            by_queue.setdefault(queue, []).append(order_id)
-        for queue, ids in by_queue.items():
+    async def _publish(self, batch: list[_Handover]) -> None:
+        by_queue: dict[str, list[_Handover]] = {}
+        for accepted in batch:
+            by_queue.setdefault(accepted.queue, []).append(accepted)
+        for queue, items in by_queue.items():
+            ids = [item.order_id for item in items]
+            message = celery_message(
+                tasks.place_task(queue), [ids], queue,
+                request_ids=list(dict.fromkeys(i.request_id for i in items if i.request_id)),
+                enqueued_at=items[0].at)  # the oldest: the batch's dispatch lag is its worst
             try:
                 # asyncio.timeout, not wait_for: it never swallows a cancellation (bpo-42130).
                 async with asyncio.timeout(self._timeout):
-                    await send(self._redis, tasks.place_task(queue), [ids], queue)
+                    await self._redis.lpush(queue, message)
             except Exception as exc:  # noqa: BLE001 - any failure is recovered by the sweeper
                 # The orders are committed; the sweeper re-drives them once their grace passed.
                 log.warning("publish of %d orders to %s failed, the sweeper will re-drive them:"

@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from shared import metrics
 from shared.domain.orders import Change
 from shared.messaging.order_view import order_resource
 
@@ -38,8 +39,10 @@ async def publish_order_changes(redis: Redis, changes: Sequence[Change],
     """Cache each order's newest snapshot and append every step to its owner's stream.
 
     One round trip. The cache entry lives `ttl_seconds` after the order's last change, so a
-    publish lost after a commit leaves a stale snapshot for at most that long.
+    publish lost after a commit leaves a stale snapshot for at most that long. Every committed
+    change passes here, so here its transitions are counted, even when Redis is down.
     """
+    metrics.observe_changes(changes)
     async with redis.pipeline(transaction=False) as pipe:
         for change in changes:
             for step in change.steps:

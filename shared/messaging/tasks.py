@@ -26,6 +26,15 @@ RECONCILE: Final = "brokers.reconcile"
 # Mail a one-time login code to one account (takes the user id; the worker draws the code).
 SEND_LOGIN_CODE: Final = "mail.login_code"
 
+# Headers of every task message: the API requests that caused it (a batch may serve several),
+# and when its work was handed to the queue (epoch seconds), from which the worker measures
+# the dispatch lag.
+REQUEST_IDS_HEADER: Final = "og_request_ids"
+ENQUEUED_AT_HEADER: Final = "og_enqueued_at"
+# Tasks whose first argument is an order id, or a list of them: their log lines name them.
+ORDER_TASKS: Final = frozenset({SUBMIT_ORDERS, CANCEL_ORDER, BROKER_PLACE, BROKER_SYNC,
+                                BROKER_CANCEL, BROKER_MODIFY})
+
 ORDERS_QUEUE: Final = "orders"
 DEFAULT_QUEUE: Final = "default"
 

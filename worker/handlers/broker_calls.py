@@ -14,6 +14,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared import metrics
 from shared.brokers.catalog import CAPABILITIES, Broker
 from shared.brokers.types import (
     BrokerError,
@@ -122,8 +123,10 @@ async def after_failure(runtime: Runtime, order: Order, exc: BrokerError) -> Non
 
 async def note_outcome(runtime: Runtime, broker: Broker, order: Order,
                        exc: BrokerError | None) -> None:
-    """Feed the breaker and the rate limiter with what a call's answer says about the broker."""
+    """Feed the breaker, the rate limiter and the metrics with what a call's answer says."""
     access = runtime.brokers
+    if exc is not None:
+        metrics.BROKER_ERRORS.labels(broker.value, type(exc).__name__).inc()
     if exc is None or isinstance(exc, Rejected | OrderNotFound):
         await access.breaker.record_success(broker)  # the broker answered: it is up
     elif isinstance(exc, RateLimited):

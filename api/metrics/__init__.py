@@ -1,0 +1,1 @@
+"""GET /metrics for Prometheus, and the middleware that times every request."""

@@ -1,0 +1,59 @@
+"""Time every HTTP request by its route template and log one line for it."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared import metrics
+
+log = logging.getLogger("api.access")
+# A path no route matched is not a label: every scanner's guess would become a new series.
+UNMATCHED = "<unmatched>"
+
+
+class Observe:
+    """Record each HTTP request's latency (to its response's headers) and log its outcome.
+
+    Outermost, so that answers the inner middleware give on their own (503 overloaded, 413,
+    429) are timed too. The path is logged without its query string, which may hold a token.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        answered: list[tuple[int, float]] = []
+
+        async def timed_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                answered.append((message["status"], time.perf_counter() - started))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, timed_send)
+        finally:
+            status, seconds = answered[0] if answered else (500, time.perf_counter() - started)
+            route = _route_of(scope)
+            metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
+                seconds)
+            log.info("%s %s %d", scope["method"], scope["path"], status, extra={
+                "method": scope["method"], "path": scope["path"], "route": route,
+                "status": status, "duration_ms": round(seconds * 1000, 3),
+                "request_id": scope.get("state", {}).get("request_id")})
+
+
+def _route_of(scope: Scope) -> str:
+    """The matched route's template, e.g. /api/v1/orders/{order_id}; each value of a path
+    parameter goes back to its name. A mount (static files) is its root plus {path}."""
+    if "route" not in scope:
+        return f"{scope['root_path']}/{{path}}" if "endpoint" in scope else UNMATCHED
+    names = {str(value): name for name, value in scope.get("path_params", {}).items()}
+    return "/".join(f"{{{names.pop(part)}}}" if part in names else part
+                    for part in scope["path"].split("/"))
