@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -40,11 +40,12 @@ ALL_QUEUES = ",".join([tasks.ORDERS_QUEUE, tasks.DEFAULT_QUEUE,
 class WorkerProcess:
     """`celery worker -B` in its own process group, so SIGKILL can take all of it at once."""
 
-    def __init__(self, redis_url: str, workdir: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(self, redis_url: str, workdir: Path, env: dict[str, str] | None = None,
+                 args: Sequence[str] = ()) -> None:
         self.redis_url = redis_url
         self.workdir = workdir
         self.env = env or {}
+        self.args = list(args)
         self.name = f"e2e-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
         self.process: subprocess.Popen[bytes] | None = None
         self.log = workdir / f"{self.name}.log"
@@ -55,7 +56,7 @@ class WorkerProcess:
         command = [sys.executable, "-m", "celery", "-A", "worker.app", "worker", "-B",
                    "-Q", ALL_QUEUES, "--concurrency", "2", "-l", "INFO",
                    "-n", self.name, "-s", str(self.workdir / "beat-schedule"),
-                   "--without-gossip", "--without-mingle"]
+                   "--without-gossip", "--without-mingle", *self.args]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
                                             stderr=subprocess.STDOUT, start_new_session=True)
@@ -145,7 +146,8 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 
 class WorkerFactory(Protocol):
-    def __call__(self, redis_url: str, env: dict[str, str] | None = None) -> WorkerProcess: ...
+    def __call__(self, redis_url: str, env: dict[str, str] | None = None,
+                 args: Sequence[str] = ()) -> WorkerProcess: ...
 
 
 @pytest.fixture
@@ -153,8 +155,9 @@ def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
     """Make worker processes for a Redis URL; every one is stopped after the test."""
     made: list[WorkerProcess] = []
 
-    def make(redis_url: str, env: dict[str, str] | None = None) -> WorkerProcess:
-        made.append(WorkerProcess(redis_url, tmp_path, env))
+    def make(redis_url: str, env: dict[str, str] | None = None,
+             args: Sequence[str] = ()) -> WorkerProcess:
+        made.append(WorkerProcess(redis_url, tmp_path, env, args))
         return made[-1]
 
     yield make
