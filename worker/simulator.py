@@ -25,6 +25,7 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from shared import logs
 from shared.db.engine import make_engine
 from shared.db.repositories import market
 from shared.settings import Settings, get_settings
@@ -164,5 +165,5 @@ async def _main() -> None:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=get_settings().log_level)
+    logs.configure(get_settings().log_level)
     asyncio.run(_main())

@@ -11,9 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -24,48 +22,15 @@ import pytest
 import websockets
 
 from shared.metrics import MULTIPROCESS_DIR_VARIABLE, reset_directory
-from tests.e2e.conftest import FAST_RECOVERY, ROOT, WorkerFactory, WorkerProcess, wait_for
+from tests.e2e.conftest import FAST_RECOVERY, WorkerFactory, WorkerProcess, wait_for
+from tests.e2e.served import Served
 from tests.helpers import PASSWORD
-from tests.stubs.server import free_port
 from tests.stubs.zerodha.harness import StubKite, running
 
 pytestmark = pytest.mark.e2e
 PAPER_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "1"}
 KITE_BUY = {"symbol": "INFY", "side": "BUY", "order_type": "LIMIT", "quantity": "10",
             "price": "1860.00"}
-
-
-class ApiProcess:
-    """The API in its own process, started the way `make run` starts it."""
-
-    def __init__(self, log: Path, env: dict[str, str]) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = log
-        self.env = env
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-                   "--host", "127.0.0.1", "--port", str(self.port),
-                   "--log-config", "shared/logging.json", "--no-access-log"]
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **self.env},
-                                            stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.log.read_text()[-3000:]
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                time.sleep(0.2)
-        raise RuntimeError(f"the API did not start:\n{self.log.read_text()[-3000:]}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(20)
 
 
 @pytest.fixture
@@ -88,8 +53,12 @@ def env(metrics_dir: Path, kite: StubKite) -> dict[str, str]:
 
 
 @pytest.fixture
-def api(tmp_path: Path, env: dict[str, str]) -> Iterator[ApiProcess]:
-    process = ApiProcess(tmp_path / "api.log", env)
+def api(tmp_path: Path, env: dict[str, str]) -> Iterator[Served]:
+    """The API started the way `make run` starts it."""
+    process = Served.on_free_port(
+        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
+         "127.0.0.1", "--port", "{port}", "--log-config", "shared/logging.json",
+         "--no-access-log"], tmp_path / "api.log", env)
     process.start()
     yield process
     process.stop()
@@ -103,7 +72,7 @@ def worker(worker_factory: WorkerFactory, env: dict[str, str]) -> WorkerProcess:
 
 
 @pytest.fixture
-async def http(api: ApiProcess) -> AsyncIterator[httpx.AsyncClient]:
+async def http(api: Served) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=api.url, timeout=30) as client:
         yield client
 
@@ -158,7 +127,7 @@ class Run:
 
 
 async def test_metrics_logs_and_secrets_after_real_orders_through_the_worker(
-        api: ApiProcess, worker: WorkerProcess, http: httpx.AsyncClient, kite: StubKite) -> None:
+        api: Served, worker: WorkerProcess, http: httpx.AsyncClient, kite: StubKite) -> None:
     run = Run(http, kite)
     auth = await run.log_in()
     key = await run.api_key(auth)
