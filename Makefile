@@ -8,11 +8,11 @@ OG := $(VENV)/bin/ordergate
 MYPY_PATHS := $(wildcard shared api worker scripts cli tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run test lint bench migrate rotate-keys import-instruments clean distclean
+.PHONY: help venv browser run test lint bench migrate rotate-keys import-instruments clean distclean
 
 help:
 	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
-	@echo "make test       ruff + mypy + the whole pytest suite against real PostgreSQL and Redis"
+	@echo "make test       ruff + mypy + the whole pytest suite (real PostgreSQL, Redis, Chromium)"
 	@echo "make lint       ruff + mypy + import-linter layering contracts"
 	@echo "make bench      throughput/latency benchmark"
 	@echo "make migrate    ordergate migrate on the dev database (embedded unless URLs are set)"
@@ -59,7 +59,21 @@ lint: venv
 	$(PY) -m mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports --no-cache
 
-test: lint
+# The console's browser test drives Debian's Chromium through Playwright, which downloads no
+# browser of its own: install the package where we can, else say loudly that the test will fail.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			echo "==> chromium is missing: installing Debian's package for the browser test"; \
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+				--no-install-recommends chromium fonts-liberation; } \
+				|| echo "!!! apt-get could not install chromium: the browser test WILL FAIL" >&2; \
+		else \
+			echo "!!! chromium is not on PATH: the browser test (tests/e2e/test_console.py)" \
+				"WILL FAIL. Install it as root: apt-get install chromium" >&2; \
+		fi; }
+
+test: lint browser
 	$(PY) -m pytest -q
 
 bench: venv

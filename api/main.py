@@ -22,6 +22,7 @@ from api.apikeys.router import router as api_keys_router
 from api.auth.me import router as me_router
 from api.auth.router import router as auth_router
 from api.brokers.router import router as brokers_router
+from api.console import router as console
 from api.deps import login_only
 from api.health.router import router as health_router
 from api.json_body import strict_json
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(strict_json(_summarized(health_router)))
     app.include_router(_summarized(metrics_router))
     app.include_router(_summarized(stream_router), prefix="/api/v1")  # its lifespan: doorbells
+    console.install(app)
     # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
     app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
     # Before the body is read: a client past its budget is refused cheaply.
