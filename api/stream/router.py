@@ -22,7 +22,15 @@ from api.stream.requests import (
     parse,
     symbols_of,
 )
-from api.stream.service import SLOW_CONSUMER, Session, SlowConsumer, StreamServices, authenticate
+from api.stream.service import (
+    SLOW_CONSUMER,
+    ServerClosing,
+    Session,
+    SlowConsumer,
+    StreamServices,
+    authenticate,
+)
+from api.stream.shutdown import GOING_AWAY, Drain
 from shared import metrics
 
 AUTH_TIMEOUT_SECONDS = 10.0
@@ -33,20 +41,22 @@ SERVER_ERROR = 1011
 
 @asynccontextmanager
 async def lifespan(app: Any) -> AsyncIterator[None]:
-    """Start this process's doorbell and quote feed (after the app's own lifespan)."""
+    """Start this process's doorbell and quote feed, and end its streams on SIGTERM first."""
     settings = app.state.settings
     # Its own client: a blocking XREAD outlasts the app client's publish timeout.
     redis = Redis.from_url(settings.redis_url, socket_timeout=BLOCK_MS / 1000 + 5,
                            socket_connect_timeout=settings.publish_timeout_seconds)
     services = StreamServices(settings, app.state.engine, app.state.autocommit_engine,
                               Doorbell(redis), QuoteFeed(app.state.engine,
-                                                         settings.stream_poll_seconds))
+                                                         settings.stream_poll_seconds), Drain())
     services.doorbell.start()
     services.quotes.start()
     app.state.stream = services
+    give_back_signals = services.drain.take_signals(asyncio.get_running_loop())
     try:
         yield
     finally:
+        give_back_signals()
         await services.doorbell.stop()
         await services.quotes.stop()
         await redis.aclose()
@@ -116,6 +126,8 @@ async def _serve(websocket: WebSocket, session: Session) -> None:
     error = next(iter(done)).exception()
     if isinstance(error, SlowConsumer):
         await _close(websocket, SLOW_CONSUMER, str(error))
+    elif isinstance(error, ServerClosing):
+        await _close(websocket, GOING_AWAY, str(error))
     elif isinstance(error, _Close):
         await _close(websocket, error.code, error.reason)
     elif error is not None and not isinstance(error, WebSocketDisconnect):

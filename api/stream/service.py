@@ -42,6 +42,7 @@ from api.errors import ApiError
 from api.security import Principal, Scope, still_current, verify_access_token
 from api.stream import messages
 from api.stream.doorbell import Doorbell, QuoteFeed
+from api.stream.shutdown import Drain
 from shared.clock import clock_from
 from shared.db.repositories import accounts
 from shared.db.repositories import stream as stream_repo
@@ -55,6 +56,10 @@ class SlowConsumer(Exception):
     """The client did not take its messages in time."""
 
 
+class ServerClosing(Exception):
+    """The process is shutting down: the client should reconnect, elsewhere."""
+
+
 @dataclass(frozen=True)
 class StreamServices:
     """What every stream of one API process shares (app.state.stream)."""
@@ -64,6 +69,7 @@ class StreamServices:
     autocommit_engine: AsyncEngine
     doorbell: Doorbell
     quotes: QuoteFeed
+    drain: Drain
 
 
 async def authenticate(services: StreamServices, token: str,
@@ -110,7 +116,8 @@ class Session:
         self.symbols: set[str] = set()
         self._outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue(
             services.settings.stream_max_queued)
-        self._overflow = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._stop_reason: Exception | None = None
 
     @classmethod
     async def open(cls, services: StreamServices, user_id: uuid.UUID,
@@ -119,14 +126,28 @@ class Session:
         if last_seq is None:
             async with services.engine.connect() as conn:
                 last_seq = await stream_repo.last_seq(conn, user_id)
-        return cls(services, user_id, last_seq)
+        session = cls(services, user_id, last_seq)
+        services.drain.opened(session)
+        return session
 
     def offer(self, message: dict[str, Any]) -> None:
         """Queue a message that cannot wait (a quote, a reply); a full queue ends the stream."""
         try:
             self._outbox.put_nowait(message)
         except asyncio.QueueFull:
-            self._overflow.set()
+            self._stop(self._slow())
+
+    def end(self, reason: str) -> None:
+        """End the stream for a shutdown (watch raises ServerClosing)."""
+        self._stop(ServerClosing(reason))
+        # A reader waiting for a message wakes now, not at the next heartbeat.
+        with suppress(asyncio.QueueFull):
+            self._outbox.put_nowait(messages.heartbeat(self.cursor))
+
+    def _stop(self, reason: Exception) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self._stopped.set()
 
     async def next_message(self) -> dict[str, Any]:
         """The next message to send, or a heartbeat when none came for a while."""
@@ -158,9 +179,10 @@ class Session:
             self._services.doorbell.leave(self.user_id, bell)
 
     async def watch(self) -> None:
-        """Return SlowConsumer once a message found the queue full."""
-        await self._overflow.wait()
-        raise self._slow()
+        """Raise SlowConsumer once a message found the queue full, ServerClosing at shutdown."""
+        await self._stopped.wait()
+        assert self._stop_reason is not None
+        raise self._stop_reason
 
     async def _put(self, message: dict[str, Any]) -> None:
         try:
@@ -200,5 +222,6 @@ class Session:
         return messages.subscribed(sorted(self.symbols))
 
     def close(self) -> None:
-        """Leave the quote feed."""
+        """Leave the quote feed and the process's open streams."""
         self._services.quotes.unsubscribe(self.symbols, self.offer)
+        self._services.drain.closed(self)

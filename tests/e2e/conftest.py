@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 import pytest
@@ -95,6 +95,12 @@ class WorkerProcess:
         os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(10)
 
+    def terminate(self) -> None:
+        """SIGTERM to the main process only, as `docker stop` and `make run` send it: Celery's
+        warm shutdown (running tasks finish, the prefetched go back to the queue)."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+
     def stop(self) -> None:
         """Warm shutdown, then SIGKILL whatever is left."""
         if self.process is None or self.process.poll() is not None:
@@ -165,15 +171,17 @@ def worker_factory(tmp_path: Path) -> Iterator[WorkerFactory]:
         worker.stop()
 
 
-async def running_app(redis_url: str) -> AsyncIterator[FastAPI]:
-    """The API in-process, with the same fast recovery settings as the worker."""
-    settings = Settings(redis_url=redis_url, dispatch_grace_seconds=1.0)
+async def running_app(redis_url: str, **overrides: Any) -> AsyncIterator[FastAPI]:
+    """The API in-process, with the same fast recovery settings as the worker (or others)."""
+    settings = Settings(redis_url=redis_url, **{"dispatch_grace_seconds": 1.0, **overrides})
     application = create_app(settings)
     async with application.router.lifespan_context(application):
         yield application
 
 
-ClientFactory = Callable[[str], Awaitable[tuple[httpx.AsyncClient, AsyncEngine]]]
+class ClientFactory(Protocol):
+    def __call__(self, redis_url: str,
+                 **settings: Any) -> Awaitable[tuple[httpx.AsyncClient, AsyncEngine]]: ...
 
 
 @pytest.fixture
@@ -182,8 +190,8 @@ async def client_for() -> AsyncIterator[ClientFactory]:
     stacks: list[AsyncIterator[FastAPI]] = []
     clients: list[httpx.AsyncClient] = []
 
-    async def make(redis_url: str) -> tuple[httpx.AsyncClient, AsyncEngine]:
-        stack = running_app(redis_url)
+    async def make(redis_url: str, **settings: Any) -> tuple[httpx.AsyncClient, AsyncEngine]:
+        stack = running_app(redis_url, **settings)
         stacks.append(stack)
         application = await anext(stack)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=application),
