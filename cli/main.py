@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import orders, output, runtime, stack
+from cli import orders, output, queue, runtime, stack
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 not found, or a check or part of the work failed; 2 a bad option or "
@@ -24,6 +24,7 @@ for command in (stack.migrate, stack.seed, stack.run, stack.rotate_keys,
                 stack.import_instruments):
     app.command(epilog=EXIT_CODES)(command)
 app.add_typer(orders.app, name="orders")
+app.add_typer(queue.app, name="queue")
 
 
 def main() -> None:

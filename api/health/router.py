@@ -11,15 +11,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import EngineDep, Operator, OperatorOrPrincipalDep, RedisDep, SettingsDep
-from shared.brokers.catalog import REAL_BROKERS
-from shared.brokers.circuit import CircuitBreaker, CircuitState
+from shared.brokers.circuit import CircuitState
 from shared.messaging.heartbeat import workers_online
-from shared.messaging.queues import QUEUES
-from shared.messaging.queues import depths as queue_depths
+from shared.messaging.queue_status import CHECK_TIMEOUT_SECONDS, broker_circuits, operator_view
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
-CHECK_TIMEOUT_SECONDS = 2.0
 
 
 @router.get("/health")
@@ -46,21 +43,6 @@ async def _postgres(engine: EngineDep) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-_BROKERS = sorted(REAL_BROKERS)
-
-
-async def _circuits(redis: RedisDep, settings: SettingsDep) -> dict[str, dict[str, Any]]:
-    """Each broker's circuit; brokers whose circuit is open have their orders waiting."""
-    breaker = CircuitBreaker.from_settings(redis, settings)
-    try:
-        statuses = await asyncio.wait_for(breaker.statuses(_BROKERS), CHECK_TIMEOUT_SECONDS)
-    except Exception as exc:  # noqa: BLE001 - Redis being down is reported on its own
-        log.warning("circuit states unavailable: %s", exc)
-        return {}
-    return {s.broker.value: {"circuit": s.state.value, "retry_in_seconds": s.retry_in_seconds,
-                             "consecutive_failures": s.consecutive_failures} for s in statuses}
-
-
 @router.get("/ready", responses={503: {"description": "a dependency is down; body names it"}})
 async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Response:
     """Answer 200 when PostgreSQL, Redis and a worker answer (503 naming what is down).
@@ -75,7 +57,7 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Re
     if down:
         return JSONResponse({"status": "unavailable", "down": down}, status_code=503,
                             headers={"Retry-After": "5"})
-    circuits = await _circuits(redis, settings)
+    circuits = await broker_circuits(redis, settings)
     unavailable = {name: state for name, state in circuits.items()
                    if state["circuit"] != CircuitState.CLOSED}
     return JSONResponse({"status": "degraded" if unavailable else "ready", "down": {},
@@ -87,7 +69,7 @@ async def queue_status(caller: OperatorOrPrincipalDep, engine: EngineDep, redis:
                        settings: SettingsDep) -> dict[str, Any]:
     """Queue health: aggregate for users; depths, counts and workers for the operator token."""
     if isinstance(caller, Operator):
-        return await _operator_view(engine, redis, settings)
+        return await operator_view(engine, redis, settings)
     return await _user_view(redis, settings)
 
 
@@ -102,7 +84,7 @@ async def _user_view(redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001 - Redis being down is the answer itself
         log.warning("queue status without Redis: %s", exc)
         workers_available = None
-    circuits = await _circuits(redis, settings)
+    circuits = await broker_circuits(redis, settings)
     brokers = {name: {"circuit": state["circuit"], "retry_in_seconds": state["retry_in_seconds"]}
                for name, state in circuits.items()}
     if not workers_available:
@@ -112,24 +94,3 @@ async def _user_view(redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
     else:
         status = "ok"
     return {"status": status, "workers_available": workers_available, "brokers": brokers}
-
-
-async def _operator_view(engine: EngineDep, redis: RedisDep,
-                         settings: SettingsDep) -> dict[str, Any]:
-    """Per-queue depth (one queue per broker), orders waiting, workers, broker circuits."""
-    async with engine.connect() as conn:
-        waiting = (await conn.execute(text(
-            "SELECT count(*) FROM orders WHERE status IN ('PENDING_NEW', 'PENDING_CANCEL')"
-        ))).scalar_one()
-    queues: dict[str, int | None]
-    workers: list[str] | None
-    try:
-        queues = dict(await queue_depths(redis))
-        workers = await workers_online(redis)
-    except Exception as exc:  # noqa: BLE001 - report Redis as down rather than fail the page
-        log.warning("queue status without Redis: %s", exc)
-        queues = dict.fromkeys(QUEUES)
-        workers = None
-    return {"queues": queues, "orders_waiting_for_dispatch": waiting,
-            "workers_online": None if workers is None else len(workers),
-            "workers": workers or [], "brokers": await _circuits(redis, settings)}

@@ -12,7 +12,11 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
 
+from shared.messaging import heartbeat
+from shared.messaging.queues import QUEUES
 from tests.helpers import PASSWORD
 from tests.integration.cli import ordergate
 
@@ -21,7 +25,7 @@ pytestmark = pytest.mark.integration
 LIMIT_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
              "price": "100.00", "time_in_force": "GTC"}
 COMMANDS = [[], ["migrate"], ["seed"], ["run"], ["rotate-keys"], ["import-instruments"],
-            ["orders"], ["orders", "show"], ["orders", "list"]]
+            ["orders"], ["orders", "show"], ["orders", "list"], ["queue"], ["queue", "status"]]
 UNREACHABLE_DB = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
 
 
@@ -134,6 +138,53 @@ def test_orders_list_of_an_unknown_user_exits_1_and_a_bad_status_exits_2() -> No
     assert "DONE" in bad_status.stderr
 
 
+async def test_queue_status_shows_each_queue_depth_as_redis_holds_it(redis_url: str) -> None:
+    redis = Redis.from_url(redis_url)
+    try:
+        for _ in range(3):  # read until no publish landed between the two reads
+            before = {queue: await redis.llen(queue) for queue in QUEUES}
+            result = ordergate("queue", "status", "--json")
+            after = {queue: await redis.llen(queue) for queue in QUEUES}
+            if before == after:
+                break
+    finally:
+        await redis.aclose()
+
+    status = json.loads(result.stdout)
+    assert status["queues"] == before == after
+    assert isinstance(status["orders_waiting_for_dispatch"], int)
+    assert set(status["brokers"]) == {"angelone", "groww", "ibkr", "upstox", "zerodha"}
+    # No worker runs in these tests: exit 1 says nothing takes the queued work.
+    assert result.returncode == (0 if status["workers_online"] else 1), result.stderr
+    table = ordergate("queue", "status")
+    assert all(queue in table.stdout for queue in QUEUES)
+
+
+def test_queue_status_names_the_workers_online_and_exits_0(redis_url: str) -> None:
+    client = SyncRedis.from_url(redis_url)
+    name = f"cli-test-{uuid.uuid4().hex[:8]}@host"
+    heartbeat.beat(client, name)  # what a worker does every few seconds
+    try:
+        result = ordergate("queue", "status", "--json")
+        table = ordergate("queue", "status")
+    finally:
+        heartbeat.leave(client, name)
+        client.close()
+
+    status = _json(result)
+    assert name in status["workers"]
+    assert status["workers_online"] >= 1
+    assert table.returncode == 0, table.stderr
+    assert name in table.stdout
+
+
+def test_an_unreachable_redis_is_exit_3_naming_redis() -> None:
+    result = ordergate("queue", "status", env={"REDIS_URL": "redis://127.0.0.1:1/0"})
+
+    line = _one_line_failure(result, 3)
+    assert line.startswith("ordergate: cannot reach Redis at redis://127.0.0.1:1/0: "), line
+
+
 @pytest.fixture
 async def empty_database(database_url: str) -> AsyncIterator[str]:
     """A database of its own with no schema yet, dropped afterwards."""
@@ -174,7 +225,7 @@ def test_run_migrate_only_with_both_urls_migrates_them_and_exits_0() -> None:
 
 
 @pytest.mark.parametrize("command", [["migrate"], ["orders", "list"], ["seed"],
-                                     ["rotate-keys"]])
+                                     ["queue", "status"], ["rotate-keys"]])
 def test_an_unreachable_database_is_exit_3_and_one_line_without_the_password(
     command: list[str],
 ) -> None:

@@ -528,3 +528,11 @@ async def reschedule(conn: AsyncConnection, order_id: uuid.UUID, seconds: float)
     await conn.execute(
         text("UPDATE orders SET next_dispatch_at = now() + make_interval(secs => :secs)"
              " WHERE id = :id"), {"id": order_id, "secs": seconds})
+
+
+async def count_waiting_for_dispatch(conn: AsyncConnection) -> int:
+    """Orders of every user whose submit or cancel no worker has completed yet (operators)."""
+    count: int = (await conn.execute(text(
+        "SELECT count(*) FROM orders WHERE status IN ('PENDING_NEW', 'PENDING_CANCEL')"
+    ))).scalar_one()
+    return count
