@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Mount
 
 from shared.domain.errors import DomainError
 
 log = logging.getLogger(__name__)
 
+
+HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "unavailable": 503}
 CODE_BY_STATUS = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
@@ -40,20 +44,48 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
-def document_errors(schema: dict[str, Any]) -> None:
-    """Give every error answer in an OpenAPI document the one error body.
+# What the middleware (api/middleware.py, api/ratelimit.py) may answer on any route.
+EVERY_ROUTE: Final = {
+    "503": {"description": "the process is at capacity (`overloaded`) or a store it needs is"
+                           " down (`unavailable`); retry after `Retry-After` seconds"},
+    "504": {"description": "no answer within REQUEST_TIMEOUT_SECONDS (`deadline_exceeded`):"
+                           " a change may or may not have happened"},
+}
+METERED: Final = {"429": {"description": "a request budget is spent (`rate_limited`,"
+                                         " `Retry-After`)"}}
+WITH_BODY: Final = {
+    "408": {"description": "the body did not arrive within BODY_TIMEOUT_SECONDS"
+                           " (`request_timeout`)"},
+    "413": {"description": "the body is larger than the API takes (`body_too_large`)"},
+}
+WITH_JSON_BODY: Final = {
+    "415": {"description": "the body is not declared JSON (`unsupported_media_type`): send"
+                           " `Content-Type: application/json`"},
+}
 
-    Routes declare their error statuses with a description each; FastAPI would also declare
-    its own validation-error body for 422, which this API never sends.
+
+def document_errors(schema: dict[str, Any], metered: Callable[[str], bool]) -> None:
+    """Give every error answer in an OpenAPI document the one error body, and add those
+    the middleware may give (on `metered` paths, the request budgets' 429).
+
+    Routes declare their own error statuses with a description each; FastAPI would also
+    declare its own validation-error body for 422, which this API never sends.
     """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     body = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(body.pop("$defs", {}))
     components[ErrorBody.__name__] = body
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
-    for operations in schema.get("paths", {}).values():
+    for path, operations in schema.get("paths", {}).items():
         for operation in operations.values():
-            for status, answer in operation.get("responses", {}).items():
+            responses = operation.setdefault("responses", {})
+            sent = operation.get("requestBody", {}).get("content", {})
+            for extra in (EVERY_ROUTE, METERED if metered(path) else {},
+                          WITH_BODY if sent else {},
+                          WITH_JSON_BODY if "application/json" in sent else {}):
+                for status, answer in extra.items():
+                    responses.setdefault(status, dict(answer))
+            for status, answer in responses.items():
                 if status[0] in "45":
                     answer["content"] = content
     for unused in ("HTTPValidationError", "ValidationError"):
@@ -74,12 +106,19 @@ class ApiError(Exception):
         self.headers = headers
 
 
+def error_document(code: str, message: str, details: dict[str, Any],
+                   request_id: str | None) -> dict[str, Any]:
+    """The one error shape, as JSON-ready data."""
+    return {"error": {"code": code, "message": message, "details": details,
+                      "request_id": request_id}}
+
+
 def error_response(request: Request, status: int, code: str, message: str,
                    details: dict[str, Any] | None = None,
                    headers: dict[str, str] | None = None) -> JSONResponse:
     """Render the one error shape."""
-    body = {"error": {"code": code, "message": message, "details": details or {},
-                      "request_id": getattr(request.state, "request_id", None)}}
+    body = error_document(code, message, details or {},
+                          getattr(request.state, "request_id", None))
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -113,8 +152,7 @@ def error_item(exc: ExpectedError, request_id: str | None) -> tuple[int, dict[st
     """An expected error as one item of a multi-status answer: (status, the inner object of
     the one error shape)."""
     status, code, message, details = error_parts(exc)
-    return status, {"code": code, "message": message, "details": details,
-                    "request_id": request_id}
+    return status, error_document(code, message, details, request_id)["error"]
 
 
 def install(app: FastAPI) -> None:
@@ -133,10 +171,15 @@ def install(app: FastAPI) -> None:
         return error_response(request, *error_parts(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+            if request.method == "OPTIONS":  # a CORS preflight never gets here (api.edge)
+                return Response(status_code=204, headers=headers)
         code = CODE_BY_STATUS.get(exc.status_code, "error")
-        return error_response(request, exc.status_code, code, str(exc.detail),
-                              headers=getattr(exc, "headers", None))
+        return error_response(request, exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(sa_exc.TimeoutError)
     @app.exception_handler(sa_exc.OperationalError)
@@ -154,6 +197,22 @@ def install(app: FastAPI) -> None:
         return await _unexpected(request, exc)
 
     app.add_exception_handler(Exception, _unexpected)
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this request's path, OPTIONS included.
+
+    Asked of each route through its public `matches`, method by method: routes are nested
+    (included routers), and Starlette's 405 names only the first route on the path.
+    """
+    methods = {"OPTIONS"}
+    for route in request.app.router.routes:
+        if isinstance(route, Mount):  # mounted apps answer their own methods
+            continue
+        for method in HTTP_METHODS - methods:
+            if route.matches({**request.scope, "method": method})[0] is Match.FULL:
+                methods.add(method)
+    return sorted(methods)
 
 
 # 08 connection exception, 53 insufficient resources (too many connections), 57 operator

@@ -116,22 +116,41 @@ class StrictJsonRequest(Request):
 
 
 class StrictJsonRoute(APIRoute):
-    """A route whose JSON body is parsed by `parse_body` before FastAPI validates it."""
+    """A route whose JSON body is parsed by `parse_body` before FastAPI validates it, and
+    refused with 415 `unsupported_media_type` unless its Content-Type says JSON."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
-        if self.body_field is None or isinstance(self.body_field.field_info, params.Form):
-            return handler  # no JSON body, or one the endpoint reads itself (orders, webhooks)
+        if not self._takes_json():
+            return handler
+        validated = self.body_field is not None  # else the endpoint parses the body itself
 
         async def strict_json_handler(request: Request) -> Response:
             strict = StrictJsonRequest(request.scope, request.receive)
-            if _declares_json(strict) and await strict.body():
-                # Parsed here, outside FastAPI's catch-all around body parsing, so that our
-                # 400s keep their codes; FastAPI's own `await request.json()` gets the result.
-                await strict.json()
+            if await strict.body():
+                if not _declares_json(strict):
+                    raise _unsupported(strict.headers.get("content-type"))
+                if validated:
+                    # Parsed here, outside FastAPI's catch-all around body parsing, so that
+                    # our 400s keep their codes; FastAPI's `await request.json()` gets it.
+                    await strict.json()
             return await handler(strict)
 
         return strict_json_handler
+
+    def _takes_json(self) -> bool:
+        """A JSON body: a model FastAPI validates, or one the route documents and reads."""
+        if self.body_field is not None:
+            return not isinstance(self.body_field.field_info, params.Form)
+        content = (self.openapi_extra or {}).get("requestBody", {}).get("content", {})
+        return "application/json" in content
+
+
+def _unsupported(content_type: str | None) -> ApiError:
+    named = f"the Content-Type {content_type!r}" if content_type else "no Content-Type"
+    return ApiError(415, f"this route takes a JSON body (Content-Type: application/json),"
+                         f" sent with {named}", code="unsupported_media_type",
+                    details={"content_type": content_type})
 
 
 def strict_json(router: APIRouter) -> APIRouter:

@@ -14,6 +14,8 @@ from fastapi import APIRouter, FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 from redis.asyncio import Redis
+from starlette.middleware.gzip import GZipMiddleware
+from uvicorn.config import STARTUP_FAILURE
 
 from api import errors
 from api.accounts.halt import router as halt_router
@@ -24,20 +26,21 @@ from api.auth.router import router as auth_router
 from api.brokers.router import router as brokers_router
 from api.console import router as console
 from api.deps import login_only
+from api.edge import Cors, SecurityHeaders, TrustedHosts
 from api.health.router import router as health_router
 from api.json_body import strict_json
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
 from api.metrics.middleware import Observe
 from api.metrics.router import router as metrics_router
-from api.middleware import MAX_BODY_BYTES, BodyLimit, RequestContext
+from api.middleware import MAX_BODY_BYTES, Deadline, InFlight, ReadBody, RequestContext
 from api.orders.bulk import router as bulk_orders_router
 from api.orders.bulk_schemas import PlaceBatch
 from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
 from api.positions.router import router as positions_router
 from api.quality.router import router as quality_router
-from api.ratelimit import Limiter, RateLimits
+from api.ratelimit import Limiter, RateLimits, is_metered
 from api.settings_routes.router import router as settings_router
 from api.stream.router import router as stream_router
 from api.watchlists.router import router as watchlists_router
@@ -45,7 +48,7 @@ from api.webhooks.router import router as webhooks_router
 from shared import logs, metrics
 from shared.db.engine import make_engine
 from shared.messaging.enqueue import OrderDispatcher
-from shared.settings import Settings, get_settings
+from shared.settings import Settings, settings_or_exit
 
 DESCRIPTION = """
 Submit stock orders, follow them to a fill, and read fills, positions, cash and P&L.
@@ -57,7 +60,8 @@ Amounts are decimal strings in responses and are accepted as strings or JSON num
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; the lifespan opens the database pool, Redis and the order dispatcher."""
-    settings = settings or get_settings()
+    # uvicorn's code for a worker that cannot start: its supervisor stops rather than retry.
+    settings = settings or settings_or_exit(STARTUP_FAILURE)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -104,14 +108,46 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(_summarized(metrics_router))
     app.include_router(_summarized(stream_router), prefix="/api/v1")  # its lifespan: doorbells
     console.install(app)
-    # Inside RequestContext, so that its 413 carries the request id; webhooks keep their own.
-    app.add_middleware(BodyLimit, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes))
-    # Before the body is read: a client past its budget is refused cheaply.
-    app.add_middleware(RateLimits)
-    app.add_middleware(RequestContext, max_inflight=settings.max_inflight_requests)
-    app.add_middleware(Observe)  # outermost: times the answers of every middleware inside
+    _add_edge(app, settings)
     app.openapi = functools.partial(_openapi, app)  # type: ignore[method-assign]
     return app
+
+
+def _add_edge(app: FastAPI, settings: Settings) -> None:
+    """The middleware every request passes, outermost first (each add wraps the ones before):
+
+    Observe          times each answer by its route template, logs one line for it
+    RequestContext   names the request: every answer below, errors included, carries its id
+    SecurityHeaders  on every answer, the refusals of the layers below too
+    Cors             (CORS_ORIGINS set) a listed origin can read every answer, errors too
+    TrustedHosts     a foreign Host is refused before any work
+    GZipMiddleware   compresses what the app answers; SSE (text/event-stream) passes as is
+    RateLimits       a client past its budget is refused before its body is read
+    ReadBody         the whole body, bounded in size (413) and time (408), before a slot
+    InFlight         one of the process's slots, from a read body until the answer starts
+    Deadline         the handler's time until its answer starts (504)
+    """
+    app.add_middleware(Deadline, seconds=settings.request_timeout_seconds)
+    app.add_middleware(InFlight, max_inflight=settings.max_inflight_requests)
+    # Webhooks hold their bodies to their own, smaller limit.
+    app.add_middleware(ReadBody, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes),
+                       timeout=settings.body_timeout_seconds)
+    app.add_middleware(RateLimits)
+    # Level 6 (zlib's default): 9 costs the event loop far more CPU for a few bytes less.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(TrustedHosts, hosts=settings.allowed_hosts)
+    if settings.cors_origins:
+        app.add_middleware(
+            Cors, allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "Retry-After", "Idempotent-Replayed",
+                            "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"])
+    app.add_middleware(SecurityHeaders,
+                       hsts=settings.public_base_url.startswith("https://"))
+    app.add_middleware(RequestContext)
+    app.add_middleware(Observe)  # outermost: times the answers of every middleware inside
 
 
 def _summarized(router: APIRouter) -> APIRouter:
@@ -132,6 +168,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
             body = model.model_json_schema(ref_template="#/components/schemas/{model}")
             components.update(body.pop("$defs", {}))
             components[model.__name__] = body
-        errors.document_errors(schema)
+        errors.document_errors(schema, is_metered)
         app.openapi_schema = schema
     return app.openapi_schema

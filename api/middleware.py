@@ -1,32 +1,39 @@
-"""Pure ASGI middleware (BaseHTTPMiddleware would cost a task per request on the hot path)."""
+"""Pure ASGI middleware (BaseHTTPMiddleware would cost a task per request on the hot path).
+
+The life of a request through them: RequestContext names it, ReadBody takes its whole body in
+(bounded in size and time), InFlight gives it one of the process's slots, Deadline bounds the
+handler. A client that trickles its body never reaches a slot; a slot is given back as soon
+as the answer starts, so a long stream (SSE) does not keep one either.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import uuid
+from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import error_document
 from shared import logs
+
+log = logging.getLogger(__name__)
 
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 # Orders and logins are a few hundred bytes. Kept small because parsing is CPU on the event
 # loop: the costliest valid JSON (nested arrays) takes about 0.4 s per megabyte.
 MAX_BODY_BYTES = 128 * 1024
+CLOSE: tuple[bytes, bytes] = (b"connection", b"close")
 
 
 class RequestContext:
-    """Give every request an id (the client's X-Request-ID if sane) and shed load when saturated.
+    """Give every request an id (the client's X-Request-ID if sane), on every answer too."""
 
-    Past `max_inflight` concurrent requests the API answers 503 with Retry-After at once, rather
-    than queueing requests for seconds behind the ones it is already working on.
-    """
-
-    def __init__(self, app: ASGIApp, max_inflight: int) -> None:
+    def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.max_inflight = max_inflight
-        self.inflight = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,52 +41,53 @@ class RequestContext:
             return
         request_id = _request_id(scope)
         scope.setdefault("state", {})["request_id"] = request_id
-        if self.inflight >= self.max_inflight:
-            await _overloaded(send, request_id)
-            return
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
                 message.setdefault("headers", []).append((b"x-request-id", request_id.encode()))
             await send(message)
 
-        self.inflight += 1
-        try:
-            with logs.bound(request_id=request_id):  # on every line logged for this request
-                await self.app(scope, receive, send_with_id)
-        finally:
-            self.inflight -= 1
+        with logs.bound(request_id=request_id):  # on every line logged for this request
+            await self.app(scope, receive, send_with_id)
 
 
-class BodyLimit:
-    """Answer 413 `body_too_large`, before the app runs, to a body larger than `max_bytes`.
+class ReadBody:
+    """Take the whole request body in before the app runs: 413 `body_too_large` past
+    `max_bytes`, 408 `request_timeout` when it has not all arrived within `timeout` seconds.
 
-    A declared Content-Length is checked at once (the server holds the body to it); a chunked
-    body is read here, up to the limit, and handed on whole.
+    A declared Content-Length is checked before anything is read (and before uvicorn sends a
+    100 Continue); a chunked body is counted as it comes. Either refusal closes the
+    connection, since the rest of the body was never read.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        if declared is None:
-            received = await self._read_chunked(receive)
-            if received is not None:
-                await self.app(scope, _replay(received, receive), send)
+        received: list[Message] | None = None
+        if declared is None or declared <= self.max_bytes:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    received = await self._read(receive)
+            except TimeoutError:
+                await send_error(send, scope, 408, "request_timeout",
+                                 f"the request body did not arrive within {self.timeout:g} s",
+                                 headers=[CLOSE])
                 return
-        elif declared <= self.max_bytes:
-            await self.app(scope, receive, send)
+        if received is None:
+            await send_error(send, scope, 413, "body_too_large",
+                             f"the request body is larger than {self.max_bytes} bytes",
+                             headers=[CLOSE])
             return
-        # Inside RequestContext, which gave the request its id and adds the header.
-        await _send_error(send, scope["state"]["request_id"], 413, "body_too_large",
-                          f"the request body is larger than {self.max_bytes} bytes")
+        await self.app(scope, _replay(received, receive), send)
 
-    async def _read_chunked(self, receive: Receive) -> list[Message] | None:
+    async def _read(self, receive: Receive) -> list[Message] | None:
         """Return the body's messages, or None once they add up to more than the limit."""
         messages, size = [], 0
         while True:
@@ -92,6 +100,80 @@ class BodyLimit:
                 return None
             if not message.get("more_body", False):
                 return messages
+
+
+class InFlight:
+    """Past `max_inflight` requests being worked on, answer 503 `overloaded` with Retry-After
+    at once, rather than queueing requests for seconds behind the ones already in hand."""
+
+    def __init__(self, app: ASGIApp, max_inflight: int) -> None:
+        self.app = app
+        self.max_inflight = max_inflight
+        self.inflight = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if self.inflight >= self.max_inflight:
+            await send_error(send, scope, 503, "overloaded",
+                             "the gateway is at capacity; retry after a second",
+                             headers=[(b"retry-after", b"1")])
+            return
+        self.inflight += 1
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                self.inflight -= 1
+
+        async def send_releasing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                release()  # the work is done; what is left is the client reading
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_releasing)
+        finally:
+            release()
+
+
+class Deadline:
+    """Answer 504 `deadline_exceeded` when a handler has not started its answer within
+    `seconds`. The handler is cancelled (an open transaction rolls back; one that committed
+    stays). Once an answer has started (a stream), it runs on."""
+
+    def __init__(self, app: ASGIApp, seconds: float) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        deadline = asyncio.timeout(self.seconds)
+        started = False
+
+        async def send_started(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                deadline.reschedule(None)
+            await send(message)
+
+        try:
+            async with deadline:
+                await self.app(scope, receive, send_started)
+        except TimeoutError:
+            if started or not deadline.expired():
+                raise
+            log.warning("%s %s cut off after %g s", scope["method"], scope["path"], self.seconds)
+            await send_error(send, scope, 504, "deadline_exceeded",
+                             f"the request took longer than {self.seconds:g} s and was"
+                             " abandoned; a change it made may or may not have happened: read"
+                             " it back, or retry an order with the same Idempotency-Key")
 
 
 def _content_length(scope: Scope) -> int | None:
@@ -119,18 +201,15 @@ def _request_id(scope: Scope) -> str:
     return uuid.uuid4().hex
 
 
-async def _overloaded(send: Send, request_id: str) -> None:
-    # Sent past RequestContext's own send, so the request id header is added here.
-    await _send_error(send, request_id, 503, "overloaded",
-                      "the gateway is at capacity; retry after a second",
-                      headers=[(b"retry-after", b"1"), (b"x-request-id", request_id.encode())])
+async def send_error(send: Send, scope: Scope, status: int, code: str, message: str,
+                     details: dict[str, Any] | None = None,
+                     headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    """Answer in the API's one error shape, from outside the app's exception handlers.
 
-
-async def _send_error(send: Send, request_id: str, status: int, code: str, message: str,
-                      headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    """Answer in the API's one error shape, from outside the app's exception handlers."""
-    body = json.dumps({"error": {
-        "code": code, "message": message, "details": {}, "request_id": request_id}}).encode()
+    Inside RequestContext, which gave the request its id and adds the header.
+    """
+    request_id = scope.get("state", {}).get("request_id")
+    body = json.dumps(error_document(code, message, details or {}, request_id)).encode()
     await send({"type": "http.response.start", "status": status, "headers": [
         (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
         *(headers or [])]})

@@ -18,7 +18,6 @@ fields; Reset in seconds until the oldest counted request leaves the window).
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import time
@@ -35,6 +34,7 @@ from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.types import Scope as AsgiScope
 
 from api.errors import ApiError
+from api.middleware import send_error
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,9 +182,7 @@ class RateLimits:
         self.app = app
 
     async def __call__(self, scope: AsgiScope, receive: Receive, send: Send) -> None:
-        path: str = scope.get("path", "")
-        if (scope["type"] != "http" or not path.startswith(METERED_PREFIX)
-                or path.startswith(UNMETERED_PREFIXES)):
+        if scope["type"] != "http" or not is_metered(scope.get("path", "")):
             await self.app(scope, receive, send)
             return
         verdicts: list[Verdict] = []
@@ -195,7 +193,7 @@ class RateLimits:
         if verdict is not None:
             verdicts.append(verdict)
             if not verdict.allowed:
-                await _refuse(send, verdict, state.get("request_id"))
+                await send_error(send, scope, 429, **verdict.error(), headers=verdict.headers())
                 return
 
         async def send_with_limits(message: Message) -> None:
@@ -206,14 +204,11 @@ class RateLimits:
         await self.app(scope, receive, send_with_limits)
 
 
+def is_metered(path: str) -> bool:
+    """Whether requests to this path count against the client address's budget."""
+    return path.startswith(METERED_PREFIX) and not path.startswith(UNMETERED_PREFIXES)
+
+
 def _tightest(verdicts: list[Verdict]) -> Verdict:
     # A refusal first, else the budget closest to running out.
     return min(verdicts, key=lambda v: (v.allowed, v.remaining, -v.reset_seconds))
-
-
-async def _refuse(send: Send, verdict: Verdict, request_id: str | None) -> None:
-    body = json.dumps({"error": {**verdict.error(), "request_id": request_id}}).encode()
-    await send({"type": "http.response.start", "status": 429, "headers": [
-        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
-        *verdict.headers()]})
-    await send({"type": "http.response.body", "body": body})

@@ -29,9 +29,11 @@ from typing import IO
 if __package__ in (None, ""):  # run as `python scripts/run.py`: make `scripts` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from api.server import command as api_command
 from scripts import devstack
 from shared.brokers.catalog import REAL_BROKERS, queue_for
 from shared.metrics import MULTIPROCESS_DIR_VARIABLE, reset_directory
+from shared.settings import settings_or_exit
 
 ROOT = devstack.ROOT
 RUN_DIR = devstack.DATA_DIR / "run"
@@ -75,7 +77,8 @@ class Options:
         # Flower shows every task argument; never serve it without a password.
         auth = os.environ.get("FLOWER_BASIC_AUTH") or f"admin:{secrets.token_urlsafe(12)}"
         return cls(
-            api_port=int(os.environ.get("API_PORT", "8000")),
+            # The settings' port (environment or .env), which PUBLIC_BASE_URL follows.
+            api_port=settings_or_exit().api_port,
             api_workers=int(os.environ.get("API_WORKERS", "2")),
             flower_port=int(os.environ.get("FLOWER_PORT", "5555")),
             flower_auth=auth,
@@ -88,8 +91,7 @@ BROKER_QUEUES = ",".join(queue_for(broker) for broker in sorted(REAL_BROKERS))
 def _commands(opts: Options) -> list[tuple[str, list[str]]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return [
-        ("api", [PY, "-m", "uvicorn", "api.main:create_app", "--factory", "--host", HOST,
-                 "--port", str(opts.api_port), "--workers", str(opts.api_workers),
+        ("api", [*api_command(PY, HOST, opts.api_port, opts.api_workers),
                  # JSON lines from the first one on; each request is logged by the app.
                  "--log-config", "shared/logging.json", "--no-access-log"]),
         ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",

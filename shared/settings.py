@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
-from typing import Literal
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 import limits
-from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.fees import PROFILES, FeeSchedule
 from shared.domain.sessions import Hours
@@ -18,13 +20,20 @@ DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
 # Fernet keys (urlsafe base64 of 32 bytes). Development only: production refuses them.
 DEV_CREDENTIALS_KEY = "b3JkZXJnYXRlLWRldi1vbmx5LWNyZWRlbnRpYWxzLWs="
 DEV_WEBHOOK_SECRET = "ordergate-dev-webhook-secret-change-me"
+# A secret drawn from `secrets` (or `openssl rand -hex 32`) has at least 16 distinct characters;
+# "xxxx…" or "aaaabbbb…" passes a length check and nothing else.
+MIN_SECRET_DISTINCT_CHARACTERS = 10
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
 
 
 class Settings(BaseSettings):
     """Every knob of ordergate; `.env.example` lists each one."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    # A refused value must not be echoed into the logs: it may be a secret or a URL with a
+    # password in it.
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
+    # "production" turns on the start-up checks of `production_problems`.
     environment: str = "development"
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/ordergate"
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -133,8 +142,9 @@ class Settings(BaseSettings):
     broker_webhook_additional_secrets: str = ""
     webhook_tolerance_seconds: int = 300
     webhook_max_body_bytes: int = 65536
-    # Where brokers reach this gateway; shown in webhook URLs of connections.
-    public_base_url: str = "http://127.0.0.1:8000"
+    # Where brokers reach this gateway; shown in webhook URLs of connections. Unset: this
+    # machine's API_PORT.
+    public_base_url: str = ""
     circuit_failure_threshold: int = 3
     circuit_reset_seconds: float = 10.0
     broker_http_timeout_seconds: float = 5.0
@@ -163,6 +173,25 @@ class Settings(BaseSettings):
     paper_match_batch: int = Field(default=500, ge=1)
     log_level: str = "INFO"
 
+    # --- The HTTP edge (issue 11) --------------------------------------------------------
+    # The port `python -m api.server` (and `make run`) listens on.
+    api_port: int = Field(default=8000, ge=1, le=65535)
+    # A client gets this long from connecting (or from the end of its previous answer) to
+    # send a request's headers, and this long from then to send its body (else 408), so
+    # that trickling clients cannot hold connections or the in-flight slots.
+    header_timeout_seconds: float = Field(default=10.0, gt=0)
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Longest a handler may take to start its answer (else 504). Above the database's own
+    # limits, so that a slow statement answers its 503 first.
+    request_timeout_seconds: float = Field(default=15.0, gt=0)
+    # Browser origins allowed to call the API (CORS), comma-separated; empty: no CORS at all.
+    # Credentials (cookies) only with CORS_ALLOW_CREDENTIALS, never with "*".
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    # Host headers the API answers, comma-separated ("api.example.com,*.example.com"); "*":
+    # any. Anything else is a 400 `invalid_host`.
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
+
     @field_validator("database_url")
     @classmethod
     def _asyncpg_driver(cls, url: str) -> str:
@@ -185,6 +214,58 @@ class Settings(BaseSettings):
             raise ValueError(f"a rate limit reads like '10/minute' or '5 per 15 minutes',"
                              f" at least 1, was {limit!r}")
         return limit
+
+    @field_validator("cors_origins", "allowed_hosts", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [item.strip() for item in value.split(",") if item.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if origin != "*" and (parts.scheme not in ("http", "https") or not parts.netloc
+                                  or parts.path or parts.query or parts.fragment):
+                raise ValueError(f"a CORS origin reads like 'https://app.example.com'"
+                                 f" (scheme, host, optional port, no path), was {origin!r}")
+        return origins
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if "*" in host[1:] or (host.startswith("*") and host != "*"
+                                   and not host.startswith("*.")):
+                raise ValueError(f"an allowed host is a name, '*.example.com' or '*',"
+                                 f" was {host!r}")
+        return [host.lower() for host in hosts]
+
+    @model_validator(mode="after")
+    def _public_base_url_follows_the_port(self) -> Settings:
+        if not self.public_base_url:
+            self.public_base_url = f"http://127.0.0.1:{self.api_port}"
+        return self
+
+    @model_validator(mode="after")
+    def _no_credentials_for_every_origin(self) -> Settings:
+        # With credentials, "*" would let any web page act with its visitor's cookies.
+        if self.cors_allow_credentials and "*" in self.cors_origins:
+            raise ValueError("CORS_ALLOW_CREDENTIALS needs listed CORS_ORIGINS, not '*'")
+        return self
+
+    @model_validator(mode="after")
+    def _request_deadline_above_the_database(self) -> Settings:
+        # A slow statement should end as the database's 503, which says to retry, not as a
+        # 504 cut through the middle of a transaction.
+        floor = self.db_pool_timeout_seconds + self.db_statement_timeout_seconds
+        if self.request_timeout_seconds <= floor:
+            raise ValueError(
+                f"REQUEST_TIMEOUT_SECONDS ({self.request_timeout_seconds}) must exceed"
+                f" DB_POOL_TIMEOUT_SECONDS + DB_STATEMENT_TIMEOUT_SECONDS ({floor})")
+        return self
 
     @field_validator("paper_fee_profile")
     @classmethod
@@ -219,17 +300,9 @@ class Settings(BaseSettings):
         return self
 
     @model_validator(mode="after")
-    def _no_dev_secret_in_production(self) -> Settings:
-        # Tokens signed with a published key would let anyone act as any user.
-        if self.environment == "production" and self.jwt_secret == DEV_JWT_SECRET:
-            raise ValueError("JWT_SECRET must be set to a secret value when ENVIRONMENT=production")
-        if self.environment == "production" and DEV_CREDENTIALS_KEY in self.credentials_key_list:
-            raise ValueError("CREDENTIALS_KEYS must not contain the development key in production")
-        if self.environment == "production" and DEV_WEBHOOK_SECRET in self.webhook_secrets:
-            raise ValueError("BROKER_WEBHOOK_SECRET must be set when ENVIRONMENT=production")
-        if self.environment == "production" and self.clock_offset_seconds:
-            # A shifted clock would expire real orders at the wrong time.
-            raise ValueError("CLOCK_OFFSET_SECONDS is for tests; it must be 0 in production")
+    def _safe_for_production(self) -> Settings:
+        if self.environment == "production" and (problems := production_problems(self)):
+            raise ValueError("ENVIRONMENT=production: " + "; ".join(problems))
         return self
 
     @property
@@ -249,7 +322,54 @@ class Settings(BaseSettings):
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
 
 
+def production_problems(settings: Settings) -> list[str]:
+    """What makes these settings unsafe to run in production, one sentence each."""
+    problems = []
+    if settings.jwt_secret == DEV_JWT_SECRET or _weak(settings.jwt_secret):
+        # Tokens signed with a published or guessable key let anyone act as any user.
+        problems.append("JWT_SECRET must be a random secret of its own, not the development"
+                        " value or a repetitive string")
+    if not settings.credentials_key_list or DEV_CREDENTIALS_KEY in settings.credentials_key_list:
+        problems.append("CREDENTIALS_KEYS must be set to Fernet keys of your own (the"
+                        " development key is published)")
+    if DEV_WEBHOOK_SECRET in settings.webhook_secrets or _weak(settings.broker_webhook_secret):
+        problems.append("BROKER_WEBHOOK_SECRET must be a random secret of its own")
+    if settings.operator_token is not None and _weak(settings.operator_token):
+        problems.append("OPERATOR_TOKEN must be a random secret, not a repetitive string")
+    if settings.clock_offset_seconds:
+        # A shifted clock would expire real orders at the wrong time.
+        problems.append("CLOCK_OFFSET_SECONDS is for tests; it must be 0")
+    if settings.log_level.upper() == "DEBUG":
+        # Libraries log request and mail conversations at DEBUG, credentials included.
+        problems.append("LOG_LEVEL=DEBUG is for development; use INFO or above")
+    if urlsplit(settings.public_base_url).scheme != "https":
+        # Brokers would post fills, and users send tokens, in clear text.
+        problems.append(f"PUBLIC_BASE_URL must be an https:// address, was"
+                        f" {settings.public_base_url!r}")
+    if (settings.smtp_password is not None and settings.smtp_security == "none"
+            and settings.smtp_host not in LOOPBACK_HOSTS):
+        problems.append("SMTP_PASSWORD would cross the network in clear text: set"
+                        " SMTP_SECURITY to starttls or tls")
+    return problems
+
+
+def _weak(secret: str) -> bool:
+    return len(set(secret)) < MIN_SECRET_DISTINCT_CHARACTERS
+
+
 @lru_cache
 def get_settings() -> Settings:
     """Return the process-wide settings, read once."""
     return Settings()
+
+
+def settings_or_exit(exit_code: int = 1) -> Settings:
+    """The process-wide settings; if they are refused, say why on one line and exit."""
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        reasons = "; ".join(
+            ":".join([*(str(part).upper() for part in error["loc"]), " " + error["msg"]])
+            .replace("Value error, ", "").strip() for error in exc.errors())
+        sys.stderr.write(f"ordergate: refusing to start: {reasons}\n")
+        raise SystemExit(exit_code) from None

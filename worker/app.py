@@ -13,11 +13,11 @@ from redis import Redis as SyncRedis
 
 from shared import logs
 from shared.messaging import heartbeat, tasks
-from shared.settings import get_settings
+from shared.settings import settings_or_exit
 from worker import runtime, telemetry
 
 log = logging.getLogger(__name__)
-settings = get_settings()
+settings = settings_or_exit()  # a refusal is one line, not a traceback
 
 app = Celery("ordergate", broker=settings.redis_url,
              include=["worker.tasks.orders", "worker.tasks.brokers", "worker.tasks.paper",

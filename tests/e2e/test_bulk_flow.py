@@ -5,11 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +15,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.e2e.conftest import ROOT, ClientFactory, WorkerFactory, order_statuses, wait_for
+from tests.e2e.apiserver import api_process
+from tests.e2e.conftest import ClientFactory, WorkerFactory, order_statuses, wait_for
 from tests.helpers import register_and_login, set_quote, user_id_of
 
 pytestmark = pytest.mark.e2e
@@ -136,50 +132,11 @@ async def test_close_all_alone_cancels_the_resting_orders_at_the_venue_first(
 # ---------------------------------------------------------------- real concurrency
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 @pytest.fixture
 def api_server(tmp_path: Path) -> Iterator[str]:
     """The API served by uvicorn in two worker processes, over real TCP."""
-    port = _free_port()
-    log = tmp_path / "uvicorn.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "2",
-             "--log-level", "warning"],
-            cwd=ROOT, env=os.environ.copy(), stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        _wait_healthy(url, process, log)
+    with api_process(tmp_path / "uvicorn.log", workers=2) as url:
         yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(10)
-
-
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"uvicorn did not become healthy:\n{log.read_text()[-3000:]}")
 
 
 async def _reservation_of_one(http: httpx.AsyncClient, engine: AsyncEngine,

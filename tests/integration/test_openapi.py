@@ -55,3 +55,22 @@ async def test_every_error_answer_is_documented_with_the_one_error_body(
                     if answer.get("content", {}).get("application/json", {}).get("schema")
                     != {"$ref": "#/components/schemas/ErrorBody"}]
     assert undocumented == []
+
+
+async def test_the_answers_of_the_edge_are_documented_on_every_route_they_reach(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            statuses = set(operation["responses"])
+            assert {"503", "504"} <= statuses, (path, method)
+            if path.startswith("/api/") and not path.startswith("/api/v1/webhooks/"):
+                assert "429" in statuses, (path, method)
+            sent = operation.get("requestBody", {}).get("content", {})
+            if sent:
+                assert {"408", "413"} <= statuses, (path, method)
+            if "application/json" in sent:
+                assert "415" in statuses, (path, method)
+    place = schema["paths"]["/api/v1/orders"]["post"]["responses"]
+    assert "unsupported_media_type" in place["415"]["description"]

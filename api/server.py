@@ -1,0 +1,116 @@
+"""The HTTP/1.1 protocol the API is served with: uvicorn's own (httptools), plus a deadline
+and a size cap on each request's headers, which uvicorn does not have.
+
+Without them a client that connects and sends a header byte now and then holds its
+connection for as long as it likes, and one that sends endless headers grows the server's
+memory. `python -m api.server [uvicorn options]` serves the API with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import uuid
+from typing import Any, Final
+
+import uvicorn.main
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from api.errors import error_document
+from shared.settings import get_settings, settings_or_exit
+
+APP: Final = "api.main:create_app"
+PROTOCOL: Final = "api.server:HttpProtocol"
+# Twice what nginx buffers by default (4 × 8 KiB); an access token is about 400 bytes.
+MAX_HEADER_BYTES: Final = 32 * 1024
+
+
+class HttpProtocol(HttpToolsProtocol):
+    """A connection has HEADER_TIMEOUT_SECONDS, from connecting or from its previous answer,
+    to send a request's headers, and at most MAX_HEADER_BYTES of them: else it gets a 408 or
+    a 431 in the API's error shape, and is closed. An idle connection is closed silently."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout = get_settings().header_timeout_seconds
+        self._header_timer: asyncio.TimerHandle | None = None
+        self._header_bytes = 0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._await_headers()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._headers_arrived()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_timer is not None:
+            self._header_bytes += len(data)
+        super().data_received(data)
+        # Counted per chunk: the chunk that completes the headers may carry a body too.
+        if self._header_timer is not None and self._header_bytes > MAX_HEADER_BYTES:
+            self._refuse(431, "headers_too_large",
+                         f"the request's headers are larger than {MAX_HEADER_BYTES} bytes")
+
+    def on_headers_complete(self) -> None:
+        self._headers_arrived()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        next_is_waiting = bool(self.pipeline)  # a pipelined request whose headers are in
+        super().on_response_complete()
+        if not next_is_waiting and not self.transport.is_closing():
+            self._await_headers()
+
+    def _await_headers(self) -> None:
+        self._headers_arrived()
+        self._header_bytes = 0
+        self._header_timer = self.loop.call_later(self._header_timeout, self._headers_late)
+
+    def _headers_arrived(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+    def _headers_late(self) -> None:
+        self._header_timer = None
+        if self.transport.is_closing():
+            return
+        if not self._header_bytes:
+            self.transport.close()  # nothing was asked (an idle or speculative connection)
+            return
+        self._refuse(408, "request_timeout", f"the request's headers did not arrive within"
+                                             f" {self._header_timeout:g} s")
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        self._headers_arrived()
+        body = json.dumps(error_document(code, message, {}, uuid.uuid4().hex)).encode()
+        self.transport.write(b"".join([
+            STATUS_LINE[status], b"content-type: application/json\r\n",
+            b"content-length: ", str(len(body)).encode(), b"\r\n",
+            b"connection: close\r\n\r\n", body]))
+        self.transport.close()
+
+
+
+def command(python: str, host: str, port: int, workers: int) -> list[str]:
+    """The command line that serves the API (`make run`, the tests, the Dockerfile)."""
+    return [python, "-m", "api.server", "--host", host, "--port", str(port),
+            "--workers", str(workers)]
+
+
+def main(argv: list[str]) -> None:
+    """Check the settings, then run uvicorn with this protocol; `argv` are uvicorn's options.
+
+    Checked here, in the parent: with --workers, uvicorn's supervisor would stop on a worker
+    that cannot start, but exit 0, which no orchestrator reads as a failure.
+    """
+    settings = settings_or_exit()
+    uvicorn.main.main([APP, "--factory", "--http", PROTOCOL, "--port", str(settings.api_port),
+                       *argv], prog_name="python -m api.server")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
