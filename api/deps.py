@@ -14,10 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import ratelimit
 from api.apikeys import keys
 from api.apikeys import service as api_keys
-from api.errors import ApiError
+from api.errors import AuthCode, forbidden, unauthenticated
 from api.market.service import InstrumentCache
 from api.orders.rate import OrderRate
-from api.security import Principal, Scope, still_current, verify_access_token
+from api.security import (
+    Principal,
+    Scope,
+    access_token_expired,
+    still_current,
+    verify_access_token,
+)
 from shared.clock import Clock, calendar_from, clock_from
 from shared.domain.sessions import Calendar
 from shared.messaging.enqueue import OrderDispatcher
@@ -68,13 +74,16 @@ async def current_principal(
         by_key = await _key_principal(request, token, clock)
         await ratelimit.enforce(request, ratelimit.API, f"key:{by_key.key_id}")
         return by_key
-    principal = verify_access_token(request.app.state.settings, token) if token else None
+    settings: Settings = request.app.state.settings
+    principal = verify_access_token(settings, token) if token else None
     if principal is None:
-        raise ApiError(401, "a valid bearer access token is required", code="unauthorized",
-                       headers={"WWW-Authenticate": "Bearer"})
+        if token and access_token_expired(settings, token):
+            raise unauthenticated("the access token has expired; refresh it",
+                                  AuthCode.TOKEN_EXPIRED)
+        raise unauthenticated("a valid bearer access token or API key is required")
     if not await still_current(request.app.state.autocommit_engine, principal):
-        raise ApiError(401, "this access token was revoked by a logout everywhere; log in again",
-                       code="token_revoked", headers={"WWW-Authenticate": "Bearer"})
+        raise unauthenticated("this access token was revoked by a logout everywhere; log in"
+                              " again", AuthCode.TOKEN_REVOKED)
     await ratelimit.enforce(request, ratelimit.API, f"user:{principal.user_id}")
     return principal
 
@@ -87,8 +96,8 @@ async def _key_principal(request: Request, token: str, clock: Clock) -> Principa
                           scopes=frozenset(Scope(scope) for scope in key.scopes))
     needed = Scope.READ if request.method in SAFE_METHODS else Scope.TRADE
     if not principal.may(needed):
-        raise ApiError(403, f"this API key lacks the {needed.value!r} scope",
-                       code="insufficient_scope", details={"required_scope": needed.value})
+        raise forbidden(f"this API key lacks the {needed.value!r} scope",
+                        AuthCode.INSUFFICIENT_SCOPE, details={"required_scope": needed.value})
     return principal
 
 
@@ -101,8 +110,8 @@ def login_only(methods: frozenset[str] = WRITE_METHODS) -> Any:
 
     async def require_login(request: Request, principal: PrincipalDep) -> None:
         if principal.key_id is not None and request.method in methods:
-            raise ApiError(403, "an API key cannot do this; call it with a logged-in user's"
-                                " access token", code="login_required")
+            raise forbidden("an API key cannot do this; call it with a logged-in user's access"
+                            " token", AuthCode.LOGIN_REQUIRED)
 
     return Depends(require_login)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any, Final
 
 from fastapi import FastAPI, Request
@@ -19,11 +20,31 @@ from shared.domain.errors import DomainError
 log = logging.getLogger(__name__)
 
 
+class AuthCode(StrEnum):
+    """The codes of every 401 and 403 about who is calling and what they may do.
+
+    401 says "present other credentials": no or an unusable bearer (`unauthenticated`), an
+    access token past its expiry (`token_expired`: refresh it), one ended by a logout
+    everywhere or a password change (`token_revoked`: log in), or a login whose password,
+    code or refresh token is wrong (`invalid_credentials`). 403 says "these credentials are
+    fine but may not do this".
+    """
+
+    UNAUTHENTICATED = "unauthenticated"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_REVOKED = "token_revoked"
+    INVALID_CREDENTIALS = "invalid_credentials"  # also 403: a wrong *current* password
+    FORBIDDEN = "forbidden"
+    INSUFFICIENT_SCOPE = "insufficient_scope"  # a `read` API key that tried to change something
+    LOGIN_REQUIRED = "login_required"  # an API key where only a logged-in user may act
+    IP_NOT_ALLOWED = "ip_not_allowed"  # an API key used from outside its allow-list
+
+
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
 STATUS_BY_KIND = {"invalid": 422, "not_found": 404, "conflict": 409, "unavailable": 503}
 CODE_BY_STATUS = {
-    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-    405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
+    400: "bad_request", 401: AuthCode.UNAUTHENTICATED, 403: AuthCode.FORBIDDEN,
+    404: "not_found", 405: "method_not_allowed", 409: "conflict", 413: "payload_too_large",
     415: "unsupported_media_type", 422: "invalid_request", 429: "too_many_requests",
     503: "unavailable",
 }
@@ -104,6 +125,17 @@ class ApiError(Exception):
         self.code = code or CODE_BY_STATUS.get(status, "error")
         self.details = details or {}
         self.headers = headers
+
+
+def unauthenticated(message: str, code: AuthCode = AuthCode.UNAUTHENTICATED) -> ApiError:
+    """A 401, with the Bearer challenge every 401 must carry (RFC 6750)."""
+    return ApiError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
+
+
+def forbidden(message: str, code: AuthCode = AuthCode.FORBIDDEN,
+              details: dict[str, Any] | None = None) -> ApiError:
+    """A 403: the caller is known, and may not do this."""
+    return ApiError(403, message, code=code, details=details)
 
 
 def error_document(code: str, message: str, details: dict[str, Any],

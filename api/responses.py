@@ -9,8 +9,9 @@ from typing import Any, Final
 
 Responses = dict[int | str, dict[str, Any]]
 
-_UNAUTHORIZED: Final = {"description": "missing, expired, revoked or invalid access token or "
-                                       "API key"}
+_UNAUTHORIZED: Final = {"description": "no valid access token or API key (`unauthenticated`),"
+                                       " an expired access token (`token_expired`: refresh it)"
+                                       " or one ended by a logout everywhere (`token_revoked`)"}
 # Any route a key may call: the caller's token or key, and a key's IP allow-list.
 READ: Final[Responses] = {
     401: _UNAUTHORIZED,

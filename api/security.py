@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from enum import StrEnum
 
-from jose import JWTError, jwt
+from jose import ExpiredSignatureError, JWTError, jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.repositories import users
@@ -89,6 +89,21 @@ async def still_current(engine: AsyncEngine, principal: Principal) -> bool:
     async with engine.connect() as conn:
         generation = await users.token_generation(conn, principal.user_id)
     return generation is not None and generation == principal.token_generation
+
+
+def access_token_expired(settings: Settings, token: str) -> bool:
+    """Whether a token that failed verification is one of ours that has only expired.
+
+    Asked on refusals only, so that the client learns to refresh rather than log in.
+    """
+    try:
+        jwt.decode(token, settings.jwt_secret, algorithms=[ALGORITHM],
+                   audience=settings.jwt_audience, issuer=settings.jwt_issuer)
+    except ExpiredSignatureError:
+        return True  # raised only for a token signed with our key
+    except JWTError:
+        return False
+    return False
 
 
 def _decode(settings: Settings, token: str) -> tuple[Principal | None, float]:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.apikeys import keys
 from api.apikeys.schemas import ApiKeyOut, CreateApiKey, CreatedApiKey
-from api.errors import ApiError
+from api.errors import ApiError, AuthCode, forbidden, unauthenticated
 from shared.db.repositories import api_keys
 from shared.db.repositories.api_keys import ApiKeyRow
 from shared.domain.errors import NotFound
@@ -74,14 +74,14 @@ async def authenticate(engine: AsyncEngine, token: str, client_host: str | None,
         # Hashed and compared even for an unknown id: both cost the same.
         same = keys.matches(token, stored.secret_hash if stored else None)
         if stored is None or not same:
-            raise unauthorized()
+            raise unauthenticated(BAD_KEY)
         key = stored.key
         if keys.is_expired(key.expires_at, now):
-            raise unauthorized()
+            raise unauthenticated(BAD_KEY)
         # Only a caller holding the key learns that its address is the problem.
         if not keys.address_allowed(key.allowed_ips, client_host):
-            raise ApiError(403, f"this API key may not be used from {client_host}",
-                           code="ip_not_allowed")
+            raise forbidden(f"this API key may not be used from {client_host}",
+                            AuthCode.IP_NOT_ALLOWED)
         if keys.last_used_due(key.last_used_at, now):
             await api_keys.touch(conn, key.id, now, keys.LAST_USED_RESOLUTION)
     return key
@@ -107,8 +107,3 @@ def key_id(raw: str) -> uuid.UUID:
 def not_found(raw: str) -> NotFound:
     """The 404 of a key the caller does not own, or that does not exist."""
     return NotFound(f"API key {raw} not found", details={"field": "key_id"})
-
-
-def unauthorized() -> ApiError:
-    """The one 401 of every refused key, with the Bearer challenge."""
-    return ApiError(401, BAD_KEY, code="invalid_api_key", headers={"WWW-Authenticate": "Bearer"})

@@ -44,7 +44,7 @@ async def patch_me(body: MeUpdate, principal: PrincipalDep, engine: EngineDep) -
 @router.post("/password", response_model=TokenResponse, dependencies=[login_only()],
              responses={
                  **_WRITE,
-                 403: {"description": "the current password is wrong (`wrong_password`,"
+                 403: {"description": "the current password is wrong (`invalid_credentials`,"
                                       " `details.field`: current_password), or called with an"
                                       " API key (`login_required`)"},
                  409: {"description": "the password changed during this request; try again"},

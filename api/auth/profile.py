@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.auth import passwords, service
 from api.auth.schemas import Me, PasswordChange
-from api.errors import ApiError
+from api.errors import AuthCode, forbidden, unauthenticated
 from shared.db.repositories import user_settings, users
 from shared.db.repositories.users import UserRow
 from shared.domain.errors import Conflict
@@ -27,7 +27,7 @@ async def get_me(conn: AsyncConnection, user_id: uuid.UUID) -> Me:
     user = await users.get_by_id(conn, user_id)
     signed_up = await users.created_at(conn, user_id)
     if user is None or signed_up is None:
-        raise service.unauthorized("this account no longer exists", "unauthorized")
+        raise unauthenticated(service.ACCOUNT_GONE)
     settings_row = await user_settings.get(conn, user_id)
     return Me(id=user.id, email=user.email, username=user.username,
               full_name=settings_row["display_name"], created_at=signed_up)
@@ -48,7 +48,7 @@ async def current_user(engine: AsyncEngine, user_id: uuid.UUID) -> UserRow:
     async with engine.connect() as conn:
         user = await users.get_by_id(conn, user_id)
     if user is None:
-        raise service.unauthorized("this account no longer exists", "unauthorized")
+        raise unauthenticated(service.ACCOUNT_GONE)
     return user
 
 
@@ -56,13 +56,13 @@ async def change_password(engine: AsyncEngine, settings: Settings, user: UserRow
                           body: PasswordChange) -> service.TokenPair:
     """Check the current password, store the new one, end every session, start a new one.
 
-    403 `wrong_password` for a wrong current password: the caller is authenticated, so a 401
-    would wrongly tell the client its token is bad. Hashing runs before the transaction.
+    403 `invalid_credentials` for a wrong current password: the caller is authenticated, so a
+    401 would wrongly tell the client its token is bad. Hashing runs before the transaction.
     """
     verification = await passwords.verify_password(body.current_password, user.password_hash)
     if not verification.ok:
-        raise ApiError(403, WRONG_PASSWORD, code="wrong_password",
-                       details={"field": "current_password"})
+        raise forbidden(WRONG_PASSWORD, AuthCode.INVALID_CREDENTIALS,
+                        details={"field": "current_password"})
     new_hash = await passwords.hash_password(body.new_password)
     async with engine.begin() as conn:
         if not await users.replace_password_hash(conn, user_id=user.id,

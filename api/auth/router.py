@@ -29,6 +29,7 @@ from api.auth.schemas import (
     normalise_email,
 )
 from api.deps import ClockDep, EngineDep, PrincipalDep, RedisDep, SettingsDep, login_only
+from api.errors import AuthCode, unauthenticated
 from shared.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -42,11 +43,13 @@ _METERED: dict[int | str, dict[str, Any]] = {
     503: {"description": "attempts cannot be metered (Redis is down): refused, retry shortly"},
 }
 _BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "email or password is incorrect (the same answer for both)"},
+    401: {"description": "email or password is incorrect (`invalid_credentials`, the same"
+                         " answer for both)"},
     **_INVALID, **_METERED,
 }
 _BAD_REFRESH: dict[int | str, dict[str, Any]] = {
-    401: {"description": "refresh token unknown, expired or revoked"}, **_INVALID,
+    401: {"description": "refresh token unknown, expired or revoked (`invalid_credentials`)"},
+    **_INVALID,
 }
 _email = TypeAdapter(EmailStr)
 
@@ -106,7 +109,8 @@ async def request_otp(body: OtpRequest, engine: EngineDep, redis: RedisDep,
 
 @router.post("/otp-login", response_model=TokenResponse,
              responses={401: {"description": "no account, no code, or a wrong, used, expired"
-                                             " or burnt code (`invalid_otp`, the same for all)"},
+                                             " or burnt code (`invalid_credentials`, the same"
+                                             " for all)"},
                         **_INVALID, **_METERED},
              dependencies=[ratelimit.per_ip(ratelimit.LOGIN)])
 async def otp_login(body: OtpLoginRequest, request: Request, engine: EngineDep,
@@ -117,7 +121,7 @@ async def otp_login(body: OtpLoginRequest, request: Request, engine: EngineDep,
         pair = await otp.login(conn, settings, clock, body.email, body.otp)
     # Raised after the commit: a wrong try must be counted.
     if pair is None:
-        raise service.unauthorized(otp.BAD_CODE, "invalid_otp")
+        raise unauthenticated(otp.BAD_CODE, AuthCode.INVALID_CREDENTIALS)
     return no_store(response, tokens_of(pair))
 
 
@@ -129,7 +133,7 @@ async def refresh(body: RefreshRequest, engine: EngineDep, settings: SettingsDep
         pair = await service.rotate(conn, settings, body.refresh_token)
     # Raised after the commit: a reuse's family revocation must persist.
     if pair is None:
-        raise service.unauthorized(service.BAD_REFRESH_TOKEN, "invalid_refresh_token")
+        raise unauthenticated(service.BAD_REFRESH_TOKEN, AuthCode.INVALID_CREDENTIALS)
     return no_store(response, tokens_of(pair))
 
 

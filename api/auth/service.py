@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.auth import passwords
-from api.errors import ApiError
+from api.errors import AuthCode, unauthenticated
 from api.security import issue_access_token
 from shared.db.repositories import tokens, users
 from shared.db.repositories.users import UserRow
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 PAPER_BROKER = "paper"
 # One message for an unknown email and a wrong password: nothing tells them apart.
 BAD_CREDENTIALS = "email or password is incorrect"
+ACCOUNT_GONE = "this account no longer exists"
 BAD_REFRESH_TOKEN = "refresh token is invalid, expired or revoked; log in again"
 
 
@@ -55,11 +56,6 @@ class TokenPair:
     access_token: str
     refresh_token: str
     expires_in: int
-
-
-def unauthorized(message: str, code: str) -> ApiError:
-    """A 401 in the one error shape, with the Bearer challenge."""
-    return ApiError(401, message, code=code, headers={"WWW-Authenticate": "Bearer"})
 
 
 def hash_refresh_token(token: str) -> str:
@@ -104,7 +100,7 @@ async def authenticate(user: UserRow | None, password: str) -> Authenticated:
         password, user.password_hash if user is not None else None
     )
     if user is None or not verification.ok:
-        raise unauthorized(BAD_CREDENTIALS, "invalid_credentials")
+        raise unauthenticated(BAD_CREDENTIALS, AuthCode.INVALID_CREDENTIALS)
     return Authenticated(user=user, new_hash=verification.new_hash)
 
 
@@ -170,7 +166,7 @@ async def restart_sessions(conn: AsyncConnection, settings: Settings,
     await revoke_all_sessions(conn, user_id)
     generation = await users.token_generation(conn, user_id)
     if generation is None:  # deleted meanwhile
-        raise unauthorized("this account no longer exists", "unauthorized")
+        raise unauthenticated(ACCOUNT_GONE)
     return await _issue_pair(conn, settings, user_id, family_id=uuid.uuid4(),
                              generation=generation)
 

@@ -26,7 +26,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from api.deps import RedisDep, SettingsDep
-from api.errors import ApiError
+from api.errors import forbidden, unauthenticated
 from shared import metrics
 from shared.brokers.catalog import REAL_BROKERS
 from shared.brokers.circuit import CircuitBreaker, CircuitState, CircuitStatus
@@ -74,8 +74,7 @@ def _allow(request: Request, token: str | None) -> None:
         given = header[7:] if header[:7].lower() == "bearer " else ""
         # Constant time: a byte-by-byte compare would let timing reveal the token.
         if not hmac.compare_digest(given.encode(), token.encode()):
-            raise ApiError(401, "the metrics need METRICS_TOKEN as a bearer token",
-                           code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+            raise unauthenticated("the metrics need METRICS_TOKEN as a bearer token")
         return
     host = request.client.host if request.client else ""
     try:
@@ -83,8 +82,8 @@ def _allow(request: Request, token: str | None) -> None:
     except ValueError:
         loopback = False
     if not loopback:
-        raise ApiError(403, "the metrics are served to loopback clients only; set"
-                            " METRICS_TOKEN to scrape them from elsewhere", code="forbidden")
+        raise forbidden("the metrics are served to loopback clients only; set METRICS_TOKEN"
+                        " to scrape them from elsewhere")
 
 
 async def _quietly(read: Awaitable[T]) -> T | None:

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisco
 from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse
 
-from api.errors import ApiError
+from api.errors import ApiError, unauthenticated
 from api.stream import messages
 from api.stream.doorbell import BLOCK_MS, Doorbell, QuoteFeed
 from api.stream.requests import (
@@ -200,8 +200,7 @@ async def stream_sse(
     host = request.client.host if request.client else None
     principal = await authenticate(services, credential, host) if credential else None
     if principal is None:
-        raise ApiError(401, "a valid bearer access token or API key is required",
-                       code="unauthorized", headers={"WWW-Authenticate": "Bearer"})
+        raise unauthenticated("a valid bearer access token or API key is required")
     try:
         resume = last_seq_of(last_event_id or last_seq)
     except BadRequest as error:

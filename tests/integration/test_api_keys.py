@@ -137,7 +137,7 @@ async def test_expired_revoked_forged_and_unknown_keys_get_one_answer(
         error = response.json()["error"]
         assert set(error) == {"code", "message", "details", "request_id"}
         assert (error["code"], error["message"], error["details"]) == (
-            "invalid_api_key", "the API key is invalid, expired or revoked", {})
+            "unauthenticated", "the API key is invalid, expired or revoked", {})
     # Before its expiry the same key works, and the live key is unharmed by the forgery.
     assert (await client.get(ORDERS, headers=bearer(expiring))).status_code == 200
     assert (await client.get(ORDERS, headers=bearer(live))).status_code == 200

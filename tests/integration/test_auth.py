@@ -208,7 +208,7 @@ async def test_refresh_rotates_and_the_old_refresh_token_stops_working(
     assert (await _account(client, second["access_token"])).status_code == 200
     replay = await _refresh(client, first["refresh_token"])
     assert replay.status_code == 401
-    assert replay.json()["error"]["code"] == "invalid_refresh_token"
+    assert replay.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_reusing_a_rotated_refresh_token_revokes_the_whole_family(

@@ -136,7 +136,7 @@ async def test_a_wrong_current_password_is_a_403_and_changes_nothing(
                               json={"current_password": "not it at all",
                                     "new_password": NEW_PASSWORD})
     assert wrong.status_code == 403
-    assert wrong.json()["error"]["code"] == "wrong_password"
+    assert wrong.json()["error"]["code"] == "invalid_credentials"
     assert wrong.json()["error"]["details"]["field"] == "current_password"
     assert (await client.get(ME, headers=_bearer(tokens))).status_code == 200
     assert (await _login(client, email, PASSWORD)).status_code == 200

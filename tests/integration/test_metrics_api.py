@@ -54,7 +54,7 @@ async def test_with_a_token_every_client_needs_it(guarded: FastAPI) -> None:
                                      headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
             assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
             assert missing.headers["www-authenticate"] == "Bearer"
-            assert missing.json()["error"]["code"] == "unauthorized"
+            assert missing.json()["error"]["code"] == "unauthenticated"
             assert "ordergate_queue_depth" in right.text
 
 

@@ -375,7 +375,7 @@ async def test_error_bodies_of_the_order_routes_match_what_the_document_declares
         assert response.status_code == status, (method, path, response.text)
         assert api.check(response)["error"]["code"] == code
     unauthenticated = await client.get(ORDERS)
-    assert api.check(unauthenticated)["error"]["code"] == "unauthorized"
+    assert api.check(unauthenticated)["error"]["code"] == "unauthenticated"
 
 
 async def test_the_check_refuses_a_body_that_disagrees_with_the_schema(

@@ -158,7 +158,7 @@ async def test_requests_without_a_valid_token_are_401(client: httpx.AsyncClient)
     for headers in ({}, {"Authorization": "Bearer not-a-jwt"}):
         response = await client.post("/api/v1/orders", json=LIMIT_BUY, headers=headers)
         assert response.status_code == 401
-        assert response.json()["error"]["code"] == "unauthorized"
+        assert response.json()["error"]["code"] == "unauthenticated"
 
 
 async def test_cancel_before_dispatch_cancels_at_once_and_releases_reservation(

@@ -136,7 +136,7 @@ async def test_a_mailed_code_logs_in_once_with_the_login_token_pair(
 
     again = await _login(client, email, code)
     assert again.status_code == 401
-    assert again.json()["error"]["code"] == "invalid_otp"
+    assert again.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_an_unknown_address_gets_the_same_202_and_no_mail(
@@ -151,7 +151,7 @@ async def test_an_unknown_address_gets_the_same_202_and_no_mail(
     assert inbox.to(nobody) == []
     guessed = await _login(client, nobody, "123456")
     assert guessed.status_code == 401
-    assert guessed.json()["error"]["code"] == "invalid_otp"
+    assert guessed.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_five_wrong_codes_burn_it_and_the_right_one_is_then_refused(
@@ -163,10 +163,10 @@ async def test_five_wrong_codes_burn_it_and_the_right_one_is_then_refused(
     for _ in range(5):
         wrong = await _login(client, email, _wrong(code))
         assert wrong.status_code == 401
-        assert wrong.json()["error"]["code"] == "invalid_otp"
+        assert wrong.json()["error"]["code"] == "invalid_credentials"
     burnt = await _login(client, email, code)
     assert burnt.status_code == 401
-    assert burnt.json()["error"]["code"] == "invalid_otp"
+    assert burnt.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_four_wrong_codes_still_leave_the_right_one_working(
@@ -189,7 +189,7 @@ async def test_a_code_is_refused_once_its_five_minutes_have_passed(
     with _clock_ahead(app, Settings().otp_ttl_seconds + 1):
         expired = await _login(client, email, code)
     assert expired.status_code == 401
-    assert expired.json()["error"]["code"] == "invalid_otp"
+    assert expired.json()["error"]["code"] == "invalid_credentials"
 
 
 async def test_a_second_request_within_a_minute_mails_nothing_and_a_later_one_replaces_the_code(

@@ -44,21 +44,21 @@ async def unoperated() -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _assert_unauthorized(response: httpx.Response) -> None:
+def _assert_unauthenticated(response: httpx.Response) -> None:
     assert response.status_code == 401, response.text
     assert response.headers["www-authenticate"] == "Bearer"
     error = response.json()["error"]
-    assert error["code"] == "unauthorized"
+    assert error["code"] == "unauthenticated"
     assert set(error) == {"code", "message", "details", "request_id"}
     assert WORKER_NAME not in response.text
 
 
 async def test_queue_status_without_a_token_is_401(operated: httpx.AsyncClient) -> None:
-    _assert_unauthorized(await operated.get(STATUS))
+    _assert_unauthenticated(await operated.get(STATUS))
 
 
 async def test_queue_status_with_a_forged_token_is_401(operated: httpx.AsyncClient) -> None:
-    _assert_unauthorized(await operated.get(STATUS, headers={"Authorization": "Bearer nope"}))
+    _assert_unauthenticated(await operated.get(STATUS, headers={"Authorization": "Bearer nope"}))
 
 
 async def test_a_user_sees_only_aggregate_health(operated: httpx.AsyncClient) -> None:
@@ -87,7 +87,8 @@ async def test_the_operator_token_sees_workers_queues_and_counts(
 
 async def test_a_wrong_operator_token_is_401(operated: httpx.AsyncClient) -> None:
     wrong = OPERATOR_TOKEN[:-1] + "X"
-    _assert_unauthorized(await operated.get(STATUS, headers={"Authorization": f"Bearer {wrong}"}))
+    response = await operated.get(STATUS, headers={"Authorization": f"Bearer {wrong}"})
+    _assert_unauthenticated(response)
 
 
 async def test_without_an_operator_token_configured_the_full_view_is_disabled(
@@ -95,6 +96,6 @@ async def test_without_an_operator_token_configured_the_full_view_is_disabled(
 ) -> None:
     response = await unoperated.get(STATUS,
                                     headers={"Authorization": f"Bearer {OPERATOR_TOKEN}"})
-    _assert_unauthorized(response)
+    _assert_unauthenticated(response)
     auth = await register_and_login(unoperated)
     assert "workers" not in (await unoperated.get(STATUS, headers=auth)).json()
