@@ -42,10 +42,10 @@ async def _bought(engine: AsyncEngine, auth: dict[str, str], account_id: uuid.UU
     """Book a filled BUY on an account with the fill path's own position and cash writes."""
     qty, px = Decimal(quantity), Decimal(price)
     async with engine.begin() as conn:
-        await accounts.lock_position(conn, account_id, user_id_of(auth), symbol)
-        await accounts.update_position(conn, account_id, symbol, quantity=qty, avg_price=px,
-                                       realized_pnl=Decimal(0), release_quantity=Decimal(0))
-        await accounts.apply_cash(conn, account_id, delta=-qty * px, release=Decimal(0))
+        await accounts.lock_positions(conn, [(account_id, user_id_of(auth), symbol)])
+        await accounts.write_positions(conn, [(account_id, symbol, qty, px, Decimal(0),
+                                               Decimal(0))])
+        await accounts.move_cash(conn, [(account_id, -qty * px, Decimal(0))])
 
 
 async def _get(client: httpx.AsyncClient, auth: dict[str, str], path: str,

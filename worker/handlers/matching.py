@@ -15,13 +15,14 @@ import functools
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.repositories import accounts, market, orders, triggers
+from shared.db.repositories import market, orders, triggers
 from shared.domain import events as ev
-from shared.domain.enums import Side
+from shared.domain.enums import OrderClass, Side
 from shared.domain.fees import FeeSchedule
 from shared.domain.orders import Change
 from shared.settings import Settings
@@ -30,7 +31,7 @@ from worker.brokers.paper.matching import Match, plan
 from worker.brokers.paper.venue import Venue, quote_of
 from worker.handlers import legs
 from worker.handlers.closing import close_order
-from worker.handlers.fills import book_fill
+from worker.handlers.fills import Books
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -92,33 +93,66 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
                   symbol, row["seq"], why)
     filling = [order for order, m in result.matches
                if any(isinstance(e, ev.Filled) for e in m.events)]
-    await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in filling])
-    changes: list[Change] = []
+    books = await Books.lock(conn, [(o.account_id, o.user_id, o.symbol) for o in filling])
+    pending = Pending(books)
     taken = {Side.BUY: Decimal(0), Side.SELL: Decimal(0)}
     followed: set[uuid.UUID] = set()  # legs a fill changed: their planned match is stale
     for order, m in result.matches:
         if order.id in followed:
             continue
-        change = await apply_match(conn, Change(order), m, paper.fees)
+        change = await apply_match(conn, books, Change(order), m, paper.fees)
         if not change.steps:
             continue
         taken[order.side] += change.after.filled_quantity - order.filled_quantity
-        saved = await orders.save(conn, change, actor=ACTOR)
-        linked = await legs.follow(conn, saved, now)
+        linked = await pending.add(conn, change, now)
         followed |= {c.before.id for c in linked}
-        changes += [saved, *linked]
+    changes = await pending.write(conn)
     await market.take_sizes(conn, symbol, bid=taken[Side.SELL], ask=taken[Side.BUY])
     # Legs opened or changed in this round are matched by the next one, right away.
     return Round(changes, more=reached.capped or bool(followed) or bool(held))
 
 
-async def apply_match(conn: AsyncConnection, change: Change, result: Match,
+class Pending:
+    """A transaction's order changes, written together at its end: the fills on `books`,
+    then one save for every order.
+
+    A class order's legs read what its fills and its save wrote (the family's rows, the shares
+    just bought), so such an order is written at once, with everything kept before it, and
+    then its legs follow it.
+    """
+
+    def __init__(self, books: Books, dispatch: orders.Dispatch | None = None) -> None:
+        self._books = books
+        self._dispatch = dispatch
+        self._waiting: list[Change] = []
+        self._saved: list[Change] = []
+
+    async def add(self, conn: AsyncConnection, change: Change, now: datetime) -> list[Change]:
+        """Keep a change for the write; returns the saved changes of the legs it moved."""
+        self._waiting.append(change)
+        if change.after.order_class is OrderClass.SIMPLE:
+            return []
+        await self.write(conn)
+        linked = await legs.follow(conn, self._saved[-1], now)
+        self._saved += linked
+        return linked
+
+    async def write(self, conn: AsyncConnection) -> list[Change]:
+        """Write what was kept; returns every change saved so far, in the order added."""
+        await self._books.flush(conn)
+        self._saved += await orders.save_all(conn, self._waiting, actor=ACTOR,
+                                             dispatch=self._dispatch)
+        self._waiting = []
+        return self._saved
+
+
+async def apply_match(conn: AsyncConnection, books: Books, change: Change, result: Match,
                       fees: FeeSchedule) -> Change:
-    """Apply a match's events to a locked order: fills booked (paying `fees`), an end
-    releasing what it held."""
+    """Apply a match's events to a locked order: fills booked on `books` (paying `fees`), an
+    end releasing what it held."""
     for event in result.events:
         if isinstance(event, ev.Filled):
-            change = await book_fill(conn, change, event, fees)
+            change = books.book(change, event, fees)
         elif isinstance(event, ev.Canceled):
             change = await close_order(conn, change, event)
         else:

@@ -23,7 +23,7 @@ from decimal import Decimal
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.repositories import accounts, market, orders
+from shared.db.repositories import market, orders
 from shared.domain import events as ev
 from shared.domain.enums import Side
 from shared.domain.orders import Change
@@ -33,7 +33,8 @@ from worker.brokers.paper.matching import IMMEDIATE, match, paper_order_id
 from worker.brokers.paper.venue import Venue, quote_of
 from worker.handlers import legs
 from worker.handlers.closing import close_order
-from worker.handlers.matching import ACTOR, apply_match
+from worker.handlers.fills import Books
+from worker.handlers.matching import Pending, apply_match
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -71,15 +72,14 @@ async def _submit(conn: AsyncConnection, *, order_ids: list[str],
     if not locked:
         return []  # a redelivery: another delivery moved them
     quotes = await market.lock_quotes(conn, [o.symbol for o in locked])
-    await accounts.lock_books(conn, [(o.account_id, o.user_id, o.symbol) for o in locked])
-    book = _Book(quotes, Venue.of(settings))
-    saved: list[Change] = []
+    books = await Books.lock(conn, [(o.account_id, o.user_id, o.symbol) for o in locked])
+    book = _Book(quotes, Venue.of(settings), books)
+    pending = Pending(books, dispatch=orders.Dispatch.done())
     # Locked in id order, executed in the order they arrived: time priority at the touch.
     for order in sorted(locked, key=lambda o: (o.created_at, o.id)):
         submitted = Change(order).then(ev.Submitted(paper_order_id(order.id)))
-        executed = await _execute(conn, submitted, book)
-        done = await orders.save(conn, executed, dispatch=orders.Dispatch.done(), actor=ACTOR)
-        saved += [done, *await legs.follow(conn, done, book.now)]  # exits it opened
+        await pending.add(conn, await _execute(conn, submitted, book), book.now)
+    saved = await pending.write(conn)
     await book.spend(conn)
     return saved
 
@@ -93,9 +93,10 @@ def _waiting(paper: Venue, exchange: str, now: datetime) -> str:
 class _Book:
     """The batch's locked quotes and the size its orders have taken at each touch so far."""
 
-    def __init__(self, rows: Mapping[str, RowMapping], paper: Venue) -> None:
+    def __init__(self, rows: Mapping[str, RowMapping], paper: Venue, books: Books) -> None:
         self.rows = rows
         self.paper = paper
+        self.books = books
         self.now = paper.now()
         self.taken: dict[tuple[str, Side], Decimal] = defaultdict(Decimal)
 
@@ -131,7 +132,7 @@ async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change
     result = match(accepted.after, quote_of(row), book.available(order.symbol, order.side),
                    book.now, arriving=True, slippage=book.paper.slippage,
                    fees=book.paper.fees)
-    executed = await apply_match(conn, accepted, result, book.paper.fees)
+    executed = await apply_match(conn, book.books, accepted, result, book.paper.fees)
     book.taken[order.symbol, order.side] += (executed.after.filled_quantity
                                              - accepted.after.filled_quantity)
     return executed

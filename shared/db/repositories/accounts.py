@@ -63,56 +63,81 @@ async def intraday_net(conn: AsyncConnection, user_id: uuid.UUID, account_id: uu
     return net
 
 
-async def lock_position(conn: AsyncConnection, account_id: uuid.UUID, user_id: uuid.UUID,
-                        symbol: str) -> RowMapping:
-    """Return the position row locked FOR UPDATE, creating a flat one if there is none.
-
-    The upsert locks the row even when it already exists, so two first fills on one symbol
-    cannot both start from flat.
-    """
-    result = await conn.execute(
-        text("INSERT INTO positions (account_id, symbol, user_id, quantity, avg_price)"
-             " VALUES (:account_id, :symbol, :user_id, 0, 0)"
-             " ON CONFLICT (account_id, symbol) DO UPDATE SET updated_at = positions.updated_at"
-             " RETURNING quantity, avg_price, realized_pnl, reserved_quantity"),
-        {"account_id": account_id, "symbol": symbol, "user_id": user_id})
-    return result.mappings().one()
+# Every (account, symbol) of a batch in one statement, in one global order (account, then
+# symbol by code point, as Python sorts them): concurrent batches never deadlock. The upsert
+# locks a row even when it already exists, so two first fills on one symbol cannot both start
+# from flat.
+_LOCK_POSITIONS = text(
+    "INSERT INTO positions (account_id, symbol, user_id, quantity, avg_price)"
+    " SELECT b.account_id, b.symbol, b.user_id, 0, 0 FROM unnest(CAST(:accounts AS uuid[]),"
+    " CAST(:symbols AS text[]), CAST(:users AS uuid[])) AS b(account_id, symbol, user_id)"
+    " ORDER BY b.account_id, b.symbol COLLATE \"C\""
+    " ON CONFLICT (account_id, symbol) DO UPDATE SET updated_at = positions.updated_at"
+    " RETURNING account_id, symbol, quantity, avg_price, realized_pnl, reserved_quantity")
 
 
-async def update_position(conn: AsyncConnection, account_id: uuid.UUID, symbol: str, *,
-                          quantity: Decimal, avg_price: Decimal, realized_pnl: Decimal,
-                          release_quantity: Decimal) -> None:
-    """Write a locked position's new state and release shares a SELL had reserved."""
-    await conn.execute(
-        text("UPDATE positions SET quantity = :quantity, avg_price = :avg_price,"
-             " realized_pnl = :realized_pnl,"
-             " reserved_quantity = reserved_quantity - :release_quantity, updated_at = now()"
-             " WHERE account_id = :account_id AND symbol = :symbol"),
-        {"account_id": account_id, "symbol": symbol, "quantity": quantity,
-         "avg_price": avg_price, "realized_pnl": realized_pnl,
-         "release_quantity": release_quantity})
+async def lock_positions(conn: AsyncConnection,
+                         books: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
+                         ) -> dict[tuple[uuid.UUID, str], RowMapping]:
+    """Lock the positions of (account, user, symbol) triples FOR UPDATE in the global order;
+    returns each row by (account, symbol), flat ones created where there were none."""
+    wanted = sorted(set(books), key=lambda b: (str(b[0]), b[2]))
+    if not wanted:
+        return {}
+    result = await conn.execute(_LOCK_POSITIONS, {
+        "accounts": [b[0] for b in wanted], "users": [b[1] for b in wanted],
+        "symbols": [b[2] for b in wanted]})
+    return {(row["account_id"], row["symbol"]): row for row in result.mappings()}
 
 
-async def apply_cash(conn: AsyncConnection, account_id: uuid.UUID, *, delta: Decimal,
-                     release: Decimal) -> None:
-    """Move cash by `delta` and release `release` of the account's reserved cash."""
-    await conn.execute(
-        text("UPDATE accounts SET cash = cash + :delta, reserved_cash = reserved_cash - :release"
-             " WHERE id = :id"),
-        {"id": account_id, "delta": delta, "release": release})
-
-
-async def lock_books(conn: AsyncConnection,
-                     books: Sequence[tuple[uuid.UUID, uuid.UUID, str]]) -> None:
-    """Lock the positions, then the accounts, of (account, user, symbol) triples, sorted.
+async def lock_books(conn: AsyncConnection, books: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
+                     ) -> dict[tuple[uuid.UUID, str], RowMapping]:
+    """Lock the positions, then the accounts, of (account, user, symbol) triples.
 
     Taking every lock up front in one global order keeps concurrent batches deadlock-free.
     """
-    for account_id, user_id, symbol in sorted(set(books), key=lambda b: (str(b[0]), b[2])):
-        await lock_position(conn, account_id, user_id, symbol)
+    held = await lock_positions(conn, books)
     await conn.execute(
         text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
         {"ids": sorted({account_id for account_id, _, _ in books}, key=str)})
+    return held
+
+
+async def write_positions(conn: AsyncConnection,
+                          written: Sequence[tuple[uuid.UUID, str, Decimal, Decimal, Decimal,
+                                                  Decimal]]) -> None:
+    """Set locked positions' (account, symbol, quantity, avg_price, realized_pnl) and release
+    the shares their SELLs had reserved (the last item), one statement for all."""
+    if not written:
+        return
+    columns = list(zip(*written, strict=True))
+    await conn.execute(
+        text("UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
+             " realized_pnl = w.realized_pnl,"
+             " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
+             " FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[]),"
+             " CAST(:quantities AS numeric[]), CAST(:avg_prices AS numeric[]),"
+             " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
+             " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
+             " WHERE p.account_id = w.account_id AND p.symbol = w.symbol"),
+        {"accounts": list(columns[0]), "symbols": list(columns[1]),
+         "quantities": list(columns[2]), "avg_prices": list(columns[3]),
+         "realized": list(columns[4]), "releases": list(columns[5])})
+
+
+async def move_cash(conn: AsyncConnection,
+                    moves: Sequence[tuple[uuid.UUID, Decimal, Decimal]]) -> None:
+    """Move each (account, delta, release) account's cash by delta and release that much of
+    its reserved cash, one statement for all."""
+    if not moves:
+        return
+    columns = list(zip(*moves, strict=True))
+    await conn.execute(
+        text("UPDATE accounts a SET cash = a.cash + m.delta,"
+             " reserved_cash = a.reserved_cash - m.release"
+             " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
+             " CAST(:releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id"),
+        {"ids": list(columns[0]), "deltas": list(columns[1]), "releases": list(columns[2])})
 
 
 async def routes_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +27,29 @@ async def list_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,
         filters={"order_id": order_id}, limit=limit, after=after)
 
 
-async def insert_fill(conn: AsyncConnection, fill: dict[str, Any]) -> bool:
-    """Record an execution; False if this broker execution id was already recorded."""
-    result = await conn.execute(
-        text("INSERT INTO fills (id, order_id, user_id, account_id, broker, broker_exec_id,"
-             " symbol, side, quantity, price, commission, brokerage_charge, mtf_charge,"
-             " executed_at) VALUES (:id, :order_id, :user_id, :account_id, :broker,"
-             " :broker_exec_id, :symbol, :side, :quantity, :price, :commission,"
-             " :brokerage_charge, :mtf_charge, :executed_at)"
-             " ON CONFLICT (broker, account_id, broker_exec_id) DO NOTHING RETURNING id"),
-        fill)
-    return result.first() is not None
+# One statement for every fill of a transaction; the unique key drops an execution the
+# account's ledger already has.
+_INSERT = text(
+    "INSERT INTO fills (id, order_id, user_id, account_id, broker, broker_exec_id, symbol, side,"
+    " quantity, price, commission, brokerage_charge, mtf_charge, executed_at)"
+    " SELECT * FROM unnest(CAST(:id AS uuid[]), CAST(:order_id AS uuid[]),"
+    " CAST(:user_id AS uuid[]), CAST(:account_id AS uuid[]), CAST(:broker AS text[]),"
+    " CAST(:broker_exec_id AS text[]), CAST(:symbol AS text[]), CAST(:side AS text[]),"
+    " CAST(:quantity AS numeric[]), CAST(:price AS numeric[]), CAST(:commission AS numeric[]),"
+    " CAST(:brokerage_charge AS numeric[]), CAST(:mtf_charge AS numeric[]),"
+    " CAST(:executed_at AS timestamptz[]))"
+    " ON CONFLICT (broker, account_id, broker_exec_id) DO NOTHING"
+    " RETURNING broker_exec_id")
+FILL_FIELDS = ("id", "order_id", "user_id", "account_id", "broker", "broker_exec_id", "symbol",
+               "side", "quantity", "price", "commission", "brokerage_charge", "mtf_charge",
+               "executed_at")
+
+
+async def insert_fills(conn: AsyncConnection, new: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Record executions (each a mapping of FILL_FIELDS); returns the execution ids recorded,
+    leaving out those the account's ledger already had."""
+    if not new:
+        return set()
+    result = await conn.execute(_INSERT, {name: [fill[name] for fill in new]
+                                          for name in FILL_FIELDS})
+    return set(result.scalars())

@@ -188,11 +188,10 @@ def _terms(stored: Mapping[str, Any] | None) -> ev.Terms | None:
                     expire_at=datetime.fromisoformat(expire_at) if expire_at else None)
 
 
-def _terms_json(terms: ev.Terms | None) -> str | None:
+def _terms_dict(terms: ev.Terms | None) -> dict[str, Any] | None:
     if terms is None:
         return None
-    return json.dumps({item.name: json_value(getattr(terms, item.name))
-                       for item in fields(terms)})
+    return {item.name: json_value(getattr(terms, item.name)) for item in fields(terms)}
 
 
 def _one(row: Mapping[Any, Any] | None) -> Order | None:
@@ -336,29 +335,51 @@ class Dispatch:
         return cls(None)
 
 
+# The one save, for one order or a whole batch: each row of :rows is an order's new state with
+# the version it was read at (compare-and-set), its dispatch ('keep', 'done' or 'in' seconds)
+# and its guard; :events are the order_events rows, inserted in the order given (their ids,
+# and so the stream's seq, follow it). Only the orders still at their version get events.
 _SAVE = """
-WITH saved AS (
-    UPDATE orders SET status = :status, previous_status = :previous_status,
-        filled_quantity = :filled_quantity, avg_fill_price = :avg_fill_price,
-        filled_notional = :filled_notional,
-        reserved_cash = :reserved_cash, reserved_quantity = :reserved_quantity,
-        trade_ids = :trade_ids, broker_order_id = :broker_order_id,
-        broker_status = :broker_status, status_detail = :status_detail,
-        reject_reason = :reject_reason, placement = :placement,
-        placement_attempts = :placement_attempts, quantity = :quantity, price = :price,
-        stop_price = :stop_price, trail_price = :trail_price, trail_percent = :trail_percent,
-        time_in_force = :time_in_force, expire_at = :expire_at, hwm = :hwm,
-        pending_terms = CAST(:pending_terms AS jsonb),
-        version = :version, updated_at = now(){dispatch}
-    WHERE id = :id AND version = :expected{guard}
-    RETURNING id, user_id
+WITH v AS (
+    SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(
+        id uuid, expected integer, version integer, status text, previous_status text,
+        filled_quantity numeric, avg_fill_price numeric, filled_notional numeric,
+        reserved_cash numeric, reserved_quantity numeric, trade_ids text[],
+        broker_order_id text, broker_status text, status_detail text, reject_reason text,
+        placement text, placement_attempts integer, quantity numeric, price numeric,
+        stop_price numeric, trail_price numeric, trail_percent numeric, time_in_force text,
+        expire_at timestamptz, hwm numeric, pending_terms jsonb, dispatch text,
+        dispatch_in double precision, reset_attempts boolean, not_at_broker boolean)
+), saved AS (
+    UPDATE orders o SET status = v.status, previous_status = v.previous_status,
+        filled_quantity = v.filled_quantity, avg_fill_price = v.avg_fill_price,
+        filled_notional = v.filled_notional,
+        reserved_cash = v.reserved_cash, reserved_quantity = v.reserved_quantity,
+        trade_ids = v.trade_ids, broker_order_id = v.broker_order_id,
+        broker_status = v.broker_status, status_detail = v.status_detail,
+        reject_reason = v.reject_reason, placement = v.placement,
+        placement_attempts = v.placement_attempts, quantity = v.quantity, price = v.price,
+        stop_price = v.stop_price, trail_price = v.trail_price,
+        trail_percent = v.trail_percent, time_in_force = v.time_in_force,
+        expire_at = v.expire_at, hwm = v.hwm, pending_terms = v.pending_terms,
+        version = v.version, updated_at = now(),
+        next_dispatch_at = CASE v.dispatch WHEN 'keep' THEN o.next_dispatch_at
+            WHEN 'done' THEN NULL ELSE now() + make_interval(secs => v.dispatch_in) END,
+        dispatch_attempts = CASE WHEN v.reset_attempts THEN 0 ELSE o.dispatch_attempts END
+    FROM v
+    WHERE o.id = v.id AND o.version = v.expected
+      AND (NOT v.not_at_broker OR o.broker_order_id IS NULL)
+    RETURNING o.id, o.user_id
 )
 INSERT INTO order_events (order_id, user_id, version, from_status, to_status, detail, actor)
-SELECT saved.id, saved.user_id, e.version, e.from_status, e.to_status, CAST(e.detail AS jsonb),
-       :actor
-FROM saved, unnest(CAST(:versions AS integer[]), CAST(:froms AS text[]), CAST(:tos AS text[]),
-                   CAST(:details AS text[])) AS e(version, from_status, to_status, detail)
-RETURNING created_at"""
+SELECT saved.id, saved.user_id, e.version, e.from_status, e.to_status, e.detail, :actor
+FROM ROWS FROM (jsonb_to_recordset(CAST(:events AS jsonb))
+         AS (order_id uuid, version integer, from_status text, to_status text, detail jsonb))
+     WITH ORDINALITY AS e(order_id, version, from_status, to_status, detail, n)
+JOIN saved ON saved.id = e.order_id
+ORDER BY e.n
+RETURNING order_id, created_at"""
+SAVE = text(_SAVE)
 
 
 async def save(conn: AsyncConnection, change: Change, *, actor: str,
@@ -367,11 +388,19 @@ async def save(conn: AsyncConnection, change: Change, *, actor: str,
 
     `actor` says who or what caused it in the audit trail ("user:<id>", "paper", ...).
     """
-    saved = await claim(conn, change, dispatch=dispatch, actor=actor)
-    if saved is None:
-        raise StaleOrder(f"order {change.before.id} changed while it was being updated",
-                         details={"order_id": str(change.before.id)})
-    return saved
+    return (await save_all(conn, [change], actor=actor, dispatch=dispatch))[0]
+
+
+async def save_all(conn: AsyncConnection, changes: Sequence[Change], *, actor: str,
+                   dispatch: Dispatch | None = None) -> list[Change]:
+    """Write the changes of orders locked in this transaction in one statement (one order
+    each); StaleOrder, with nothing kept, if any of them moved meanwhile."""
+    saved = await _write(conn, changes, actor=actor, dispatch=dispatch, guard=None)
+    stale = [change.before.id for change, done in zip(changes, saved, strict=True) if done is None]
+    if stale:
+        raise StaleOrder(f"order {stale[0]} changed while it was being updated",
+                         details={"order_id": str(stale[0])})
+    return [done for done in saved if done is not None]
 
 
 async def claim(conn: AsyncConnection, change: Change, *, actor: str,
@@ -382,52 +411,65 @@ async def claim(conn: AsyncConnection, change: Change, *, actor: str,
     The only statement that changes an order: its row (compare-and-set on the version) and one
     order_events row per step, in one statement. None when another writer got there first.
     """
-    if not change.steps:
-        return change
+    return (await _write(conn, [change], actor=actor, dispatch=dispatch, guard=guard))[0]
+
+
+async def _write(conn: AsyncConnection, changes: Sequence[Change], *, actor: str,
+                 dispatch: Dispatch | None, guard: Guard | None) -> list[Change | None]:
+    moving = [change for change in changes if change.steps]
+    if len({change.before.id for change in moving}) < len(moving):
+        raise ValueError("a save writes each order once; merge its changes first")
+    stamps: dict[uuid.UUID, datetime] = {}
+    if moving:
+        rows = [_row(change, dispatch, guard) for change in moving]
+        events = [event for change in moving for event in _events(change)]
+        result = await conn.execute(SAVE, {"rows": json.dumps(rows),
+                                           "events": json.dumps(events), "actor": actor})
+        stamps = {row.order_id: row.created_at for row in result}
+    saved: list[Change | None] = []
+    for change in changes:
+        if not change.steps:
+            saved.append(change)
+            continue
+        stamped = stamps.get(change.before.id)
+        if stamped is None:
+            saved.append(None)
+            continue
+        await triggers.keep_in_step(conn, change.before, change.after)
+        saved.append(Change(change.before, tuple(
+            replace(step, order=replace(step.order, updated_at=stamped))
+            for step in change.steps)))
+    return saved
+
+
+def _row(change: Change, dispatch: Dispatch | None, guard: Guard | None) -> dict[str, Any]:
     before, after = change.before, change.after
-    sql = _SAVE.format(dispatch=_dispatch_sql(dispatch),
-                       guard=f" AND {guard.value}" if guard else "")
-    params: dict[str, Any] = {
-        "id": before.id, "expected": before.version, "version": after.version,
-        "status": after.status.value,
-        "previous_status": after.previous_status.value if after.previous_status else None,
-        "filled_quantity": after.filled_quantity, "avg_fill_price": after.avg_fill_price,
-        "filled_notional": after.filled_notional,
-        "reserved_cash": after.reserved_cash, "reserved_quantity": after.reserved_quantity,
-        "trade_ids": sorted(after.trade_ids), "broker_order_id": after.broker_order_id,
-        "broker_status": after.broker_status, "status_detail": after.status_detail,
-        "reject_reason": after.reject_reason,
-        "placement": after.placement.value if after.placement else None,
-        "placement_attempts": after.placement_attempts,
-        "quantity": after.quantity, "price": after.price, "stop_price": after.stop_price,
-        "trail_price": after.trail_price, "trail_percent": after.trail_percent,
-        "time_in_force": after.time_in_force.value, "expire_at": after.expire_at,
-        "hwm": after.hwm, "pending_terms": _terms_json(after.pending_terms),
-        "versions": [step.order.version for step in change.steps],
-        "froms": [step.from_status.value for step in change.steps],
-        "tos": [step.order.status.value for step in change.steps],
-        "details": [json.dumps(describe(step.event, _changed(prior, step.order)))
-                    for prior, step in zip((before, *(st.order for st in change.steps)),
-                                           change.steps, strict=False)],
-        "actor": actor,
-    }
-    if dispatch is not None and dispatch.in_seconds is not None:
-        params["dispatch_in"] = dispatch.in_seconds
-    stamped = (await conn.execute(text(sql), params)).scalars().first()
-    if stamped is None:
-        return None
-    await triggers.keep_in_step(conn, before, after)
-    return Change(before, tuple(replace(step, order=replace(step.order, updated_at=stamped))
-                                for step in change.steps))
+    row = {name: json_value(getattr(after, name)) for name in _SAVED}
+    row.update(
+        id=str(before.id), expected=before.version, trade_ids=sorted(after.trade_ids),
+        pending_terms=_terms_dict(after.pending_terms),
+        dispatch="keep" if dispatch is None else "done" if dispatch.in_seconds is None else "in",
+        dispatch_in=None if dispatch is None else dispatch.in_seconds,
+        reset_attempts=(dispatch is not None and dispatch.in_seconds is not None
+                        and dispatch.reset_attempts),
+        not_at_broker=guard is Guard.NOT_AT_BROKER)
+    return row
 
 
-def _dispatch_sql(dispatch: Dispatch | None) -> str:
-    if dispatch is None:
-        return ""
-    if dispatch.in_seconds is None:
-        return ", next_dispatch_at = NULL"
-    reset = ", dispatch_attempts = 0" if dispatch.reset_attempts else ""
-    return f", next_dispatch_at = now() + make_interval(secs => :dispatch_in){reset}"
+# The order's fields the save writes as they are (beside id, version check, trade ids, terms).
+_SAVED = ("version", "status", "previous_status", "filled_quantity", "avg_fill_price",
+          "filled_notional", "reserved_cash", "reserved_quantity", "broker_order_id",
+          "broker_status", "status_detail", "reject_reason", "placement", "placement_attempts",
+          "quantity", "price", "stop_price", "trail_price", "trail_percent", "time_in_force",
+          "expire_at", "hwm")
+
+
+def _events(change: Change) -> list[dict[str, Any]]:
+    priors = (change.before, *(step.order for step in change.steps))
+    return [{"order_id": str(change.before.id), "version": step.order.version,
+             "from_status": step.from_status.value, "to_status": step.order.status.value,
+             "detail": describe(step.event, _changed(prior, step.order))}
+            for prior, step in zip(priors, change.steps, strict=False)]
 
 
 # What the audit trail shows changing, old and new, beside the status.
