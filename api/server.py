@@ -18,6 +18,7 @@ import uvicorn.main
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from api.errors import error_document
+from shared import logs
 from shared.settings import get_settings, settings_or_exit
 
 APP: Final = "api.main:create_app"
@@ -108,8 +109,10 @@ def main(argv: list[str]) -> None:
     that cannot start, but exit 0, which no orchestrator reads as a failure.
     """
     settings = settings_or_exit()
+    # JSON log lines from uvicorn's first one on; each request is logged by the app itself.
     uvicorn.main.main([APP, "--factory", "--http", PROTOCOL, "--port", str(settings.api_port),
-                       *argv], prog_name="python -m api.server")
+                       "--log-config", str(logs.CONFIG_FILE), "--no-access-log", *argv],
+                      prog_name="python -m api.server")
 
 
 if __name__ == "__main__":

@@ -91,9 +91,7 @@ BROKER_QUEUES = ",".join(queue_for(broker) for broker in sorted(REAL_BROKERS))
 def _commands(opts: Options) -> list[tuple[str, list[str]]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return [
-        ("api", [*api_command(PY, HOST, opts.api_port, opts.api_workers),
-                 # JSON lines from the first one on; each request is logged by the app.
-                 "--log-config", "shared/logging.json", "--no-access-log"]),
+        ("api", api_command(PY, HOST, opts.api_port, opts.api_workers)),
         ("worker", [*celery, "worker", "-E", "-l", "info", "-Q", "orders,default",
                     "--concurrency", "2", "-n", "paper@%h"]),
         # Broker calls wait on the network: their own worker, so paper orders never queue

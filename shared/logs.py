@@ -5,7 +5,8 @@ Celery, httpx); structlog's ProcessorFormatter renders every record the same way
 what `bind` put in the context: the request id in the API, and in the worker the request id
 that caused the task (carried in its message headers) with the order ids it works on.
 `logging.json` is the one configuration: uvicorn's `--log-config` reads it, and so does
-`configure()` in every other process.
+`configure()` in every other process. It turns uvicorn's access log off: the API logs each
+request itself (`api.access`, with its route template and request id).
 """
 
 from __future__ import annotations

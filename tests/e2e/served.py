@@ -52,7 +52,13 @@ class Served:
         raise RuntimeError(f"{self.name} did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
-        """SIGTERM, and wait for it to exit (its last lines are in the log then)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
+        """SIGTERM, and wait for it to exit (its last lines are in the log then); SIGKILL if
+        it has not within 20 s."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
             self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
