@@ -72,21 +72,22 @@ def _redacted(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     if isinstance(value, Mapping):
-        return {key: REDACTED if _secret_name(key) else _redacted(item)
+        return {key: REDACTED if is_secret_name(key) else _redacted(item)
                 for key, item in value.items()}
     if isinstance(value, list | tuple | set | frozenset):
         return [_redacted(item) for item in value]
     return value
 
 
-def _secret_name(key: object) -> bool:
+def is_secret_name(key: object) -> bool:
+    """Whether a field (or a path parameter) so named holds a secret."""
     return isinstance(key, str) and bool(_SECRET_NAME.search(key))
 
 
 def redact(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
     """structlog processor: no secret leaves in a field, a message or a traceback."""
     for key, value in event.items():
-        event[key] = REDACTED if _secret_name(key) and key != "event" else _redacted(value)
+        event[key] = REDACTED if is_secret_name(key) and key != "event" else _redacted(value)
     return event
 
 

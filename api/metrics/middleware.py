@@ -7,7 +7,7 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import metrics
+from shared import logs, metrics
 
 log = logging.getLogger("api.access")
 # A path no route matched is not a label: every scanner's guess would become a new series.
@@ -40,20 +40,27 @@ class Observe:
             await self.app(scope, receive, timed_send)
         finally:
             status, seconds = answered[0] if answered else (500, time.perf_counter() - started)
-            route = _route_of(scope)
+            route, path = _route_and_path(scope)
             metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 seconds)
-            log.info("%s %s %d", scope["method"], scope["path"], status, extra={
-                "method": scope["method"], "path": scope["path"], "route": route,
+            log.info("%s %s %d", scope["method"], path, status, extra={
+                "method": scope["method"], "path": path, "route": route,
                 "status": status, "duration_ms": round(seconds * 1000, 3),
                 "request_id": scope.get("state", {}).get("request_id")})
 
 
-def _route_of(scope: Scope) -> str:
-    """The matched route's template, e.g. /api/v1/orders/{order_id}; each value of a path
-    parameter goes back to its name. A mount (static files) is its root plus {path}."""
+def _route_and_path(scope: Scope) -> tuple[str, str]:
+    """The matched route's template (/api/v1/orders/{order_id}: each path parameter's value
+    back to its name; a mount, such as static files, is its root plus {path}) and the path to
+    log: the request's own, with a parameter named like a secret (a webhook's {token}) redacted.
+    """
+    path: str = scope["path"]
     if "route" not in scope:
-        return f"{scope['root_path']}/{{path}}" if "endpoint" in scope else UNMATCHED
+        return (f"{scope['root_path']}/{{path}}" if "endpoint" in scope else UNMATCHED), path
     names = {str(value): name for name, value in scope.get("path_params", {}).items()}
-    return "/".join(f"{{{names.pop(part)}}}" if part in names else part
-                    for part in scope["path"].split("/"))
+    template, logged = [], []
+    for part in path.split("/"):
+        name = names.pop(part, None)
+        template.append(part if name is None else f"{{{name}}}")
+        logged.append(logs.REDACTED if name is not None and logs.is_secret_name(name) else part)
+    return "/".join(template), "/".join(logged)
