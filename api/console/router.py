@@ -24,10 +24,9 @@ CONTENT_SECURITY_POLICY = "; ".join((
     "default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self'",
     "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
 ))
+# The edge (api/edge.py) adds nosniff, no-referrer and X-Frame-Options to every answer.
 HEADERS = {
     "Content-Security-Policy": CONTENT_SECURITY_POLICY,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
     # Revalidate every time (ETag/Last-Modified answer 304): a deploy is picked up at once.
     "Cache-Control": "no-cache",
 }

@@ -1,12 +1,11 @@
-"""The trader console in a real headless Chromium (Debian's, driven by Playwright): the API in
-its own uvicorn process, a real Celery worker, real PostgreSQL and Redis."""
+"""The trader console in a real headless Chromium (Debian's, driven by Playwright): the API
+served as in production (`python -m api.server`), a real Celery worker, PostgreSQL and Redis."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
-import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
@@ -18,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from api.auth.service import BAD_CREDENTIALS
 from api.console.router import CONTENT_SECURITY_POLICY
+from tests.e2e.apiserver import api_process
 from tests.e2e.conftest import WorkerProcess
-from tests.e2e.served import Served
 from tests.helpers import PASSWORD, new_instrument, set_quote
 
 pytestmark = pytest.mark.e2e
@@ -31,20 +30,15 @@ CHROMIUM_MISSING = (
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    """The API started the way `make run` starts it, and a worker."""
+def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The API as production serves it, and a worker; the API's base URL."""
     workdir = tmp_path_factory.mktemp("console")
     worker = WorkerProcess(os.environ["REDIS_URL"], workdir, {"PAPER_ALWAYS_OPEN": "true"})
-    server = Served.on_free_port(
-        [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory", "--host",
-         "127.0.0.1", "--port", "{port}", "--log-config", "shared/logging.json"],
-        workdir / "api.log")
     worker.start()
     try:
-        server.start()
-        yield server
+        with api_process(workdir / "api.log") as url:
+            yield url
     finally:
-        server.stop()
         worker.stop()
 
 
@@ -85,19 +79,19 @@ async def engine() -> AsyncIterator[AsyncEngine]:
     await made.dispose()
 
 
-async def _register(api: Served) -> str:
+async def _register(api: str) -> str:
     email = f"console-{uuid.uuid4().hex[:12]}@example.com"
-    async with httpx.AsyncClient(base_url=api.url) as client:
+    async with httpx.AsyncClient(base_url=api) as client:
         response = await client.post("/api/v1/auth/register",
                                      json={"email": email, "password": PASSWORD})
     assert response.status_code == 201, response.text
     return email
 
 
-async def _log_in(page: Page, api: Served) -> str:
+async def _log_in(page: Page, api: str) -> str:
     """Sign a new user up over HTTP and log them in on the page; their email."""
     email = await _register(api)
-    await page.goto(f"{api.url}/console")
+    await page.goto(f"{api}/console")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill(PASSWORD)
     await page.get_by_role("button", name="Log in").click()
@@ -120,20 +114,21 @@ async def _place(page: Page, symbol: str, quantity: str, limit: str | None = Non
         f"Order placed: BUY {quantity} {symbol}")
 
 
-async def _api_get(api: Served, email: str, path: str) -> httpx.Response:
+async def _api_get(api: str, email: str, path: str) -> httpx.Response:
     """GET an API path as this user (a login of its own, beside the page's)."""
-    async with httpx.AsyncClient(base_url=api.url) as client:
+    async with httpx.AsyncClient(base_url=api) as client:
         login = await client.post("/api/v1/auth/login",
                                   json={"email": email, "password": PASSWORD})
         token = login.json()["access_token"]
         return await client.get(f"/api/v1{path}", headers={"Authorization": f"Bearer {token}"})
 
 
-async def test_an_unauthenticated_visit_shows_the_login_form(page: Page, api: Served) -> None:
-    response = await page.goto(f"{api.url}/console")
+async def test_an_unauthenticated_visit_shows_the_login_form(page: Page, api: str) -> None:
+    response = await page.goto(f"{api}/console")
     assert response is not None
     assert response.status == 200
     assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert response.headers["x-content-type-options"] == "nosniff"
     await expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     await expect(page.get_by_label("Email")).to_be_editable()
     await expect(page.get_by_label("Password")).to_be_editable()
@@ -141,9 +136,9 @@ async def test_an_unauthenticated_visit_shows_the_login_form(page: Page, api: Se
     await expect(page.get_by_role("status").filter(has_text="Not connected")).to_be_visible()
 
 
-async def test_a_wrong_password_shows_the_apis_message(page: Page, api: Served) -> None:
+async def test_a_wrong_password_shows_the_apis_message(page: Page, api: str) -> None:
     email = await _register(api)
-    await page.goto(f"{api.url}/console")
+    await page.goto(f"{api}/console")
     await page.get_by_label("Email").fill(email)
     await page.get_by_label("Password").fill("not the password at all")
     await page.get_by_role("button", name="Log in").click()
@@ -152,7 +147,7 @@ async def test_a_wrong_password_shows_the_apis_message(page: Page, api: Served) 
 
 
 async def test_a_market_order_reaches_filled_live_without_a_reload(
-    page: Page, api: Served, engine: AsyncEngine,
+    page: Page, api: str, engine: AsyncEngine,
 ) -> None:
     symbol = await new_instrument(engine, "100.00")
     await _log_in(page, api)
@@ -167,7 +162,7 @@ async def test_a_market_order_reaches_filled_live_without_a_reload(
 
 
 async def test_a_resting_limit_order_is_canceled_from_the_blotter(
-    page: Page, api: Served, engine: AsyncEngine,
+    page: Page, api: str, engine: AsyncEngine,
 ) -> None:
     symbol = await new_instrument(engine, "100.00")
     email = await _log_in(page, api)
@@ -189,7 +184,7 @@ async def test_a_resting_limit_order_is_canceled_from_the_blotter(
 
 
 async def test_a_position_is_marked_live_to_each_new_quote(
-    page: Page, api: Served, engine: AsyncEngine,
+    page: Page, api: str, engine: AsyncEngine,
 ) -> None:
     symbol = await new_instrument(engine, "100.00")
     email = await _log_in(page, api)
@@ -208,7 +203,7 @@ async def test_a_position_is_marked_live_to_each_new_quote(
 
 
 async def test_the_chart_follows_a_symbols_quotes(
-    page: Page, api: Served, engine: AsyncEngine,
+    page: Page, api: str, engine: AsyncEngine,
 ) -> None:
     symbol = await new_instrument(engine, "50.00")
     await _log_in(page, api)
@@ -245,9 +240,9 @@ RACE = """async (module) => {
 
 
 async def test_an_order_read_before_its_latest_event_never_undoes_it(
-    page: Page, api: Served,
+    page: Page, api: str,
 ) -> None:
-    await page.goto(f"{api.url}/console")
+    await page.goto(f"{api}/console")
     late, fresh = await page.evaluate(RACE, "/console/assets/js/orders.js")
     assert late["status"] == "FILLED"  # the read is older than the events: they stand
     assert late["filled_quantity"] == "1"
