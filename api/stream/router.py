@@ -120,6 +120,7 @@ async def _serve(websocket: WebSocket, session: Session) -> None:
     try:
         done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     finally:
+        session.stop_pumping()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
@@ -224,6 +225,7 @@ async def _sse_events(session: Session) -> AsyncIterator[dict[str, str]]:
                     event["id"] = str(message["seq"])
                 yield event
     finally:
+        session.stop_pumping()
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

@@ -118,6 +118,8 @@ class Session:
             services.settings.stream_max_queued)
         self._stopped = asyncio.Event()
         self._stop_reason: Exception | None = None
+        self._pumping = True
+        self._bell: asyncio.Event | None = None
 
     @classmethod
     async def open(cls, services: StreamServices, user_id: uuid.UUID,
@@ -158,10 +160,10 @@ class Session:
             return messages.heartbeat(self.cursor)
 
     async def pump(self) -> None:
-        """Queue the user's events after the cursor, forever: the missed ones, then live."""
-        bell = await self._services.doorbell.join(self.user_id)
+        """Queue the user's events after the cursor, the missed ones, then live, until stopped."""
+        self._bell = bell = await self._services.doorbell.join(self.user_id)
         try:
-            while True:
+            while self._pumping:
                 bell.clear()  # before reading: a ring during the read means read again
                 async with self._services.engine.connect() as conn:
                     rows = await stream_repo.events_after(conn, self.user_id, self.cursor, BATCH)
@@ -221,7 +223,19 @@ class Session:
         self.symbols -= dropped
         return messages.subscribed(sorted(self.symbols))
 
+    def stop_pumping(self) -> None:
+        """End pump() at its next turn, cancelled or not.
+
+        A cancellation is not enough: redis-py finishes a command whose task is cancelled and
+        drops the cancellation (SQLAlchemy can too, while giving a connection back), and a
+        pump that missed it would read the log for ever and hold its stream open.
+        """
+        self._pumping = False
+        if self._bell is not None:
+            self._bell.set()
+
     def close(self) -> None:
-        """Leave the quote feed and the process's open streams."""
+        """Stop pumping, leave the quote feed and the process's open streams."""
+        self.stop_pumping()
         self._services.quotes.unsubscribe(self.symbols, self.offer)
         self._services.drain.closed(self)

@@ -40,6 +40,7 @@ class Drain:
         self._streams: set[Endable] = set()
         self._none_open = asyncio.Event()
         self._none_open.set()
+        self._draining: asyncio.Task[None] | None = None  # held: the loop keeps weak refs
 
     def opened(self, stream: Endable) -> None:
         """Count a new stream; one opened while shutting down is ended at once."""
@@ -76,8 +77,7 @@ class Drain:
                 _pass_on(onward, signum, frame)
                 return
             self.closing = True
-            loop.call_soon_threadsafe(
-                lambda: loop.create_task(self._drain_then(onward, signum, frame)))
+            loop.call_soon_threadsafe(self._start_draining, loop, onward, signum, frame)
 
         for sig in SIGNALS:
             signal.signal(sig, handler)
@@ -88,6 +88,10 @@ class Drain:
                     signal.signal(sig, onward)
 
         return undo
+
+    def _start_draining(self, loop: asyncio.AbstractEventLoop, onward: Handler, signum: int,
+                        frame: FrameType | None) -> None:
+        self._draining = loop.create_task(self._drain_then(onward, signum, frame))
 
     async def _drain_then(self, onward: Handler, signum: int, frame: FrameType | None) -> None:
         await self.drain()
