@@ -87,6 +87,8 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _refuse(self, status: int, code: str, message: str) -> None:
         self._headers_arrived()
+        if self.transport.is_closing():  # the parser refused the request already (400)
+            return
         body = json.dumps(error_document(code, message, {}, uuid.uuid4().hex)).encode()
         self.transport.write(b"".join([
             STATUS_LINE[status], b"content-type: application/json\r\n",

@@ -20,6 +20,7 @@ import httpx
 import pytest
 
 from api.server import MAX_HEADER_BYTES, command
+from shared.settings import DEV_CREDENTIALS_KEY, DEV_WEBHOOK_SECRET
 from tests.e2e.apiserver import ROOT, api_process
 from tests.helpers import register_and_login
 from tests.stubs.server import free_port
@@ -183,9 +184,10 @@ async def test_an_event_stream_is_never_compressed_and_its_events_arrive_at_once
 async def test_production_with_unsafe_settings_refuses_to_start_in_one_line(
     tmp_path: Path,
 ) -> None:
-    env = {key: value for key, value in os.environ.items()
-           if key not in ("JWT_SECRET", "CREDENTIALS_KEYS", "BROKER_WEBHOOK_SECRET")}
-    env.update({"ENVIRONMENT": "production", "PUBLIC_BASE_URL": "http://gate.example.com"})
+    # Set here, so that no .env of the machine can make them safe.
+    env = {**os.environ, "ENVIRONMENT": "production", "JWT_SECRET": "x" * 40,
+           "CREDENTIALS_KEYS": DEV_CREDENTIALS_KEY, "BROKER_WEBHOOK_SECRET": DEV_WEBHOOK_SECRET,
+           "PUBLIC_BASE_URL": "http://gate.example.com"}
     result = await asyncio.to_thread(
         subprocess.run, command(sys.executable, "127.0.0.1", free_port(), 2), cwd=ROOT,
         env=env, capture_output=True, text=True, timeout=120, check=False)
