@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sys
 import uuid
 from typing import Any, Final
@@ -19,7 +20,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from api.errors import error_document
 from shared import logs
-from shared.settings import get_settings, settings_or_exit
+from shared.settings import Settings, get_settings, settings_or_exit
 
 APP: Final = "api.main:create_app"
 PROTOCOL: Final = "api.server:HttpProtocol"
@@ -104,6 +105,12 @@ def command(python: str, host: str, port: int, workers: int) -> list[str]:
             "--workers", str(workers)]
 
 
+def graceful_seconds(settings: Settings) -> int:
+    """How long uvicorn waits, after SIGTERM, for the requests in flight (streams end first,
+    api/stream/shutdown.py): one may still be sending its body, then be handled."""
+    return math.ceil(settings.body_timeout_seconds + settings.request_timeout_seconds)
+
+
 def main(argv: list[str]) -> None:
     """Check the settings, then run uvicorn with this protocol; `argv` are uvicorn's options.
 
@@ -113,7 +120,8 @@ def main(argv: list[str]) -> None:
     settings = settings_or_exit()
     # JSON log lines from uvicorn's first one on; each request is logged by the app itself.
     uvicorn.main.main([APP, "--factory", "--http", PROTOCOL, "--port", str(settings.api_port),
-                       "--log-config", str(logs.CONFIG_FILE), "--no-access-log", *argv],
+                       "--log-config", str(logs.CONFIG_FILE), "--no-access-log",
+                       "--timeout-graceful-shutdown", str(graceful_seconds(settings)), *argv],
                       prog_name="python -m api.server")
 
 

@@ -31,7 +31,7 @@ def api_process(log: Path, workers: int = 1,
             start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url, process, log)
+        wait_healthy(url, process, log)
         yield url
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -42,7 +42,8 @@ def api_process(log: Path, workers: int = 1,
             process.wait(10)
 
 
-def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+def wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until the API answers /health; fail with its log if it exits or never does."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -8,10 +8,8 @@ import base64
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,10 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Close
 
+from api.server import command, graceful_seconds
 from shared.messaging import tasks
+from shared.settings import Settings
+from tests.e2e.apiserver import wait_healthy
 from tests.e2e.conftest import (
     ROOT,
     ClientFactory,
@@ -32,18 +33,12 @@ from tests.e2e.conftest import (
     wait_for,
 )
 from tests.helpers import PASSWORD, place, register_and_login, set_quote
+from tests.stubs.server import free_port
 
 pytestmark = pytest.mark.e2e
 PATIENCE = 30.0
-GRACEFUL_SECONDS = 10  # uvicorn's --timeout-graceful-shutdown: the bound on an exit
+GRACEFUL_SECONDS = graceful_seconds(Settings())  # the most uvicorn waits for requests in flight
 MARKET_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture(params=[1, 2], ids=["one process", "two workers"])
@@ -51,24 +46,14 @@ def api(tmp_path: Path, request: pytest.FixtureRequest
         ) -> Iterator[tuple[subprocess.Popen[bytes], int, int]]:
     """The API in a uvicorn process of its own (which SIGTERM must stop cleanly), alone or
     as `make run` and the image serve it, two worker processes under uvicorn's supervisor."""
-    port = _free_port()
-    command = [sys.executable, "-m", "uvicorn", "api.main:create_app", "--factory",
-               "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning",
-               "--timeout-graceful-shutdown", str(GRACEFUL_SECONDS),
-               "--workers", str(request.param)]
+    port = free_port()
     log = tmp_path / "api.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy(), stdout=out,
+        process = subprocess.Popen(command(sys.executable, "127.0.0.1", port, request.param),
+                                   cwd=ROOT, env=os.environ.copy(), stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert process.poll() is None, log.read_text()[-3000:]
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.2)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log)
         yield process, port, request.param
     finally:
         if process.poll() is None:
