@@ -36,18 +36,16 @@ class Failure(Exception):
 
 
 def settings() -> Settings:
-    """The process's settings, or a CONFIG failure naming the first refused variable."""
+    """The process's settings, or a CONFIG failure naming each refused variable."""
     from pydantic import ValidationError
 
-    from shared.settings import get_settings
+    from shared.settings import get_settings, refusal
 
     try:
         return get_settings()
     except ValidationError as error:
-        first = error.errors()[0]
-        name = "_".join(str(part) for part in first["loc"]).upper() or "the configuration"
-        # The message only: pydantic's full text would echo the refused value (maybe a secret).
-        raise Failure(f"{name} is refused: {first['msg']}", ExitCode.CONFIG) from None
+        raise Failure(f"the configuration is refused: {refusal(error)}",
+                      ExitCode.CONFIG) from None
 
 
 def run(work: Coroutine[Any, Any, T]) -> T:

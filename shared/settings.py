@@ -363,13 +363,17 @@ def get_settings() -> Settings:
     return Settings()
 
 
+def refusal(exc: ValidationError) -> str:
+    """Why the settings were refused, on one line: each variable and its reason, not its value."""
+    return "; ".join(
+        ":".join([*(str(part).upper() for part in error["loc"]), " " + error["msg"]])
+        .replace("Value error, ", "").strip() for error in exc.errors())
+
+
 def settings_or_exit(exit_code: int = 1) -> Settings:
     """The process-wide settings; if they are refused, say why on one line and exit."""
     try:
         return get_settings()
     except ValidationError as exc:
-        reasons = "; ".join(
-            ":".join([*(str(part).upper() for part in error["loc"]), " " + error["msg"]])
-            .replace("Value error, ", "").strip() for error in exc.errors())
-        sys.stderr.write(f"ordergate: refusing to start: {reasons}\n")
+        sys.stderr.write(f"ordergate: refusing to start: {refusal(exc)}\n")
         raise SystemExit(exit_code) from None

@@ -241,7 +241,7 @@ def test_a_refused_setting_is_exit_4_naming_it() -> None:
     result = ordergate("orders", "list", env={"DB_POOL_SIZE": "plenty"})
 
     line = _one_line_failure(result, 4)
-    assert line.startswith("ordergate: DB_POOL_SIZE is refused: "), line
+    assert line.startswith("ordergate: the configuration is refused: DB_POOL_SIZE: "), line
     assert "plenty" not in line
 
 
