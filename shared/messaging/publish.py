@@ -47,13 +47,14 @@ async def publish_order_changes(redis: Redis, changes: Sequence[Change],
         for change in changes:
             for step in change.steps:
                 body = order_resource(step.order)
-                user_id = str(step.order.user_id)
-                pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), step.order.version,
-                          user_id, json.dumps(body), ttl_seconds)
+                user_id, snapshot = str(step.order.user_id), json.dumps(body)
+                if step is change.steps[-1]:  # the steps before it would be overwritten at once
+                    pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), step.order.version,
+                              user_id, snapshot, ttl_seconds)
                 pipe.xadd(user_stream_key(user_id), {
                     "type": "order", "order_id": body["id"], "version": str(step.order.version),
                     "from_status": step.from_status.value, "to_status": step.order.status.value,
-                    "order": json.dumps(body)}, maxlen=STREAM_MAXLEN, approximate=True)
+                    "order": snapshot}, maxlen=STREAM_MAXLEN, approximate=True)
         await pipe.execute()
 
 

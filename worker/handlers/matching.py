@@ -107,7 +107,7 @@ async def _round(conn: AsyncConnection, *, symbol: str, settings: Settings) -> R
         linked = await pending.add(conn, change, now)
         followed |= {c.before.id for c in linked}
     changes = await pending.write(conn)
-    await market.take_sizes(conn, symbol, bid=taken[Side.SELL], ask=taken[Side.BUY])
+    await market.take_sizes(conn, {symbol: (taken[Side.SELL], taken[Side.BUY])})
     # Legs opened or changed in this round are matched by the next one, right away.
     return Round(changes, more=reached.capped or bool(followed) or bool(held))
 

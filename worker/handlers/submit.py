@@ -105,9 +105,9 @@ class _Book:
         return quote.size(side) - self.taken[symbol, side]
 
     async def spend(self, conn: AsyncConnection) -> None:
-        for symbol in sorted(self.rows):
-            await market.take_sizes(conn, symbol, bid=self.taken[symbol, Side.SELL],
-                                    ask=self.taken[symbol, Side.BUY])
+        await market.take_sizes(conn, {symbol: (self.taken[symbol, Side.SELL],
+                                                self.taken[symbol, Side.BUY])
+                                       for symbol in self.rows})
 
 
 async def _execute(conn: AsyncConnection, change: Change, book: _Book) -> Change:

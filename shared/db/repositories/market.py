@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -105,14 +105,19 @@ async def lock_quotes(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str
     return {row["symbol"]: row for row in result.mappings()}
 
 
-async def take_sizes(conn: AsyncConnection, symbol: str, *, bid: Decimal,
-                     ask: Decimal) -> None:
-    """Spend size at the touch of a locked quote (the CHECK refuses an overspend)."""
-    if bid == 0 and ask == 0:
+async def take_sizes(conn: AsyncConnection,
+                     taken: Mapping[str, tuple[Decimal, Decimal]]) -> None:
+    """Spend (bid, ask) size at the touch of locked quotes, by symbol, in one statement (the
+    CHECK refuses an overspend)."""
+    spent = sorted((symbol, bid, ask) for symbol, (bid, ask) in taken.items() if bid or ask)
+    if not spent:
         return
     await conn.execute(
-        text("UPDATE quotes SET bid_size = bid_size - :bid, ask_size = ask_size - :ask"
-             " WHERE symbol = :symbol"), {"symbol": symbol, "bid": bid, "ask": ask})
+        text("UPDATE quotes q SET bid_size = q.bid_size - t.bid, ask_size = q.ask_size - t.ask"
+             " FROM unnest(CAST(:symbols AS text[]), CAST(:bids AS numeric[]),"
+             " CAST(:asks AS numeric[])) AS t(symbol, bid, ask) WHERE q.symbol = t.symbol"),
+        {"symbols": [s for s, _, _ in spent], "bids": [b for _, b, _ in spent],
+         "asks": [a for _, _, a in spent]})
 
 
 async def all_quotes(conn: AsyncConnection) -> Sequence[RowMapping]:
