@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, RedisDep, SettingsDep
 from api.errors import ApiError
-from shared.brokers import webhooks
+from shared.brokers import signing, webhooks
 from shared.brokers.catalog import Broker, queue_for
 from shared.credentials import CredentialBox, CredentialsError
 from shared.db.repositories import connections
@@ -29,11 +29,12 @@ from shared.settings import Settings
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
-DELIVERY_ID_HEADER = "X-Broker-Delivery-Id"
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": "a delivery already received: nothing changes"},
-    401: {"description": "unsigned, badly signed or stale: nothing is stored"},
+    401: {"description": "unsigned, badly signed or stale (`invalid_signature`), or signed in"
+                         " the retired version 1 format (`signature_version_unsupported`):"
+                         " nothing is stored"},
     404: {"description": "no webhook endpoint for this broker"},
     413: {"description": "the body is larger than WEBHOOK_MAX_BODY_BYTES"},
 }
@@ -71,7 +72,8 @@ async def _receive(broker: Broker, token: str | None, request: Request, engine: 
     if verified is None:
         raise ApiError(401, "the webhook signature is missing, invalid or stale",
                        code="invalid_signature")
-    delivery_id = request.headers.get(DELIVERY_ID_HEADER) or hashlib.sha256(body).hexdigest()
+    delivery_id = (request.headers.get(signing.DELIVERY_ID_HEADER)
+                   or hashlib.sha256(body).hexdigest())
     async with engine.begin() as conn:
         event_id = await deliveries.store(
             conn, broker=broker.value, delivery_id=delivery_id[:128],
@@ -109,10 +111,13 @@ async def _verify(conn: Any, broker: Broker, token: str | None, body: bytes,
             conn, broker, broker_user_id=trigger.broker_user_id))
     elif broker is Broker.UPSTOX and token:
         rows = list(await connections.webhook_candidates(conn, broker, webhook_token=token))
-    return webhooks.authenticate(
-        broker, body=body, headers=headers, path_token=token,
-        candidates=_candidates(rows, settings), secrets=settings.webhook_secrets,
-        now=time.time(), tolerance_seconds=settings.webhook_tolerance_seconds)
+    try:
+        return webhooks.authenticate(
+            broker, body=body, headers=headers, path_token=token,
+            candidates=_candidates(rows, settings), secrets=settings.webhook_secrets,
+            now=time.time(), tolerance_seconds=settings.webhook_tolerance_seconds)
+    except signing.OutdatedSignature as exc:
+        raise ApiError(401, str(exc), code="signature_version_unsupported") from None
 
 
 def _candidates(rows: list[Any], settings: Settings) -> list[webhooks.Candidate]:

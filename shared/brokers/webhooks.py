@@ -63,7 +63,10 @@ def parse(broker: Broker, body: bytes) -> WebhookTrigger | None:
 def authenticate(broker: Broker, *, body: bytes, headers: Mapping[str, str],
                  path_token: str | None, candidates: Sequence[Candidate],
                  secrets: Sequence[str], now: float, tolerance_seconds: int) -> Verified | None:
-    """The verified trigger of a delivery, or None: unsigned, forged, stale or malformed."""
+    """The verified trigger of a delivery, or None: unsigned, forged, stale or malformed.
+
+    Raises signing.OutdatedSignature for a generic delivery signed in the retired format.
+    """
     if broker is Broker.ZERODHA:
         return _kite_postback(body, candidates)
     if broker is Broker.UPSTOX:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
+import uuid
 from collections.abc import AsyncIterator, Callable
 
 import httpx
@@ -52,6 +55,12 @@ async def _stored(engine: AsyncEngine, broker_order_id: str) -> int:
             {"b": broker_order_id})).scalar_one())
 
 
+def _signed(secret: str, body: bytes, *, at: int | None = None,
+            delivery_id: str | None = None) -> dict[str, str]:
+    return signing.signed_headers(secret, int(time.time()) if at is None else at, body,
+                                  delivery_id or f"delivery-{uuid.uuid4()}")
+
+
 async def _post(client: httpx.AsyncClient, body: bytes, headers: dict[str, str],
                 path: str = "/api/v1/webhooks/groww") -> httpx.Response:
     return await client.post(path, content=body, headers=headers)
@@ -62,28 +71,62 @@ async def test_a_delivery_signed_with_a_current_or_rotating_secret_is_stored_onc
         hooks: httpx.AsyncClient, engine: AsyncEngine, secret: str) -> None:
     order_id = f"GMK{time.time_ns()}"
     body = _groww_update(order_id)
-    first = await _post(hooks, body, signing.signed_headers(secret, int(time.time()), body))
+    first = await _post(hooks, body, _signed(secret, body, delivery_id=f"d-{order_id}"))
     later = int(time.time()) + 5  # a redelivery, freshly signed
-    again = await _post(hooks, body, signing.signed_headers(secret, later, body))
+    again = await _post(hooks, body, _signed(secret, body, at=later, delivery_id=f"d-{order_id}"))
     assert (first.status_code, first.json()["status"]) == (202, "queued")
     assert (again.status_code, again.json()["status"]) == (200, "duplicate")
     assert await _stored(engine, order_id) == 1
 
 
+async def test_a_captured_delivery_replayed_under_a_fresh_delivery_id_is_refused(
+        hooks: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    order_id = f"GMK{time.time_ns()}"
+    body = _groww_update(order_id)
+    captured = _signed(NEW, body, delivery_id=f"relay-{order_id}")
+    assert (await _post(hooks, body, captured)).status_code == 202
+
+    replays = [await _post(hooks, body, {**captured, signing.DELIVERY_ID_HEADER: fresh})
+               for fresh in (f"relay-{order_id}-2", f"re-{order_id}", "x" * 128)]
+
+    assert [r.status_code for r in replays] == [401, 401, 401]
+    assert {r.json()["error"]["code"] for r in replays} == {"invalid_signature"}
+    assert await _stored(engine, order_id) == 1
+
+
+async def test_a_delivery_signed_in_the_retired_format_gets_its_own_401_code(
+        hooks: httpx.AsyncClient, engine: AsyncEngine) -> None:
+    order_id = f"GMK{time.time_ns()}"
+    body = _groww_update(order_id)
+    stamp = int(time.time())
+    # Version 1: hex HMAC-SHA256 of "<timestamp>." + body, valid in every other respect.
+    v1 = hmac.new(NEW.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
+    headers = {signing.SIGNATURE_HEADER: v1, signing.ALGORITHM_HEADER: "HMAC-SHA256",
+               signing.TIMESTAMP_HEADER: str(stamp), signing.DELIVERY_ID_HEADER: "d-1"}
+
+    response = await _post(hooks, body, headers)
+
+    assert response.status_code == 401
+    error = response.json()["error"]
+    assert error["code"] == "signature_version_unsupported"
+    assert "v2" in error["message"]
+    assert await _stored(engine, order_id) == 0
+
+
 def _stale(body: bytes) -> dict[str, str]:
-    return signing.signed_headers(NEW, int(time.time()) - 301, body)
+    return _signed(NEW, body, at=int(time.time()) - 301)
 
 
 def _future(body: bytes) -> dict[str, str]:
-    return signing.signed_headers(NEW, int(time.time()) + 301, body)
+    return _signed(NEW, body, at=int(time.time()) + 301)
 
 
 def _wrong_secret(body: bytes) -> dict[str, str]:
-    return signing.signed_headers("a-secret-we-never-had-0000", int(time.time()), body)
+    return _signed("a-secret-we-never-had-0000", body)
 
 
 def _other_body(body: bytes) -> dict[str, str]:
-    return signing.signed_headers(NEW, int(time.time()), body + b" ")
+    return _signed(NEW, body + b" ")
 
 
 def _unsigned(body: bytes) -> dict[str, str]:
@@ -91,12 +134,22 @@ def _unsigned(body: bytes) -> dict[str, str]:
 
 
 def _wrong_algorithm(body: bytes) -> dict[str, str]:
-    return {**signing.signed_headers(NEW, int(time.time()), body),
-            signing.ALGORITHM_HEADER: "HMAC-SHA1"}
+    return {**_signed(NEW, body), signing.ALGORITHM_HEADER: "HMAC-SHA1"}
+
+
+def _without_delivery_id(body: bytes) -> dict[str, str]:
+    signed = _signed(NEW, body, delivery_id="d-1")
+    del signed[signing.DELIVERY_ID_HEADER]
+    return signed
+
+
+def _overlong_delivery_id(body: bytes) -> dict[str, str]:
+    return _signed(NEW, body, delivery_id="x" * 129)
 
 
 @pytest.mark.parametrize("sign", [_stale, _future, _wrong_secret, _other_body, _unsigned,
-                                  _wrong_algorithm])
+                                  _wrong_algorithm, _without_delivery_id,
+                                  _overlong_delivery_id])
 async def test_an_unsigned_bad_or_stale_delivery_is_refused_and_nothing_is_stored(
         hooks: httpx.AsyncClient, engine: AsyncEngine,
         sign: Callable[[bytes], dict[str, str]]) -> None:
@@ -112,7 +165,7 @@ async def test_an_unsigned_bad_or_stale_delivery_is_refused_and_nothing_is_store
 async def test_an_oversized_delivery_is_refused_before_it_is_read(
         hooks: httpx.AsyncClient) -> None:
     body = b"{" + b" " * 4096 + b"}"
-    response = await _post(hooks, body, signing.signed_headers(NEW, int(time.time()), body))
+    response = await _post(hooks, body, _signed(NEW, body))
     assert response.status_code == 413
 
 

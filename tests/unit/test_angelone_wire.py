@@ -284,11 +284,12 @@ def test_a_body_that_is_not_an_order_update_is_refused(body: bytes) -> None:
 
 
 # A relayed postback signed at a fixed time; the signature was computed independently with
-# `openssl dgst -sha256 -hmac angel-relay-secret-0001` over "1700000000." + body.
+# `openssl dgst -sha256 -hmac angel-relay-secret-0001` over "v2\n1700000000\nangel-relay-0001\n"
+# + body (printf's escapes).
 VECTOR_BODY = (b'{"orderid":"111111111111111","ordertag":"o0123456789abcdef01",'
                b'"orderstatus":"complete","status":"complete","clientcode":"DUMMY123",'
                b'"quantity":"10","filledshares":"10","averageprice":584.7}')
-VECTOR_SIGNATURE = "f0a074268d119d842f70c2b564bffb2cbc1555e201ca45e38401ac58f5076f66"
+VECTOR_SIGNATURE = "v2=13b1d0eb0a4b403f85ac88ba9cf72d5fb0c8f4db662e639876ca5206e82a33d6"
 
 
 @pytest.mark.parametrize(("secret", "accepted"), [("angel-relay-secret-0001", True),
@@ -296,7 +297,7 @@ VECTOR_SIGNATURE = "f0a074268d119d842f70c2b564bffb2cbc1555e201ca45e38401ac58f507
 def test_a_relayed_postback_is_verified_against_a_known_vector(secret: str,
                                                                accepted: bool) -> None:
     headers = {"X-Broker-Signature": VECTOR_SIGNATURE, "X-Broker-Signature-Alg": "HMAC-SHA256",
-               "X-Broker-Timestamp": "1700000000"}
+               "X-Broker-Timestamp": "1700000000", "X-Broker-Delivery-Id": "angel-relay-0001"}
     verified = webhooks.authenticate(Broker.ANGELONE, body=VECTOR_BODY, headers=headers,
                                      path_token=None, candidates=[], secrets=[secret],
                                      now=1700000010, tolerance_seconds=300)

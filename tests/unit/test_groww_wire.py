@@ -238,10 +238,11 @@ def test_a_body_naming_no_order_is_not_a_groww_update(body: bytes) -> None:
 
 
 def test_a_relayed_delivery_is_verified_with_the_generic_signature() -> None:
-    # Known vector: openssl dgst -sha256 -hmac relay-secret-0123456789 over "1700000000.<body>".
-    signature = "da43901d3b931c834a97577e535d88c5aaaf858975ea184269f0e1bbd0bf3603"
+    # Known vector: openssl dgst -sha256 -hmac relay-secret-0123456789 over
+    # "v2\n1700000000\nrelay-delivery-0001\n<body>".
+    signature = "v2=983a5515491b35c879b5e1a66627aa0b0174c5699ef3d7fb02964d55aaf43146"
     headers = {"X-Broker-Signature": signature, "X-Broker-Signature-Alg": "HMAC-SHA256",
-               "X-Broker-Timestamp": "1700000000"}
+               "X-Broker-Timestamp": "1700000000", "X-Broker-Delivery-Id": "relay-delivery-0001"}
     candidate = webhooks.Candidate(account_id=uuid.uuid4(), session=BrokerSession(),
                                    webhook_token=None)
 

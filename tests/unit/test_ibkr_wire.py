@@ -165,10 +165,10 @@ def test_a_signed_relay_webhook_is_verified_and_a_forged_one_refused() -> None:
                                      candidates=[], secrets=["relay-secret-0123456789"],
                                      now=now, tolerance_seconds=300)
 
-    verified = verify(signing.signed_headers("relay-secret-0123456789", now, body))
+    verified = verify(signing.signed_headers("relay-secret-0123456789", now, body, "d-1"))
     assert verified is not None
     assert verified.trigger.broker_order_id == "1234567890"
-    assert verify(signing.signed_headers("another-secret-0123456789", now, body)) is None
+    assert verify(signing.signed_headers("another-secret-0123456789", now, body, "d-1")) is None
 
 
 async def test_activation_takes_the_ib_account_id() -> None:

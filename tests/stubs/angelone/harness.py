@@ -79,10 +79,12 @@ class AngelOneStub:
             row = self.book.read(self.book.orders[broker_order_id], numbers=True)
         body = dumps({**row, "clientcode": CLIENT_CODE}).encode()
         secret = self.settings.broker_webhook_secret
-        return Delivery(body=body, headers=signing.signed_headers(secret, int(time.time()), body))
+        return Delivery(body=body, headers=signing.signed_headers(
+            secret, int(time.time()), body, f"angelone-relay-{uuid.uuid4()}"))
 
     def forge(self, delivery: Delivery) -> Delivery:
-        headers = signing.signed_headers(WRONG_SECRET, int(time.time()), delivery.body)
+        headers = signing.signed_headers(WRONG_SECRET, int(time.time()), delivery.body,
+                                         delivery.headers[signing.DELIVERY_ID_HEADER])
         return Delivery(body=delivery.body, headers=headers)
 
     def verify(self, delivery: Delivery) -> WebhookTrigger | None:

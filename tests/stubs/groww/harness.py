@@ -117,13 +117,15 @@ class GrowwStub:
         with self._book.lock:
             body = dumps(self._book.advance(self._book.orders[broker_order_id])).encode()
         secret = self.settings.broker_webhook_secret
-        return Delivery(body=body, headers=signing.signed_headers(secret, int(time.time()), body))
+        return Delivery(body=body, headers=signing.signed_headers(
+            secret, int(time.time()), body, f"groww-relay-{uuid.uuid4()}"))
 
     def forge(self, delivery: Delivery) -> Delivery:
         """The same delivery signed with a secret ordergate does not hold."""
         stamp = int(time.time())
         return replace(delivery, headers=signing.signed_headers(
-            "not-the-relay-secret-at-all", stamp, delivery.body))
+            "not-the-relay-secret-at-all", stamp, delivery.body,
+            delivery.headers[signing.DELIVERY_ID_HEADER]))
 
     def verify(self, delivery: Delivery) -> WebhookTrigger | None:
         """ordergate's own verification of `delivery` (shared.brokers.webhooks)."""
