@@ -17,20 +17,25 @@ from bench import matching, phases, procs, report, stack
 def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument(
-        "--users", type=int, default=1, choices=range(1, 257), metavar="N",
-        help="bench users the orders rotate over (default 1: every order reserves cash on the "
-             "same account row, the worst case for lock contention)")
-    parser.add_argument(
+        "--users", type=int, default=100, choices=range(1, 257), metavar="N",
+        help="bench users the orders rotate over (default 100); a closed loop of the first "
+             "user alone follows (every order reserves cash on the same account row, the "
+             "worst case for lock contention)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument(
         "--matching-only", action="store_true",
         help="run only the paper exchange's matching figure (10,000 and 100,000 resting orders)")
+    only.add_argument(
+        "--orders-only", action="store_true",
+        help="run the reference and order phases, not the matching figure")
     return parser.parse_args(argv)
 
 
-def _config(users: int) -> dict[str, Any]:
+def _config(users: int, database: str) -> dict[str, Any]:
     return {
         "users": users,
         "uvicorn": stack.UVICORN_FLAGS, "celery_concurrency": 2, "devstack_profile": stack.PROFILE,
-        "database": stack.DATABASE, "closed_connections": phases.CLOSED_CONNECTIONS,
+        "database": database, "closed_connections": phases.CLOSED_CONNECTIONS,
         "closed_seconds": phases.CLOSED_SECONDS, "warmup_seconds": phases.WARMUP_SECONDS,
         "open_rate": phases.OPEN_RATE, "open_seconds": phases.OPEN_SECONDS,
         "overload_seconds": phases.OVERLOAD_SECONDS, "symbols": phases.SYMBOLS,
@@ -49,8 +54,10 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         with stack.running() as running:
+            database = running.database
             users = phases.bench_users(running, args.users)
-            matchers = [user for user, _ in phases.bench_users(running, matching.BUILDERS)]
+            matchers = ([] if args.orders_only else
+                        [user for user, _ in phases.bench_users(running, matching.BUILDERS)])
             results = asyncio.run(phases.run_all(running, users, matchers,
                                                  matching_only=args.matching_only))
             print("==> stopping the stack", flush=True)
@@ -62,7 +69,7 @@ def main(argv: list[str]) -> int:
         return 130
     lines = report.rows(results)
     out = stack.OUT_DIR / "last.json"
-    report.write_json(out, results, lines, _config(args.users))
+    report.write_json(out, results, lines, _config(args.users, database))
     print(f"\nordergate bench: {args.users} user(s), uvicorn --workers 2, Celery concurrency 2,"
           f" {os.cpu_count()} CPUs")
     print(report.table(lines))

@@ -232,7 +232,9 @@ async def run(env: dict[str, str], dsn: str, user_ids: Sequence[str]) -> dict[st
     """Both book sizes, both figures each."""
     rng = random.Random(SEED)
     settings = Settings(database_url=env["DATABASE_URL"], redis_url=env["REDIS_URL"],
-                        paper_always_open=True, db_statement_timeout_seconds=60)
+                        paper_always_open=True, db_statement_timeout_seconds=60,
+                        # Above the statement timeout, as the settings require of any process.
+                        request_timeout_seconds=120)
     runtime = Runtime(settings, engine=make_engine(settings, pool_size=len(user_ids) + 1))
     walk = Walk(SEED)
     results: dict[str, Any] = {"symbols": SYMBOLS}

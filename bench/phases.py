@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import secrets
+import signal
 import sys
 import time
 import urllib.request
@@ -14,10 +16,12 @@ from dataclasses import asdict
 from typing import Any
 
 import asyncpg
+from redis.asyncio import Redis
 
 from bench import analysis, matching, procs, reference
 from bench.loadgen import Spec
 from bench.stack import HOST, ROOT, Stack
+from shared.messaging import tasks
 
 SYMBOLS = ["AAPL", "MSFT", "GOOGL", "AMZN", "NVDA", "META", "TSLA", "JPM"]
 CLOSED_CONNECTIONS = 64
@@ -99,11 +103,15 @@ async def drive(spec: Spec) -> dict[str, Any]:
 
 
 class CpuMeter:
-    """CPU seconds each component spent during one phase (where the 2 cores went)."""
+    """CPU seconds each component spent during one phase (where the 2 cores went).
+
+    Counted per process: one started during the phase counts from zero, one that ended
+    during it is left out (a PostgreSQL backend of a pool that closed a connection).
+    """
 
     def __init__(self, stack: Stack) -> None:
         self._stack = stack
-        self._start: dict[str, float] = {}
+        self._start: dict[str, dict[int, float]] = {}
         self._wall = 0.0
         self.used: dict[str, float] = {}
 
@@ -115,9 +123,11 @@ class CpuMeter:
     def __exit__(self, *_: object) -> None:
         self._wall = time.monotonic() - self._wall
         end = self._sample()
-        self.used = {name: round(end[name] - self._start.get(name, 0.0), 2) for name in end}
+        self.used = {name: round(sum(seconds - self._start.get(name, {}).get(pid, 0.0)
+                                     for pid, seconds in used.items()), 2)
+                     for name, used in end.items()}
 
-    def _sample(self) -> dict[str, float]:
+    def _sample(self) -> dict[str, dict[int, float]]:
         return {name: procs.cpu_seconds(pids) for name, pids in self._stack.cpu_groups().items()}
 
     @property
@@ -149,17 +159,70 @@ async def reference_phase(stack: Stack) -> dict[str, Any]:
 
 
 async def order_phase(stack: Stack, pool: asyncpg.Pool, prefix: str, spec: Spec) -> dict[str, Any]:
-    """Drive POST /orders, wait for the worker, then read latency and exactly-once from the DB."""
+    """Drive POST /orders, wait for the worker, then read latency and exactly-once from the DB.
+
+    The phase starts on an empty queue and its CPU figures run until its orders are all
+    terminal, so they hold all the work its orders caused and none of another phase's.
+    """
+    await wait_drained(stack)
     with CpuMeter(stack) as cpu:
         result = await drive(spec)
-    load_end = time.time()
+        load_end = time.time()
+        result["not_terminal"] = await analysis.wait_terminal(pool, prefix, TERMINAL_TIMEOUT_S)
     accepted = result.pop("accepted_ids")
-    result["not_terminal"] = await analysis.wait_terminal(pool, prefix, TERMINAL_TIMEOUT_S)
     result["drain_s"] = round(time.time() - load_end, 2)
     result["fills"] = await analysis.fill_figures(pool, prefix, load_end)
     result["exactly_once"] = (await analysis.exactly_once(pool, prefix, accepted)).as_dict()
     result["cpu_s"] = {**cpu.used, "loadgen": result.pop("cpu_s")}
+    result["cpu_ms_per_order"] = {
+        name: round(1000 * seconds / len(accepted), 3) if accepted else None
+        for name, seconds in result["cpu_s"].items()}
     result["load_wall_s"] = cpu.wall_s
+    return result
+
+
+async def wait_drained(stack: Stack) -> None:
+    """Wait until no message waits in the orders queue (submits, matching doorbells).
+
+    The previous phase's orders are all terminal by then; what may be left is redeliveries
+    and doorbells, which would otherwise be served during this phase.
+    """
+    redis = Redis.from_url(stack.env["REDIS_URL"])
+    deadline = time.monotonic() + TERMINAL_TIMEOUT_S
+    try:
+        while time.monotonic() < deadline:
+            if await redis.llen(tasks.ORDERS_QUEUE) == 0:
+                return
+            await asyncio.sleep(0.2)
+    finally:
+        await redis.aclose()
+    raise procs.BenchError(f"the worker did not drain its queue in {TERMINAL_TIMEOUT_S:.0f}s")
+
+
+async def gateway_phase(stack: Stack, pool: asyncpg.Pool, spec: Spec) -> dict[str, Any]:
+    """The closed loop with the worker stopped (SIGSTOP): the gateway alone. Then the worker,
+    continued, drains what was accepted alone: its fills/s and CPU per order."""
+    await wait_drained(stack)
+    worker = stack.children["worker"].proc.pid
+    os.killpg(worker, signal.SIGSTOP)
+    try:
+        with CpuMeter(stack) as cpu:
+            result = await drive(spec)
+    finally:
+        os.killpg(worker, signal.SIGCONT)
+    accepted = result.pop("accepted_ids")
+    with CpuMeter(stack) as drained:
+        result["not_terminal"] = await analysis.wait_terminal(pool, spec.key_prefix,
+                                                              TERMINAL_TIMEOUT_S)
+    result["exactly_once"] = (await analysis.exactly_once(pool, spec.key_prefix,
+                                                          accepted)).as_dict()
+    result["cpu_s"] = {**cpu.used, "loadgen": result.pop("cpu_s")}
+    result["worker_alone"] = {
+        "orders": len(accepted), "drain_s": drained.wall_s,
+        "fills_per_s": round(len(accepted) / drained.wall_s, 1) if drained.wall_s else None,
+        "cpu_s": drained.used,
+        "cpu_ms_per_order": {name: round(1000 * seconds / len(accepted), 3) if accepted else None
+                             for name, seconds in drained.used.items()}}
     return result
 
 
@@ -174,7 +237,8 @@ async def matching_phase(stack: Stack, user_ids: list[str]) -> dict[str, Any]:
 async def run_all(stack: Stack, users: list[tuple[str, str]], matchers: list[str], *,
                   matching_only: bool = False) -> dict[str, Any]:
     """Every phase in order; the worker drains each before the next starts. `matchers` are
-    the users whose orders rest on the matching phase's book (kept out of the books check)."""
+    the users whose orders rest on the matching phase's book (kept out of the books check);
+    none: no matching phase."""
     if matching_only:
         return {"matching": await matching_phase(stack, matchers)}
     tokens = [token for _, token in users]
@@ -194,6 +258,17 @@ async def run_all(stack: Stack, users: list[tuple[str, str]], matchers: list[str
         results["overload"] = await order_phase(stack, pool, "ov-", _spec(
             stack, tokens, "ov-", mode="open", rate=rate, duration_s=OVERLOAD_SECONDS,
             connections=OVERLOAD_CONNECTIONS))
+        print("==> orders, closed loop with the worker stopped, then the worker alone",
+              flush=True)
+        results["gateway"] = await gateway_phase(stack, pool, _spec(
+            stack, tokens, "gw-", mode="closed", duration_s=CLOSED_SECONDS,
+            warmup_s=WARMUP_SECONDS, connections=CLOSED_CONNECTIONS))
+        # One user: every order reserves cash on the same account row (the lock hot spot).
+        print("==> orders, closed loop, 1 user", flush=True)
+        results["closed_1"] = await order_phase(stack, pool, "c1-", _spec(
+            stack, tokens[:1], "c1-", mode="closed", duration_s=CLOSED_SECONDS,
+            warmup_s=WARMUP_SECONDS, connections=CLOSED_CONNECTIONS))
         results["books"] = await analysis.books_balance(pool, [u for u, _ in users])
-    results["matching"] = await matching_phase(stack, matchers)
+    if matchers:
+        results["matching"] = await matching_phase(stack, matchers)
     return results

@@ -97,26 +97,31 @@ def group_pids(leader: int) -> list[int]:
     return pids
 
 
-def children_of(parent: int) -> list[int]:
-    """`parent` and its direct children (PostgreSQL backends are children of the postmaster)."""
-    pids = [parent]
+def backends_of(database: str) -> list[int]:
+    """PostgreSQL's backend processes serving `database` (their process title names it:
+    "postgres: [cluster:] user database host(port) state")."""
+    pids = []
     for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields is not None and int(fields[1]) == parent:
-                pids.append(int(entry.name))
+        if not entry.name.isdigit():
+            continue
+        try:
+            title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if title.startswith("postgres:") and f" {database} " in title:
+            pids.append(int(entry.name))
     return pids
 
 
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds of these processes so far (0 for those gone)."""
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds of each of these processes so far (those gone left out)."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
+    used = {}
     for pid in pids:
         fields = _stat_fields(pid)
         if fields is not None:
-            total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+            used[pid] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return used
 
 
 def _stat_fields(pid: int) -> list[str] | None:

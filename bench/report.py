@@ -83,8 +83,36 @@ def _overload_rows(r: dict[str, Any]) -> list[Row]:
     ]
 
 
+def _alone_rows(r: dict[str, Any]) -> list[Row]:
+    gateway, ref = r["gateway"], r["reference"]
+    ratio = gateway["accepted_per_s"] / ref["accepted_per_s"] if ref["accepted_per_s"] else 0.0
+    alone = gateway["worker_alone"]
+    return [
+        Row("worker stopped: accepted orders/s / ratio to reference",
+            f"{gateway['accepted_per_s']:.0f} / {ratio:.2f}x", f">= {MIN_RATIO:.1f}x",
+            _verdict(ratio >= MIN_RATIO)),
+        Row(f"worker alone, draining {alone['orders']} orders: fills/s",
+            _ms(alone["fills_per_s"]), f">= {MIN_FILLS_PER_S:.0f}",
+            _verdict(alone["fills_per_s"] is not None
+                     and alone["fills_per_s"] >= MIN_FILLS_PER_S)),
+        Row("  its CPU ms per order: worker / postgres",
+            f"{_ms(alone['cpu_ms_per_order'].get('worker'))} / "
+            f"{_ms(alone['cpu_ms_per_order'].get('postgres'))}", "", ""),
+    ]
+
+
+def _one_user_rows(r: dict[str, Any]) -> list[Row]:
+    one = r["closed_1"]
+    fills = one["fills"]
+    return [
+        Row("1 user, closed loop: accepted orders/s", f"{one['accepted_per_s']:.0f}", "", ""),
+        Row("1 user: worker fills/s / of which after the load stopped",
+            f"{_ms(fills['fills_per_s'])} / {_ms(fills['drain_fills_per_s'])}", "", ""),
+    ]
+
+
 def _exactly_once_row(r: dict[str, Any]) -> Row:
-    phases = ("closed", "open", "overload")
+    phases = ("closed", "open", "overload", "gateway", "closed_1")
     ok = all(r[p]["exactly_once"]["ok"] for p in phases) and r["books"]["ok"]
     orders = sum(r[p]["exactly_once"]["in_database"] for p in phases)
     detail = "all FILLED once" if ok else "VIOLATED (see JSON)"
@@ -116,7 +144,8 @@ def rows(results: dict[str, Any]) -> list[Row]:
     if "closed" not in results:  # --matching-only
         return matching
     return [*_rates_rows(results), *_open_rows(results), *_overload_rows(results),
-            _exactly_once_row(results), *matching]
+            *_alone_rows(results), *_one_user_rows(results), _exactly_once_row(results),
+            *matching]
 
 
 def table(lines: list[Row]) -> str:
@@ -132,15 +161,23 @@ def table(lines: list[Row]) -> str:
     return "\n".join(out)
 
 
+ORDER_PHASES = ("closed", "open", "overload", "closed_1")  # each with its own drain
+
+
 def cpu_table(results: dict[str, Any]) -> str:
-    """CPU seconds per component in each phase: where the two cores went."""
-    phases = [p for p in ("reference", "closed", "open", "overload") if p in results]
+    """CPU per component in each phase (where the two cores went), and per order."""
+    phases = [p for p in ("reference", *ORDER_PHASES, "gateway") if p in results]
     names = sorted({n for p in phases for n in results[p]["cpu_s"]})
-    out = ["CPU seconds during each load phase (2 cores):",
-           f"{'':<10}" + "".join(f"{n:>10}" for n in names)]
+    head = f"{'':<10}" + "".join(f"{n:>10}" for n in names)
+    out = ["CPU seconds in each phase (load, then the worker's drain; 2 cores):", head]
     for phase in phases:
         used = results[phase]["cpu_s"]
         out.append(f"{phase:<10}" + "".join(f"{used.get(n, 0.0):>10.1f}" for n in names))
+    out += ["", "CPU ms per accepted order (postgres: the bench database's backends):", head]
+    for phase in (p for p in ORDER_PHASES if p in results):
+        per = results[phase]["cpu_ms_per_order"]
+        out.append(f"{phase:<10}" + "".join(
+            f"{per[n]:>10.2f}" if per.get(n) is not None else f"{'':>10}" for n in names))
     return "\n".join(out)
 
 

@@ -32,7 +32,7 @@ OUT_DIR = devstack.DATA_DIR / "bench"
 PY = sys.executable
 HOST = "127.0.0.1"
 PROFILE = "bench"
-DATABASE = "ordergate_bench"
+DATABASE_SUFFIX = "_bench"  # <name>_bench beside the database a DATABASE_URL names
 REDIS_DB = 3  # the test suite uses 0; a separate number keeps queues apart
 START_TIMEOUT_S = 60.0
 UVICORN_FLAGS = ["--workers", "2", "--no-access-log", "--log-level", "warning",
@@ -45,17 +45,17 @@ class Stack:
 
     env: dict[str, str]
     dsn: str  # asyncpg DSN of the bench database
+    database: str
     api_port: int
     reference_port: int
     children: dict[str, procs.Child] = field(default_factory=dict)
-    pg_pid: int | None = None
     redis_pid: int | None = None
 
     def cpu_groups(self) -> dict[str, list[int]]:
         """Processes per component, for CPU accounting of each phase."""
         groups = {name: procs.group_pids(c.proc.pid) for name, c in self.children.items()}
-        if self.pg_pid is not None:
-            groups["postgres"] = procs.children_of(self.pg_pid)
+        # The bench database's own backends: on a shared server the others' are not ours.
+        groups["postgres"] = procs.backends_of(self.database)
         if self.redis_pid is not None:
             groups["redis"] = [self.redis_pid]
         return groups
@@ -102,31 +102,31 @@ def _asyncpg_dsn(url: str) -> str:
 
 
 def _prepare(urls: dict[str, str], own_redis: bool) -> Stack:
-    database_url = _with_database(urls["DATABASE_URL"], DATABASE)
+    database = (urlsplit(urls["DATABASE_URL"]).path.lstrip("/") or "ordergate") + DATABASE_SUFFIX
+    database_url = _with_database(urls["DATABASE_URL"], database)
     redis_url = urls["REDIS_URL"]
     if own_redis:
         redis_url = urlunsplit(urlsplit(redis_url)._replace(path=f"/{REDIS_DB}"))
         with contextlib.closing(redis.Redis.from_url(redis_url)) as client:
             client.flushdb()  # leftover task messages of an interrupted run
     dsn = _asyncpg_dsn(database_url)
-    asyncio.run(_recreate_database(dsn))
+    asyncio.run(_recreate_database(dsn, database))
     env = _child_env(database_url, redis_url)
-    _migrate(env)
+    _migrate(env, database)
     asyncio.run(_create_reference_table(dsn))
-    stack = Stack(env=env, dsn=dsn, api_port=_free_port(), reference_port=_free_port())
-    if "DATABASE_URL" not in os.environ:
-        stack.pg_pid = _pidfile(devstack.DATA_DIR / PROFILE / "pg" / "postmaster.pid")
+    stack = Stack(env=env, dsn=dsn, database=database, api_port=_free_port(),
+                  reference_port=_free_port())
     if own_redis:
         stack.redis_pid = _pidfile(devstack.DATA_DIR / PROFILE / "redis" / "redis-server.pid")
     return stack
 
 
-async def _recreate_database(dsn: str) -> None:
+async def _recreate_database(dsn: str, database: str) -> None:
     conn = await asyncpg.connect(_with_database(dsn, "postgres"))
     try:
         # FORCE ends sessions an interrupted earlier run may have left behind.
-        await conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        await conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
 
@@ -146,16 +146,20 @@ def _child_env(database_url: str, redis_url: str) -> dict[str, str]:
            "JWT_SECRET": secrets.token_urlsafe(48),
            "CREDENTIALS_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
            "BROKER_WEBHOOK_SECRET": secrets.token_urlsafe(32),
+           # Production refuses a plain-http public address; no broker calls the bench back.
+           "PUBLIC_BASE_URL": "https://bench.invalid",
            # Throughput is measured whatever the hour: the paper exchange trades around the clock.
            "PAPER_ALWAYS_OPEN": "true",
-           # The bench measures the gateway, not its request budgets (one user, one address).
-           **{f"RATE_LIMIT_{budget}": "1000000/minute" for budget in ("IP", "API", "ORDERS")}}
+           # The bench measures the gateway, not its request budgets (its users sign up and log
+           # in from one address).
+           **{f"RATE_LIMIT_{budget}": "1000000/minute"
+              for budget in ("IP", "API", "ORDERS", "REGISTER", "LOGIN")}}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     return env
 
 
-def _migrate(env: dict[str, str]) -> None:
-    print(f"==> migrating {DATABASE}", flush=True)
+def _migrate(env: dict[str, str], database: str) -> None:
+    print(f"==> migrating {database}", flush=True)
     result = subprocess.run(
         [PY, "-m", "alembic", "-c", "migrations/alembic.ini", "upgrade", "head"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=False)
