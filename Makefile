@@ -8,12 +8,13 @@ OG := $(VENV)/bin/ordergate
 MYPY_PATHS := $(wildcard shared api worker scripts cli tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser run test lint bench migrate rotate-keys import-instruments clean distclean
+.PHONY: help venv browser run test lint audit bench migrate rotate-keys import-instruments clean distclean
 
 help:
 	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
 	@echo "make test       ruff + mypy + the whole pytest suite (real PostgreSQL, Redis, Chromium)"
 	@echo "make lint       ruff + mypy + import-linter layering contracts"
+	@echo "make audit      pip-audit: known vulnerabilities of the pinned requirements (CI runs it)"
 	@echo "make bench      throughput/latency benchmark"
 	@echo "make migrate    ordergate migrate on the dev database (embedded unless URLs are set)"
 	@echo "make rotate-keys re-encrypt broker credentials under the first CREDENTIALS_KEYS key"
@@ -58,6 +59,10 @@ lint: venv
 	$(PY) -m ruff check .
 	$(PY) -m mypy $(MYPY_PATHS)
 	$(VENV)/bin/lint-imports --no-cache
+
+# Needs PyPI's vulnerability data (the network); README "Security" says what it checks.
+audit: venv
+	$(PY) scripts/audit.py
 
 # The console's browser test drives Debian's Chromium through Playwright, which downloads no
 # browser of its own: install the package where we can, else say loudly that the test will fail.
