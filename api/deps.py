@@ -25,6 +25,8 @@ from api.security import (
     verify_access_token,
 )
 from shared.clock import Clock, calendar_from, clock_from
+from shared.db.repositories import users
+from shared.domain.enums import Role
 from shared.domain.sessions import Calendar
 from shared.messaging.enqueue import OrderDispatcher
 from shared.settings import Settings
@@ -125,6 +127,29 @@ async def limit_placement(request: Request, principal: PrincipalDep) -> None:
 PLACEMENT_BUDGET = Depends(limit_placement)
 
 
+async def _role(request: Request, principal: Principal) -> Role | None:
+    # Read on every call (one primary-key lookup), so that a demotion takes effect at once.
+    async with request.app.state.autocommit_engine.connect() as conn:
+        return await users.role_of(conn, principal.user_id)
+
+
+async def is_admin(request: Request, principal: Principal) -> bool:
+    """Whether the caller is a logged-in admin. An API key never carries admin rights: a
+    leaked bot key must not run the deployment."""
+    return principal.key_id is None and await _role(request, principal) is Role.ADMIN
+
+
+async def require_admin(request: Request, principal: PrincipalDep) -> Principal:
+    """The caller of an admin route: 403 `forbidden` for anyone but a logged-in admin (an
+    admin's own API key: 403 `login_required`)."""
+    if await _role(request, principal) is not Role.ADMIN:
+        raise forbidden("this route is for admins only")
+    if principal.key_id is not None:
+        raise forbidden("admin routes take a logged-in admin's access token, never an API key",
+                        AuthCode.LOGIN_REQUIRED)
+    return principal
+
+
 class Operator:
     """The holder of OPERATOR_TOKEN: sees operational detail across all users."""
 
@@ -168,6 +193,7 @@ RedisDep = Annotated[Redis, Depends(_app_state("redis"))]
 InstrumentsDep = Annotated[InstrumentCache, Depends(_app_state("instruments"))]
 DispatcherDep = Annotated[OrderDispatcher, Depends(_app_state("dispatcher"))]
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+AdminDep = Annotated[Principal, Depends(require_admin)]
 OperatorOrPrincipalDep = Annotated[Operator | Principal, Depends(operator_or_principal)]
 ClockDep = Annotated[Clock, Depends(get_clock)]
 CalendarDep = Annotated[Calendar, Depends(get_calendar)]

@@ -20,6 +20,7 @@ from uvicorn.config import STARTUP_FAILURE
 from api import errors
 from api.accounts.halt import router as halt_router
 from api.accounts.router import router as accounts_router
+from api.admin.router import router as admin_router
 from api.apikeys.router import router as api_keys_router
 from api.auth.me import router as me_router
 from api.auth.router import router as auth_router
@@ -95,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     for router in (auth_router, orders_router, bulk_orders_router, positions_router,
                    market_router, webhooks_router, quality_router, api_keys_router,
-                   watchlists_router, me_router):
+                   watchlists_router, me_router, admin_router):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
     # An API key may read these but never change broker logins, risk limits or settings, nor
     # lift the kill switch (halting stays open to a `trade` key).

@@ -32,3 +32,9 @@ LOGIN_ONLY: Final[Responses] = {
 MALFORMED_BODY: Final[Responses] = {
     400: {"description": "malformed JSON, or a key given twice (`duplicate_key`)"},
 }
+# An admin route (api.deps.require_admin).
+ADMIN: Final[Responses] = {
+    401: _UNAUTHORIZED,
+    403: {"description": "the caller is not an admin (`forbidden`), or is an admin calling with"
+                         " an API key (`login_required`: API keys never carry admin rights)"},
+}

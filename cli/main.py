@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import orders, output, queue, runtime, stack
+from cli import admin, orders, output, queue, runtime, stack
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 not found, or a check or part of the work failed; 2 a bad option or "
@@ -16,12 +16,12 @@ EXIT_CODES = (
 
 app = typer.Typer(
     name="ordergate", no_args_is_help=True, add_completion=False, epilog=EXIT_CODES,
-    help="Operate an ordergate deployment: schema, demo data, keys, orders and queues.",
+    help="Operate an ordergate deployment: schema, demo data, admins, keys, orders and queues.",
     # A traceback's local variables could hold settings, tokens or credentials.
     pretty_exceptions_show_locals=False,
 )
 for command in (stack.migrate, stack.seed, stack.run, stack.rotate_keys,
-                stack.import_instruments):
+                stack.import_instruments, admin.create_admin):
     app.command(epilog=EXIT_CODES)(command)
 app.add_typer(orders.app, name="orders")
 app.add_typer(queue.app, name="queue")

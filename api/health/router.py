@@ -6,11 +6,18 @@ import asyncio
 import logging
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from api.deps import EngineDep, Operator, OperatorOrPrincipalDep, RedisDep, SettingsDep
+from api.deps import (
+    EngineDep,
+    Operator,
+    OperatorOrPrincipalDep,
+    RedisDep,
+    SettingsDep,
+    is_admin,
+)
 from shared.brokers.circuit import CircuitState
 from shared.messaging.heartbeat import workers_online
 from shared.messaging.queue_status import CHECK_TIMEOUT_SECONDS, broker_circuits, operator_view
@@ -65,10 +72,11 @@ async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Re
 
 
 @router.get("/api/v1/queue/status", responses={401: {"description": "no valid bearer token"}})
-async def queue_status(caller: OperatorOrPrincipalDep, engine: EngineDep, redis: RedisDep,
-                       settings: SettingsDep) -> dict[str, Any]:
-    """Queue health: aggregate for users; depths, counts and workers for the operator token."""
-    if isinstance(caller, Operator):
+async def queue_status(request: Request, caller: OperatorOrPrincipalDep, engine: EngineDep,
+                       redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
+    """Queue health: aggregate for users; depths, counts and workers for a logged-in admin or
+    the operator token."""
+    if isinstance(caller, Operator) or await is_admin(request, caller):
         return await operator_view(engine, redis, settings)
     return await _user_view(redis, settings)
 

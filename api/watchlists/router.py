@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.pages import Limit, PageCursor
 from api.responses import SCOPED, Responses
 from api.watchlists import service
 from api.watchlists.schemas import (
@@ -22,10 +21,6 @@ from api.watchlists.schemas import (
 
 router = APIRouter(prefix="/watchlists", tags=["watchlists"])
 
-MAX_PAGE = 500
-Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="items per page")]
-PageCursor = Annotated[str | None, Query(max_length=200,
-                                         description="`next_cursor` of the previous page")]
 
 _NOT_FOUND: Responses = {
     404: {"description": "no such watchlist among yours (another user's is not found either)"},

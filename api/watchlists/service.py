@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.pages import keyset_cursor, read_keyset_cursor
 from api.watchlists import cursors
 from api.watchlists.schemas import ItemOut, ItemPage, QuoteOut, WatchlistOut, WatchlistPage
 from shared.db.repositories import watchlists
@@ -44,12 +45,12 @@ async def create(conn: AsyncConnection, settings: Settings, user_id: uuid.UUID,
 async def list_page(conn: AsyncConnection, user_id: uuid.UUID, limit: int,
                     cursor: str | None) -> WatchlistPage:
     """A page of the user's watchlists, newest first."""
-    after = cursors.read_watchlist_cursor(cursor) if cursor else None
+    after = read_keyset_cursor(cursor) if cursor else None
     rows = await watchlists.list_page(conn, user_id, limit, after)
     last = rows[-1] if len(rows) == limit else None
     return WatchlistPage(
         items=[_watchlist(row) for row in rows],
-        next_cursor=cursors.watchlist_cursor(last["created_at"], last["id"]) if last else None)
+        next_cursor=keyset_cursor(last["created_at"], last["id"]) if last else None)
 
 
 async def get(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> WatchlistOut:

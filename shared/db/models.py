@@ -19,10 +19,11 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.dialects.postgresql import ARRAY, INET, JSONB, UUID
 
+from shared.brokers.catalog import Broker
 from shared.db.types import Amount, Timestamp
-from shared.domain.enums import OrderClass, OrderStatus, OrderType, Side, TimeInForce
+from shared.domain.enums import OrderClass, OrderStatus, OrderType, Role, Side, TimeInForce
 
 metadata = MetaData(
     naming_convention={
@@ -35,8 +36,8 @@ metadata = MetaData(
 )
 
 
-def _one_of(column: str,
-            values: type[Side | OrderType | TimeInForce | OrderStatus | OrderClass]) -> str:
+def _one_of(column: str, values: type[Side | OrderType | TimeInForce | OrderStatus | OrderClass
+                                      | Role | Broker]) -> str:
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
 
@@ -63,8 +64,15 @@ users = Table(
     # Access and refresh tokens carry the generation they were issued in; logging out
     # everywhere (or a password change) moves it on, and every older token stops working.
     Column("token_generation", Integer, nullable=False, server_default=text("0")),
+    # What the user may do beyond their own trading (api.deps.require_admin).
+    Column("role", String(8), nullable=False, server_default=Role.USER.value),
     _created_at(),
+    CheckConstraint(_one_of("role", Role), name="role"),
     Index("uq_users_username_lower", func.lower(text("username")), unique=True),
+    # The admin's search by prefix (e-mails are stored in lower case) and its pages.
+    Index("ix_users_email_prefix", text("email text_pattern_ops")),
+    Index("ix_users_username_prefix", text("lower(username) text_pattern_ops")),
+    Index("ix_users_created", text("created_at DESC"), text("id DESC")),
 )
 
 # At most one login code per account (OTP login by e-mail); a newer one replaces it. A used
@@ -456,4 +464,61 @@ user_settings = Table(
     CheckConstraint(_one_of("default_order_type", OrderType), name="default_order_type"),
     CheckConstraint(_one_of("default_time_in_force", TimeInForce),
                     name="default_time_in_force"),
+)
+
+# --- Roles, the audit log, the cash journal, dispatch pauses (issue 11) ---------------------
+
+# Append-only: migration 0016's trigger refuses UPDATE, DELETE and TRUNCATE. No foreign keys:
+# an entry outlives the user and the API key it names.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    _created_at(),
+    Column("action", String(48), nullable=False),  # shared.domain.audit.Action
+    # Whose account the entry is about (GET /me/audit); NULL: nobody's (an unknown e-mail).
+    Column("user_id", UUID(as_uuid=True)),
+    # Who acted: that user, an admin, or NULL for an anonymous caller or the command line.
+    Column("actor_user_id", UUID(as_uuid=True)),
+    Column("api_key_id", UUID(as_uuid=True)),
+    Column("target_type", String(32)),
+    Column("target_id", String(128)),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("ip", INET),  # the client address the rate limiter counts
+    Column("request_id", String(128)),
+    Index("ix_audit_log_created", text("created_at DESC"), text("id DESC")),
+    Index("ix_audit_log_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+    Index("ix_audit_log_action_created", "action", text("created_at DESC"), text("id DESC")),
+)
+
+# Every admin deposit (+) and withdrawal (-) of paper cash; append-only like the audit log.
+cash_journal = Table(
+    "cash_journal",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", None), nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("amount", Amount, nullable=False),
+    Column("cash_after", Amount, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("actor_user_id", UUID(as_uuid=True)),
+    # A retry with the same key and body is answered with this entry; another body is a 422.
+    Column("idempotency_key", String(255), nullable=False),
+    Column("request_hash", String(64), nullable=False),
+    _created_at(),
+    CheckConstraint("amount <> 0", name="amount_not_zero"),
+    UniqueConstraint("account_id", "idempotency_key",
+                     name="uq_cash_journal_account_idempotency_key"),
+)
+
+# A broker listed here has its new orders wait: accepted and stored, placed nowhere until the
+# row is deleted (POST/DELETE /api/v1/admin/brokers/{broker}/pause).
+dispatch_pauses = Table(
+    "dispatch_pauses",
+    metadata,
+    Column("broker", String(32), primary_key=True),
+    Column("paused_at", Timestamp, nullable=False, server_default=func.now()),
+    Column("paused_by", UUID(as_uuid=True)),
+    Column("reason", Text),
+    CheckConstraint(_one_of("broker", Broker), name="broker"),
 )

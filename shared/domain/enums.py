@@ -53,3 +53,10 @@ class Placement(StrEnum):
     IN_FLIGHT = "in_flight"  # being placed, or the outcome is unknown: look it up, never re-place
     NOT_SENT = "not_sent"  # certainly never received: may be placed again with the same tag
     PLACED = "placed"
+
+
+class Role(StrEnum):
+    """What a user may do beyond their own trading: an admin also runs the deployment."""
+
+    USER = "user"
+    ADMIN = "admin"

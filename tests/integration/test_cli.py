@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from subprocess import CompletedProcess
-from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -18,30 +16,16 @@ from redis.asyncio import Redis
 from shared.messaging import heartbeat
 from shared.messaging.queues import QUEUES
 from tests.helpers import PASSWORD
-from tests.integration.cli import ordergate
+from tests.integration.cli import json_of, one_line_failure, ordergate
 
 pytestmark = pytest.mark.integration
 
 LIMIT_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
              "price": "100.00", "time_in_force": "GTC"}
 COMMANDS = [[], ["migrate"], ["seed"], ["run"], ["rotate-keys"], ["import-instruments"],
-            ["orders"], ["orders", "show"], ["orders", "list"], ["queue"], ["queue", "status"]]
+            ["orders"], ["orders", "show"], ["orders", "list"], ["queue"], ["queue", "status"],
+            ["create-admin"]]
 UNREACHABLE_DB = "postgresql://postgres:s3cret-pw@127.0.0.1:1/nowhere"
-
-
-def _json(result: CompletedProcess[str]) -> dict[str, Any]:
-    assert result.returncode == 0, result.stderr
-    parsed: dict[str, Any] = json.loads(result.stdout)
-    return parsed
-
-
-def _one_line_failure(result: CompletedProcess[str], code: int) -> str:
-    """The single stderr line of a failed run, after checking its exit code."""
-    assert result.returncode == code, (result.returncode, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 async def _trader(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
@@ -80,7 +64,7 @@ async def test_orders_show_prints_the_order_its_owner_and_events(
     shown = ordergate("orders", "show", order_id, "--json")
     table = ordergate("orders", "show", order_id)
 
-    body = _json(shown)
+    body = json_of(shown)
     order, events = body["order"], body["events"]
     assert (order["id"], order["status"], order["email"], order["price"]) == (
         order_id, "CANCELED", email, "100")
@@ -96,7 +80,7 @@ def test_orders_show_of_an_unknown_id_exits_1_and_of_a_malformed_id_exits_2() ->
     missing = ordergate("orders", "show", unknown)
     malformed = ordergate("orders", "show", "ORD-12")
 
-    assert _one_line_failure(missing, 1) == f"ordergate: no order has the id {unknown}"
+    assert one_line_failure(missing, 1) == f"ordergate: no order has the id {unknown}"
     assert malformed.returncode == 2, malformed.stderr
     assert "ORD-12" in malformed.stderr or "UUID" in malformed.stderr
     assert "Traceback" not in malformed.stderr
@@ -113,7 +97,7 @@ async def test_orders_list_filters_by_status_and_user_newest_first(
     await _place(client, other)
 
     def listed(*args: str) -> list[tuple[str, str]]:
-        items = _json(ordergate("orders", "list", *args, "--json"))["items"]
+        items = json_of(ordergate("orders", "list", *args, "--json"))["items"]
         return [(item["id"], item["status"]) for item in items]
 
     assert listed("--user", email, "--status", "pending_new") == [
@@ -132,7 +116,7 @@ def test_orders_list_of_an_unknown_user_exits_1_and_a_bad_status_exits_2() -> No
     nobody = ordergate("orders", "list", "--user", "nobody-at-all@example.com")
     bad_status = ordergate("orders", "list", "--status", "DONE")
 
-    assert _one_line_failure(nobody, 1) == (
+    assert one_line_failure(nobody, 1) == (
         "ordergate: no user has the e-mail address or id 'nobody-at-all@example.com'")
     assert bad_status.returncode == 2
     assert "DONE" in bad_status.stderr
@@ -171,7 +155,7 @@ def test_queue_status_names_the_workers_online_and_exits_0(redis_url: str) -> No
         heartbeat.leave(client, name)
         client.close()
 
-    status = _json(result)
+    status = json_of(result)
     assert name in status["workers"]
     assert status["workers_online"] >= 1
     assert table.returncode == 0, table.stderr
@@ -181,7 +165,7 @@ def test_queue_status_names_the_workers_online_and_exits_0(redis_url: str) -> No
 def test_an_unreachable_redis_is_exit_3_naming_redis() -> None:
     result = ordergate("queue", "status", env={"REDIS_URL": "redis://127.0.0.1:1/0"})
 
-    line = _one_line_failure(result, 3)
+    line = one_line_failure(result, 3)
     assert line.startswith("ordergate: cannot reach Redis at redis://127.0.0.1:1/0: "), line
 
 
@@ -207,11 +191,11 @@ def test_migrate_builds_an_empty_database_then_changes_nothing(empty_database: s
     second = ordergate("migrate", "--json", env=env)
     human = ordergate("migrate", env=env)
 
-    done = _json(first)
+    done = json_of(first)
     assert done["from"] is None
     assert len(done["applied"]) > 1
     assert done["applied"][-1] == done["to"]
-    assert _json(second) == {"from": done["to"], "to": done["to"], "applied": []}
+    assert json_of(second) == {"from": done["to"], "to": done["to"], "applied": []}
     assert human.returncode == 0
     assert human.stdout.strip() == (
         f"the schema is at {done['to']}, the newest revision: nothing to do")
@@ -231,7 +215,7 @@ def test_an_unreachable_database_is_exit_3_and_one_line_without_the_password(
 ) -> None:
     result = ordergate(*command, env={"DATABASE_URL": UNREACHABLE_DB})
 
-    line = _one_line_failure(result, 3)
+    line = one_line_failure(result, 3)
     assert line.startswith("ordergate: cannot reach the database at "
                            "postgresql+asyncpg://postgres:***@127.0.0.1:1/nowhere: "), line
     assert "s3cret-pw" not in result.stdout + result.stderr
@@ -240,7 +224,7 @@ def test_an_unreachable_database_is_exit_3_and_one_line_without_the_password(
 def test_a_refused_setting_is_exit_4_naming_it() -> None:
     result = ordergate("orders", "list", env={"DB_POOL_SIZE": "plenty"})
 
-    line = _one_line_failure(result, 4)
+    line = one_line_failure(result, 4)
     assert line.startswith("ordergate: the configuration is refused: DB_POOL_SIZE: "), line
     assert "plenty" not in line
 
@@ -255,5 +239,5 @@ def test_seed_creates_the_demo_trader_and_its_orders_once() -> None:
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"login {email} / ")
     assert (again.returncode, again.stdout) == (0, first.stdout)
-    items = _json(orders)["items"]
+    items = json_of(orders)["items"]
     assert sorted(item["symbol"] for item in items) == ["AAPL", "MSFT", "NVDA"]

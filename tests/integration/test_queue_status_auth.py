@@ -8,11 +8,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
 from shared.messaging.heartbeat import WORKERS_KEY
 from shared.settings import Settings
 from tests.helpers import register_and_login
+from tests.integration.admins import api_key, new_admin
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +101,18 @@ async def test_without_an_operator_token_configured_the_full_view_is_disabled(
     _assert_unauthenticated(response)
     auth = await register_and_login(unoperated)
     assert "workers" not in (await unoperated.get(STATUS, headers=auth)).json()
+
+
+async def test_a_logged_in_admin_sees_the_full_view_but_never_with_an_api_key(
+    unoperated: httpx.AsyncClient, engine: AsyncEngine,
+) -> None:
+    admin = await new_admin(unoperated, engine)
+    key = await api_key(unoperated, admin, ("read",))
+
+    full = (await unoperated.get(STATUS, headers=admin)).json()
+    by_key = (await unoperated.get(STATUS, headers=key)).json()
+
+    assert WORKER_NAME in full["workers"]
+    assert isinstance(full["orders_waiting_for_dispatch"], int)
+    assert "workers" not in by_key
+    assert by_key["workers_available"] is True

@@ -10,6 +10,7 @@ from decimal import Decimal
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories.pages import escape_like
 from shared.domain.risk import Instrument
 from shared.market.instrument_files import InstrumentRow
 
@@ -173,14 +174,10 @@ _CONTAINS = "OR symbol LIKE :infix OR lower(name) LIKE :name_infix"
 MIN_INFIX = 3
 
 
-def _like(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
 async def search_instruments(conn: AsyncConnection, query: str,
                              limit: int) -> Sequence[RowMapping]:
     """Instruments matching `query` by symbol or name, best matches first."""
-    q, name = _like(query.upper()), _like(query.lower())
+    q, name = escape_like(query.upper()), escape_like(query.lower())
     contains = _CONTAINS if len(query) >= MIN_INFIX else ""
     result = await conn.execute(
         text(_SEARCH.format(contains=contains)),

@@ -1,4 +1,4 @@
-"""Keyset pagination over (created_at, id), newest first, always scoped to one user."""
+"""Keyset pagination over (created_at, id), newest first; LIKE patterns."""
 
 from __future__ import annotations
 
@@ -18,15 +18,31 @@ async def newest_first(conn: AsyncConnection, *, table: str, columns: str, user_
                        after: Cursor | None) -> Sequence[RowMapping]:
     """Return up to `limit` of the user's rows whose columns equal `filters`, after `after`."""
     clauses = ["user_id = :user_id"]
-    params: dict[str, Any] = {"user_id": user_id, "limit": limit}
+    params: dict[str, Any] = {"user_id": user_id}
     for column, value in filters.items():
         if value is not None:
             clauses.append(f"{column} = :{column}")
             params[column] = value
+    return await keyset(conn, table=table, columns=columns, where=clauses, params=params,
+                        limit=limit, after=after)
+
+
+async def keyset(conn: AsyncConnection, *, table: str, columns: str, where: list[str],
+                 params: dict[str, Any], limit: int,
+                 after: Cursor | None) -> Sequence[RowMapping]:
+    """Up to `limit` rows meeting every clause of `where` (bound by `params`), newest first,
+    after the row `after`."""
+    clauses = [*where]
+    params = {**params, "limit": limit}
     if after is not None:
         clauses.append("(created_at, id) < (:after_ts, :after_id)")
         params["after_ts"], params["after_id"] = after
     result = await conn.execute(
-        text(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses)}"
+        text(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses) or 'TRUE'}"
              " ORDER BY created_at DESC, id DESC LIMIT :limit"), params)
     return result.mappings().all()
+
+
+def escape_like(value: str) -> str:
+    """`value` with LIKE's wildcards (and its escape character) taken literally."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import ColumnElement, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, RowMapping, func, insert, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.models import accounts, users
+from shared.db.repositories import pages
+from shared.db.repositories.pages import Cursor
+from shared.domain.enums import Role
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,11 @@ async def taken_fields(conn: AsyncConnection, *, email: str, username: str | Non
 async def get_by_email(conn: AsyncConnection, email: str) -> UserRow | None:
     """The user with this (normalised) email, or None."""
     return await _one(conn, users.c.email == email)
+
+
+async def get_by_username(conn: AsyncConnection, username: str) -> UserRow | None:
+    """The user with this username, whatever its case, or None."""
+    return await _one(conn, func.lower(users.c.username) == username.lower())
 
 
 async def get_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None:
@@ -150,3 +160,60 @@ async def insert_account(
             id=account_id, user_id=user_id, broker=broker, currency=currency, cash=cash
         )
     )
+
+
+async def role_of(conn: AsyncConnection, user_id: uuid.UUID) -> Role | None:
+    """The user's role; None if no such user."""
+    role: str | None = (await conn.execute(
+        select(users.c.role).where(users.c.id == user_id))).scalar_one_or_none()
+    return Role(role) if role is not None else None
+
+
+async def set_role(conn: AsyncConnection, user_id: uuid.UUID, role: Role) -> Role | None:
+    """Give the user `role` (locking its row); return the role it had, None if no such user."""
+    before: str | None = (await conn.execute(
+        text("UPDATE users AS u SET role = :role FROM (SELECT id, role FROM users WHERE id = :id"
+             " FOR UPDATE) AS old WHERE u.id = old.id RETURNING old.role"),
+        {"id": user_id, "role": role.value})).scalar_one_or_none()
+    return Role(before) if before is not None else None
+
+
+async def lock_admins(conn: AsyncConnection) -> list[uuid.UUID]:
+    """Lock every admin's row and return their ids: role changes then happen one at a time."""
+    result = await conn.execute(
+        text("SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE"))
+    return list(result.scalars())
+
+
+_PROFILE = "id, email, username, role, created_at"
+
+
+async def search(conn: AsyncConnection, *, prefix: str | None, role: Role | None, limit: int,
+                 after: Cursor | None) -> Sequence[RowMapping]:
+    """Users whose e-mail or username starts with `prefix` (any case), newest first."""
+    clauses: list[str] = []
+    params: dict[str, Any] = {}
+    if prefix:
+        clauses.append("(email LIKE :pattern OR lower(username) LIKE :pattern)")
+        params["pattern"] = pages.escape_like(prefix.lower()) + "%"
+    if role is not None:
+        clauses.append("role = :role")
+        params["role"] = role.value
+    return await pages.keyset(conn, table="users", columns=_PROFILE, where=clauses,
+                              params=params, limit=limit, after=after)
+
+
+async def profile(conn: AsyncConnection, user_id: uuid.UUID) -> RowMapping | None:
+    """The user as an admin sees it (no password hash); None if no such user."""
+    result = await conn.execute(text(f"SELECT {_PROFILE} FROM users WHERE id = :id"),
+                                {"id": user_id})
+    return result.mappings().first()
+
+
+async def accounts_of(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[RowMapping]:
+    """Every account of the user, the paper account first, without credentials."""
+    result = await conn.execute(
+        text("SELECT id, broker, currency, cash, reserved_cash, label, broker_user_id, status,"
+             " halted_at, created_at FROM accounts WHERE user_id = :id"
+             " ORDER BY broker <> 'paper', created_at, id"), {"id": user_id})
+    return result.mappings().all()

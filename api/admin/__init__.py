@@ -1,0 +1,1 @@
+"""Admin routes: users, their paper cash, the dispatch of orders per broker."""

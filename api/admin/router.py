@@ -1,0 +1,60 @@
+"""Admin routes: find users and read their accounts, change a user's role.
+
+Only a logged-in admin may call them (api.deps.require_admin): a user gets 403 `forbidden`,
+an API key, even an admin's, 403 (`login_required` for an admin's own key).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.admin import service
+from api.admin.schemas import AdminUserDetail, AdminUserPage, RoleChange, RoleChanged
+from api.audit import Who
+from api.deps import AdminDep, EngineDep, require_admin
+from api.pages import Limit, PageCursor
+from api.responses import ADMIN, MALFORMED_BODY, Responses
+from shared.domain.enums import Role
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+_NOT_FOUND: Responses = {404: {"description": "no user has this id"}}
+_PAGE: Responses = {422: {"description": "invalid `limit`, `cursor` or filter (`details.field`)"}}
+
+
+@router.get("/users", response_model=AdminUserPage, responses={**ADMIN, **_PAGE})
+async def list_users(
+    engine: EngineDep, limit: Limit = 100, cursor: PageCursor = None,
+    q: Annotated[str | None, Query(
+        min_length=1, max_length=320,
+        description="only users whose e-mail or username starts with this, in any case")] = None,
+    role: Annotated[Role | None, Query(description="only users with this role")] = None,
+) -> Response:
+    """List users, newest first, optionally by e-mail or username prefix and role."""
+    async with engine.connect() as conn:
+        page = await service.list_users(conn, prefix=q, role=role, limit=limit, cursor=cursor)
+    return JSONResponse(page)
+
+
+@router.get("/users/{user_id}", response_model=AdminUserDetail,
+            responses={**ADMIN, **_NOT_FOUND})
+async def get_user(user_id: str, engine: EngineDep) -> Response:
+    """Return one user with every account it holds, cash and reservations included."""
+    async with engine.connect() as conn:
+        return JSONResponse(await service.user_detail(conn, user_id))
+
+
+@router.put("/users/{user_id}/role", response_model=RoleChanged,
+            responses={**ADMIN, **_NOT_FOUND, **MALFORMED_BODY,
+                       409: {"description": "the only admin cannot become a user"
+                                            " (`last_admin`)"},
+                       422: {"description": "an unknown role or field (`details.field`)"}})
+async def change_role(user_id: str, body: RoleChange, request: Request, admin: AdminDep,
+                      engine: EngineDep) -> Response:
+    """Make a user an admin, or an admin a user again; audited as `admin.role_changed`."""
+    async with engine.begin() as conn:
+        changed = await service.change_role(conn, Who.of(request, admin), user_id, body.role)
+    return JSONResponse(changed)
