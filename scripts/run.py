@@ -298,6 +298,7 @@ def _banner(opts: Options, urls: dict[str, str], seed_output: str) -> None:
     lines = [
         "", "ordergate is running. Ctrl-C stops everything.",
         f"  API        {api}", f"  API docs   {api}/docs",
+        f"  Console    {api}/console  (the trader console; log in as the demo user)",
         f"  Metrics    {api}/metrics  (Prometheus; loopback only unless METRICS_TOKEN is set)",
         f"  Flower     http://{HOST}:{opts.flower_port}  (user {user}, password {password})",
         f"  Postgres   {urls['DATABASE_URL']}", f"  Redis      {urls['REDIS_URL']}",
