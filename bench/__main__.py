@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import os
 import signal
 import sys
@@ -11,7 +12,14 @@ import time
 from types import FrameType
 from typing import Any
 
-from bench import matching, phases, procs, report, stack
+from bench import fanout, matching, phases, procs, report, stack
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, was {text}")
+    return value
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -28,10 +36,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     only.add_argument(
         "--orders-only", action="store_true",
         help="run the reference and order phases, not the matching figure")
+    only.add_argument(
+        "--fanout-only", action="store_true",
+        help="run only the stream fan-out (1,000 WebSocket clients while orders fill)")
+    parser.add_argument(
+        "--fanout-rate", type=_positive, default=fanout.RATE, metavar="R",
+        help=f"orders per second during the stream fan-out (default {fanout.RATE:g})")
     return parser.parse_args(argv)
 
 
-def _config(users: int, database: str) -> dict[str, Any]:
+def _config(users: int, database: str, fanout_rate: float) -> dict[str, Any]:
     return {
         "users": users,
         "uvicorn": stack.UVICORN_FLAGS, "celery_concurrency": 2, "devstack_profile": stack.PROFILE,
@@ -39,6 +53,7 @@ def _config(users: int, database: str) -> dict[str, Any]:
         "closed_seconds": phases.CLOSED_SECONDS, "warmup_seconds": phases.WARMUP_SECONDS,
         "open_rate": phases.OPEN_RATE, "open_seconds": phases.OPEN_SECONDS,
         "overload_seconds": phases.OVERLOAD_SECONDS, "symbols": phases.SYMBOLS,
+        "fanout": {**fanout.CONFIG, "rate": fanout_rate},
     }
 
 
@@ -55,11 +70,15 @@ def main(argv: list[str]) -> int:
     try:
         with stack.running() as running:
             database = running.database
-            users = phases.bench_users(running, args.users)
-            matchers = ([] if args.orders_only else
-                        [user for user, _ in phases.bench_users(running, matching.BUILDERS)])
-            results = asyncio.run(phases.run_all(running, users, matchers,
-                                                 matching_only=args.matching_only))
+            results: dict[str, Any] = {}
+            if not args.fanout_only:
+                users = phases.bench_users(running, args.users)
+                matchers = ([] if args.orders_only else
+                            [user for user, _ in phases.bench_users(running, matching.BUILDERS)])
+                results = asyncio.run(phases.run_all(running, users, matchers,
+                                                     matching_only=args.matching_only))
+            if not (args.matching_only or args.orders_only):
+                results["fanout"] = fanout.run(running, args.fanout_rate)
             print("==> stopping the stack", flush=True)
     except procs.BenchError as err:
         print(f"bench: {err}", file=sys.stderr)
@@ -67,9 +86,9 @@ def main(argv: list[str]) -> int:
     except KeyboardInterrupt:
         print("bench: interrupted; everything it started is stopped", file=sys.stderr)
         return 130
-    lines = report.rows(results)
+    lines = report.rows(results) + (fanout.rows(results["fanout"]) if "fanout" in results else [])
     out = stack.OUT_DIR / "last.json"
-    report.write_json(out, results, lines, _config(args.users, database))
+    report.write_json(out, results, lines, _config(args.users, database, args.fanout_rate))
     print(f"\nordergate bench: {args.users} user(s), uvicorn --workers 2, Celery concurrency 2,"
           f" {os.cpu_count()} CPUs")
     print(report.table(lines))

@@ -166,7 +166,7 @@ ORDER_PHASES = ("closed", "open", "overload", "closed_1")  # each with its own d
 
 def cpu_table(results: dict[str, Any]) -> str:
     """CPU per component in each phase (where the two cores went), and per order."""
-    phases = [p for p in ("reference", *ORDER_PHASES, "gateway") if p in results]
+    phases = [p for p in ("reference", *ORDER_PHASES, "gateway", "fanout") if p in results]
     names = sorted({n for p in phases for n in results[p]["cpu_s"]})
     head = f"{'':<10}" + "".join(f"{n:>10}" for n in names)
     out = ["CPU seconds in each phase (load, then the worker's drain; 2 cores):", head]
