@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
     from scripts.import_instruments import Outcome as ImportOutcome
+    from scripts.import_ticks import Outcome as TicksOutcome
     from scripts.rotate_keys import Outcome as RotateOutcome
     from shared.settings import Settings
 
@@ -153,4 +155,45 @@ async def _import(settings: Settings, file: Path) -> ImportOutcome:
                                  unit="bytes") as advance:
                 return await import_file(engine, file, on_bytes=advance)
         except (OSError, FileFormatError) as error:
+            raise runtime.Failure(f"import failed: {error}") from None
+
+
+def import_ticks(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True,
+                                         help="A CSV of ticks, or a ZIP of such CSVs.")],
+    symbol: Annotated[str | None, typer.Option(
+        help="The symbol of files without a symbol column (default: each file's name).")]
+    = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Import recorded ticks in one transaction; bad rows and unknown symbols are named and
+    skipped, ticks already recorded are left as they are."""
+    from scripts.import_ticks import STATEMENT_TIMEOUT_SECONDS, report
+
+    settings = runtime.settings().model_copy(
+        update={"db_statement_timeout_seconds": STATEMENT_TIMEOUT_SECONDS})
+    outcome = runtime.run(_import_ticks(settings, file, symbol))
+    if json_:
+        output.emit_json({
+            "files": outcome.files, "inserted": outcome.inserted,
+            "duplicates": outcome.duplicates,
+            "bad": [{"file": bad.source, "line": bad.line, "reason": bad.reason}
+                    for bad in outcome.bad],
+            "unknown_symbols": dict(sorted(outcome.unknown.items()))})
+    else:
+        output.say(report(outcome))
+
+
+async def _import_ticks(settings: Settings, file: Path, symbol: str | None) -> TicksOutcome:
+    from scripts.import_ticks import import_file, size_of
+    from shared.clock import calendar_from
+    from shared.market.instrument_files import FileFormatError
+
+    async with runtime.database(settings) as engine:
+        try:
+            with output.progress(f"importing {file.name}", total=size_of(file),
+                                 unit="bytes") as advance:
+                return await import_file(engine, file, calendar_from(settings), symbol=symbol,
+                                         on_bytes=advance)
+        except (OSError, FileFormatError, zipfile.BadZipFile) as error:
             raise runtime.Failure(f"import failed: {error}") from None

@@ -43,7 +43,7 @@ class Outcome:
     bad: list[BadRow] = field(default_factory=list)
 
 
-def _lines(file: BinaryIO, on_bytes: Callable[[int], None]) -> Iterator[str]:
+def utf8_lines(file: BinaryIO, on_bytes: Callable[[int], None]) -> Iterator[str]:
     """The file's lines, decoded as UTF-8; a line that is not stops the import."""
     for number, raw in enumerate(file, start=1):
         on_bytes(len(raw))
@@ -59,7 +59,7 @@ async def _stage(conn: AsyncConnection, file: BinaryIO, outcome: Outcome,
     await market.create_staging(conn)
     batch: list[InstrumentRow] = []
     staged = 0
-    for parsed in read(_lines(file, on_bytes)):
+    for parsed in read(utf8_lines(file, on_bytes)):
         if isinstance(parsed, BadRow):
             outcome.bad.append(parsed)
         elif isinstance(parsed, Skipped):

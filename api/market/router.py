@@ -1,4 +1,5 @@
-"""Market data routes: the instrument universe, its search, and current quotes."""
+"""Market data routes: the instrument universe, its search, current quotes, and (from
+api.market.ticks) recorded ticks and OHLC bars."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import EngineDep, PrincipalDep
+from api.market import ticks
 from api.market.service import parse_symbols
 from api.responses import READ
 from shared.db.repositories import market
@@ -108,3 +110,6 @@ async def get_quotes(_: PrincipalDep, engine: EngineDep,
         "quotes": [{k: json_value(v) for k, v in found[name].items()}
                    for name in names if name in found],
         "missing": [name for name in names if name not in found]})
+
+
+router.include_router(ticks.router)

@@ -8,7 +8,7 @@ import time
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from shared.db.repositories import market
-from shared.domain.errors import DomainError
+from shared.domain.bars import InvalidMarketQuery
 from shared.domain.risk import Instrument
 from shared.market.instrument_files import MAX_SYMBOL
 
@@ -44,13 +44,6 @@ class InstrumentCache:
             self._entries.clear()
         self._entries[symbol] = (instrument, now)
         return instrument
-
-
-class InvalidMarketQuery(DomainError):
-    """A market data query the API will not answer as asked."""
-
-    kind = "invalid"
-    default_code = "invalid_market_query"
 
 
 def parse_symbols(symbols: str, cap: int) -> list[str]:

@@ -26,9 +26,9 @@ HOME_EXCHANGE = "NSE"
 MAX_SYMBOL = 32
 MAX_SIZE = Decimal(1_000_000_000)
 
-_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,8})?")
+DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,8})?")
 _INTEGER = re.compile(r"[0-9]{1,20}")
-_SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9&._\- ]*")
+SYMBOL = re.compile(r"[A-Z0-9][A-Z0-9&._\- ]*")
 _EXCHANGE = re.compile(r"[A-Z][A-Z0-9]{1,15}")
 _CURRENCY = re.compile(r"[A-Z]{3}")
 _ISIN = re.compile(r"[A-Z]{2}[A-Z0-9]{9}[0-9]")
@@ -108,11 +108,11 @@ def read(lines: Iterable[str]) -> Iterator[Parsed]:
     names = [name.strip().lower() for name in header]
     parse = _parse_kite if fmt is FileFormat.KITE else _parse_plain
     first_line: dict[str, int] = {}
-    for line, record in _records(reader):
+    for line, record in numbered_records(reader):
         yield _checked(line, record, names, parse, first_line)
 
 
-def _records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str] | str]]:
+def numbered_records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str] | str]]:
     """Each record with its line, or the csv module's complaint in its place."""
     line = getattr(reader, "line_num", 0)
     while True:
@@ -153,7 +153,7 @@ def _parse_kite(line: int, fields: Mapping[str, str]) -> InstrumentRow | None:
     if fields["segment"] == "INDICES":
         return None
     exchange = _matching("exchange", fields["exchange"], _EXCHANGE)
-    tradingsymbol = _matching("tradingsymbol", fields["tradingsymbol"], _SYMBOL)
+    tradingsymbol = _matching("tradingsymbol", fields["tradingsymbol"], SYMBOL)
     symbol = tradingsymbol if exchange == HOME_EXCHANGE else f"{exchange}:{tradingsymbol}"
     _check_length("symbol", symbol, MAX_SYMBOL)
     refs = {"zerodha": {
@@ -163,7 +163,7 @@ def _parse_kite(line: int, fields: Mapping[str, str]) -> InstrumentRow | None:
     return InstrumentRow(
         line=line, symbol=symbol, name=fields["name"] or tradingsymbol, exchange=exchange,
         segment=_check_length("segment", fields["segment"], 16) or None, currency="INR",
-        tick_size=_size("tick_size", fields["tick_size"], _DECIMAL),
+        tick_size=_size("tick_size", fields["tick_size"], DECIMAL),
         lot_size=_size("lot_size", fields["lot_size"], _INTEGER), refs=refs)
 
 
@@ -171,13 +171,13 @@ def _parse_plain(line: int, fields: Mapping[str, str]) -> InstrumentRow:
     isin = fields.get("isin") or None
     return InstrumentRow(
         line=line, symbol=_check_length("symbol", _matching("symbol", fields["symbol"].upper(),
-                                                            _SYMBOL), MAX_SYMBOL),
+                                                            SYMBOL), MAX_SYMBOL),
         name=fields["name"] or fields["symbol"].upper(),
         exchange=_matching("exchange", fields["exchange"].upper(), _EXCHANGE),
         segment=_check_length("segment", fields.get("segment", ""), 16) or None,
         currency=_matching("currency", fields["currency"].upper(), _CURRENCY),
-        tick_size=_size("tick_size", fields["tick_size"], _DECIMAL),
-        lot_size=_size("lot_size", fields["lot_size"], _DECIMAL),
+        tick_size=_size("tick_size", fields["tick_size"], DECIMAL),
+        lot_size=_size("lot_size", fields["lot_size"], DECIMAL),
         isin=_matching("isin", isin.upper(), _ISIN) if isin else None)
 
 
