@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 for command in (stack.migrate, stack.seed, stack.run, stack.rotate_keys,
-                stack.import_instruments, stack.import_ticks, admin.create_admin):
+                stack.import_instruments, stack.import_ticks, stack.replay, admin.create_admin):
     app.command(epilog=EXIT_CODES)(command)
 app.add_typer(orders.app, name="orders")
 app.add_typer(queue.app, name="queue")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -18,6 +20,7 @@ if TYPE_CHECKING:
     from scripts.import_ticks import Outcome as TicksOutcome
     from scripts.rotate_keys import Outcome as RotateOutcome
     from shared.settings import Settings
+    from worker.replay import Replayed
 
 ALEMBIC_INI = Path(__file__).resolve().parent.parent / "migrations" / "alembic.ini"
 
@@ -197,3 +200,47 @@ async def _import_ticks(settings: Settings, file: Path, symbol: str | None) -> T
                                          on_bytes=advance)
         except (OSError, FileFormatError, zipfile.BadZipFile) as error:
             raise runtime.Failure(f"import failed: {error}") from None
+
+
+def replay(
+    symbol: Annotated[str, typer.Argument(help="The symbol whose recorded ticks to replay.")],
+    day: Annotated[datetime, typer.Option(
+        "--date", formats=["%Y-%m-%d"], help="The trading day, at the symbol's exchange.")],
+    speed: Annotated[float, typer.Option(
+        min=0.001, help="How many times faster than recorded (60: a minute a second).")] = 1.0,
+) -> None:
+    """Replay a recorded day of ticks into the paper exchange as quotes, spaced as recorded
+    divided by SPEED; resting orders match on them. Stop the simulator first.
+
+    Exit 1 if the symbol is unknown or has no ticks that day.
+    """
+    settings = runtime.settings()
+    name = symbol.upper()
+    with output.progress(f"replaying {name}", total=None, unit="ticks") as advance:
+        done = runtime.run(_replay(settings, name, day.date(), speed, advance))
+    output.say(f"replayed {done.published} tick(s) of {name} on {day.date()} as quotes; "
+               f"{done.one_sided} without both sides of the book moved none")
+
+
+async def _replay(settings: Settings, symbol: str, day: date, speed: float,
+                  advance: Callable[[int], None]) -> Replayed:
+    from zoneinfo import ZoneInfo
+
+    from shared.clock import calendar_from
+    from shared.db.repositories import ticks
+    from worker.replay import replay as replay_ticks
+
+    async with runtime.database(settings) as engine, runtime.redis(settings) as redis:
+        async with engine.connect() as conn:
+            exchange = (await ticks.exchanges_of(conn, [symbol])).get(symbol)
+        if exchange is None:
+            raise runtime.Failure(f"unknown symbol {symbol}")
+        calendar = calendar_from(settings)
+        zone = ZoneInfo(calendar.hours[exchange].zone) if calendar.knows(exchange) else UTC
+        start = datetime.combine(day, time(0), zone)
+        done = await replay_ticks(engine, redis, symbol, start,
+                                  datetime.combine(day + timedelta(days=1), time(0), zone),
+                                  speed, on_tick=advance)
+    if done.published + done.one_sided == 0:
+        raise runtime.Failure(f"{symbol} has no recorded ticks on {day}")
+    return done

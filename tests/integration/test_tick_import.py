@@ -160,3 +160,17 @@ async def test_ordergate_import_ticks_takes_the_symbol_option_and_reports_in_jso
     # Without --symbol the file's name is its symbol, which the master does not know.
     assert unnamed.returncode == 0, unnamed.stderr
     assert "unknown symbol RECORDED-DAY: 1 tick(s) skipped" in unnamed.stdout
+
+
+async def test_ordergate_replay_of_an_unknown_symbol_or_an_empty_day_exits_1(
+    engine: AsyncEngine,
+) -> None:
+    symbol = await new_instrument(engine)
+
+    unknown = ordergate("replay", "NOSUCHSYM", "--date", "2026-11-04")
+    empty = ordergate("replay", symbol, "--date", "2026-11-04", "--speed", "60")
+
+    assert unknown.returncode == 1, unknown.stderr
+    assert unknown.stderr.strip() == "ordergate: unknown symbol NOSUCHSYM"
+    assert empty.returncode == 1, empty.stderr
+    assert empty.stderr.strip() == f"ordergate: {symbol} has no recorded ticks on 2026-11-04"

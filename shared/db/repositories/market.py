@@ -91,6 +91,19 @@ async def set_quotes(conn: AsyncConnection, quotes: Sequence[NewQuote]) -> None:
          "bid_sizes": [q.bid_size for q in ordered], "ask_sizes": [q.ask_size for q in ordered]})
 
 
+async def upsert_quote(conn: AsyncConnection, quote: NewQuote) -> None:
+    """Make `quote` the symbol's next quote (seq + 1), or its first: an imported instrument has
+    none until one is set."""
+    await conn.execute(
+        text("INSERT INTO quotes AS q (symbol, bid, ask, last, bid_size, ask_size)"
+             " VALUES (:symbol, :bid, :ask, :last, :bid_size, :ask_size)"
+             " ON CONFLICT (symbol) DO UPDATE SET bid = excluded.bid, ask = excluded.ask,"
+             " last = excluded.last, bid_size = excluded.bid_size, ask_size = excluded.ask_size,"
+             " seq = q.seq + 1, ts = now()"),
+        {"symbol": quote.symbol, "bid": quote.bid, "ask": quote.ask, "last": quote.last,
+         "bid_size": quote.bid_size, "ask_size": quote.ask_size})
+
+
 # What the paper exchange trades on: the quote with its sizes and seq, and the instrument's
 # tick and exchange (for slippage and the session check).
 _BOOK_QUOTE = ("SELECT q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.seq,"
