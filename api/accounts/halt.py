@@ -16,10 +16,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import WhoDep
 from api.deps import EngineDep, PrincipalDep, RedisDep, SettingsDep
 from api.orders.bulk_schemas import CancelResult
 from api.orders.cancels import Edges, cancel_each, cancel_item
 from shared.db.repositories import halts, orders
+from shared.domain.audit import Action
 from shared.domain.errors import NotFound
 from shared.messaging.order_view import json_value
 
@@ -59,28 +61,31 @@ async def _owned(conn: AsyncConnection, user_id: uuid.UUID,
 
 
 @router.post("/account/halt", response_model=HaltOut, responses=_RESPONSES)
-async def halt_account(request: Request, principal: PrincipalDep, engine: EngineDep,
-                       redis: RedisDep, settings: SettingsDep,
+async def halt_account(request: Request, principal: PrincipalDep, who: WhoDep,
+                       engine: EngineDep, redis: RedisDep, settings: SettingsDep,
                        account_id: AccountQuery = None) -> Response:
     """Halt an account: refuse its new orders and cancel everything open in it."""
     async with engine.begin() as conn:
         account = await _owned(conn, principal.user_id, account_id)
         halted = await halts.set_halted(conn, principal.user_id, account["id"], halted=True)
+        await who.record(conn, Action.ACCOUNT_HALTED, target=("account", halted["id"]),
+                         details={"broker": halted["broker"]})
     async with engine.connect() as conn:
         open_ids = await orders.open_for_user(conn, principal.user_id, account_id=halted["id"])
-    done = await cancel_each(Edges(engine, redis, settings), principal.user_id, open_ids,
-                             via="halt")
+    done = await cancel_each(Edges(engine, redis, settings), who, open_ids, via="halt")
     request_id = getattr(request.state, "request_id", None)
     return JSONResponse(_view(halted, [cancel_item(item, request_id) for item in done]))
 
 
 @router.delete("/account/halt", response_model=HaltOut, responses=_RESPONSES)
-async def lift_halt(principal: PrincipalDep, engine: EngineDep,
+async def lift_halt(principal: PrincipalDep, who: WhoDep, engine: EngineDep,
                     account_id: AccountQuery = None) -> Response:
     """Lift an account's halt: new orders are accepted again (canceled ones stay canceled)."""
     async with engine.begin() as conn:
         account = await _owned(conn, principal.user_id, account_id)
         lifted = await halts.set_halted(conn, principal.user_id, account["id"], halted=False)
+        await who.record(conn, Action.ACCOUNT_HALT_LIFTED, target=("account", lifted["id"]),
+                         details={"broker": lifted["broker"]})
     return JSONResponse(_view(lifted, []))
 
 

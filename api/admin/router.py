@@ -1,4 +1,4 @@
-"""Admin routes: find users and read their accounts, change a user's role.
+"""Admin routes: find users and read their accounts, change a user's role, read the audit log.
 
 Only a logged-in admin may call them (api.deps.require_admin): a user gets 403 `forbidden`,
 an API key, even an admin's, 403 (`login_required` for an admin's own key).
@@ -6,17 +6,20 @@ an API key, even an admin's, 403 (`login_required` for an admin's own key).
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from api import audit
 from api.admin import service
 from api.admin.schemas import AdminUserDetail, AdminUserPage, RoleChange, RoleChanged
-from api.audit import Who
+from api.audit import ActionQuery, AuditPage, SinceQuery, UntilQuery, Who
 from api.deps import AdminDep, EngineDep, require_admin
 from api.pages import Limit, PageCursor
 from api.responses import ADMIN, MALFORMED_BODY, Responses
+from shared.db.repositories.audit import Filters
 from shared.domain.enums import Role
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -58,3 +61,16 @@ async def change_role(user_id: str, body: RoleChange, request: Request, admin: A
     async with engine.begin() as conn:
         changed = await service.change_role(conn, Who.of(request, admin), user_id, body.role)
     return JSONResponse(changed)
+
+
+@router.get("/audit", response_model=AuditPage, responses={**ADMIN, **_PAGE})
+async def read_audit(
+    engine: EngineDep, limit: Limit = 100, cursor: PageCursor = None,
+    user_id: Annotated[uuid.UUID | None, Query(
+        description="only entries about this user's account")] = None,
+    action: ActionQuery = None, since: SinceQuery = None, until: UntilQuery = None,
+) -> Response:
+    """Read the audit log of every user, newest first, by user, action and time."""
+    filters = Filters(user_id=user_id, action=action, since=since, until=until)
+    async with engine.connect() as conn:
+        return JSONResponse(await audit.page(conn, filters, limit, cursor))

@@ -10,8 +10,10 @@ from fastapi import APIRouter, Response
 
 from api.apikeys import service
 from api.apikeys.schemas import ApiKeyOut, CreateApiKey, CreatedApiKey
+from api.audit import WhoDep
 from api.deps import ClockDep, EngineDep, PrincipalDep, SettingsDep, login_only
 from api.responses import LOGIN_ONLY, READ, Responses
+from shared.domain.audit import Action
 
 router = APIRouter(prefix="/api-keys", tags=["api keys"])
 
@@ -25,12 +27,16 @@ _NOT_FOUND: Responses = {
     responses={**LOGIN_ONLY, 422: {"description": "invalid name, scopes, expiry or allow-list, or"
                                               " too many keys; `details.field` names the field"}},
 )
-async def create_api_key(body: CreateApiKey, principal: PrincipalDep, engine: EngineDep,
-                         settings: SettingsDep, clock: ClockDep, response: Response
-                         ) -> CreatedApiKey:
+async def create_api_key(body: CreateApiKey, principal: PrincipalDep, who: WhoDep,
+                         engine: EngineDep, settings: SettingsDep, clock: ClockDep,
+                         response: Response) -> CreatedApiKey:
     """Create an API key; the key itself is in this answer only."""
     async with engine.begin() as conn:
         created = await service.create(conn, settings, principal.user_id, body, clock.now())
+        await who.record(conn, Action.API_KEY_CREATED, target=("api_key", created.id),
+                         details={"name": created.name, "scopes": created.scopes,
+                                  "allowed_ips": created.allowed_ips,
+                                  "expires_at": created.expires_at})
     response.headers["Cache-Control"] = "no-store"  # it carries a secret
     return created
 
@@ -51,8 +57,10 @@ async def get_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -
 
 @router.delete("/{key_id}", status_code=204, response_class=Response,
                dependencies=[login_only()], responses={**LOGIN_ONLY, **_NOT_FOUND})
-async def delete_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -> Response:
+async def delete_api_key(key_id: str, principal: PrincipalDep, who: WhoDep,
+                         engine: EngineDep) -> Response:
     """Delete one of your API keys; its next call is refused."""
     async with engine.begin() as conn:
         await service.delete(conn, principal.user_id, key_id)
+        await who.record(conn, Action.API_KEY_REVOKED, target=("api_key", key_id))
     return Response(status_code=204)

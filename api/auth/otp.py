@@ -14,9 +14,11 @@ import logging
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import Who
 from api.auth.service import Authenticated, TokenPair, start_session
 from shared.clock import Clock
 from shared.db.repositories import login_codes, users
+from shared.domain.audit import Action
 from shared.domain.login_codes import Verdict, check
 from shared.messaging import enqueue, tasks
 from shared.settings import Settings
@@ -26,13 +28,16 @@ BAD_CODE = "the login code is incorrect or expired; request a new one"
 
 
 async def queue_code(conn: AsyncConnection, redis: Redis, settings: Settings,
-                     email: str) -> None:
-    """Queue a login code's mail if an account has `email`; nothing otherwise.
+                     email: str, who: Who) -> None:
+    """Queue a login code's mail if an account has `email`; nothing otherwise. Audited
+    either way, as the same work: the answer's timing tells nothing.
 
     A publish Redis refuses is logged and swallowed: a 503 here (and never for an unknown
     address) would tell who has an account. The user asks again.
     """
     user = await users.get_by_email(conn, email)
+    await who.record(conn, Action.OTP_REQUESTED, user_id=user.id if user else None,
+                     details={"email": email})
     if user is None:
         return
     try:
@@ -45,23 +50,28 @@ async def queue_code(conn: AsyncConnection, redis: Redis, settings: Settings,
 
 
 async def login(conn: AsyncConnection, settings: Settings, clock: Clock, email: str,
-                candidate: str) -> TokenPair | None:
-    """Spend the account's code and start a session; None for any failure.
+                candidate: str, who: Who) -> TokenPair | None:
+    """Spend the account's code and start a session; None for any failure. Audited.
 
     A wrong try is counted in this transaction: the caller must commit even on None.
     """
     user = await users.get_by_email(conn, email)
     code = await login_codes.lock(conn, user.id) if user is not None else None
-    if user is None or code is None:
-        return None
     now = clock.now()
-    verdict = check(code, candidate, key=settings.jwt_secret, now=now,
-                    max_attempts=settings.otp_max_attempts)
-    if verdict is Verdict.WRONG:
-        await login_codes.record_failure(conn, user.id)
-        log.warning("security: wrong login code for user %s (try %d of %d)", user.id,
-                    code.failed_attempts + 1, settings.otp_max_attempts)
-    if verdict is not Verdict.ACCEPTED:
+    verdict = None
+    if user is not None and code is not None:
+        verdict = check(code, candidate, key=settings.jwt_secret, now=now,
+                        max_attempts=settings.otp_max_attempts)
+        if verdict is Verdict.WRONG:
+            await login_codes.record_failure(conn, user.id)
+            log.warning("security: wrong login code for user %s (try %d of %d)", user.id,
+                        code.failed_attempts + 1, settings.otp_max_attempts)
+    if user is None or verdict is not Verdict.ACCEPTED:
+        await who.record(conn, Action.LOGIN_FAILED, user_id=user.id if user else None,
+                         details={"method": "otp", "email": email,
+                                  "reason": verdict or "no_code"})
         return None
     await login_codes.mark_used(conn, user.id, now)
-    return await start_session(conn, settings, Authenticated(user=user, new_hash=None))
+    pair = await start_session(conn, settings, Authenticated(user=user, new_hash=None))
+    await who.as_user(user.id).record(conn, Action.LOGIN, details={"method": "otp"})
+    return pair

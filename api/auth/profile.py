@@ -11,11 +11,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.audit import Who
 from api.auth import passwords, service
 from api.auth.schemas import Me, PasswordChange
 from api.errors import AuthCode, forbidden, unauthenticated
 from shared.db.repositories import user_settings, users
 from shared.db.repositories.users import UserRow
+from shared.domain.audit import Action
 from shared.domain.errors import Conflict
 from shared.settings import Settings
 
@@ -53,14 +55,18 @@ async def current_user(engine: AsyncEngine, user_id: uuid.UUID) -> UserRow:
 
 
 async def change_password(engine: AsyncEngine, settings: Settings, user: UserRow,
-                          body: PasswordChange) -> service.TokenPair:
+                          body: PasswordChange, who: Who) -> service.TokenPair:
     """Check the current password, store the new one, end every session, start a new one.
 
-    403 `invalid_credentials` for a wrong current password: the caller is authenticated, so a
-    401 would wrongly tell the client its token is bad. Hashing runs before the transaction.
+    403 `invalid_credentials` for a wrong current password (audited as a failed login: a
+    stolen token guessing the password): the caller is authenticated, so a 401 would wrongly
+    tell the client its token is bad. Hashing runs before the transaction.
     """
     verification = await passwords.verify_password(body.current_password, user.password_hash)
     if not verification.ok:
+        async with engine.begin() as conn:
+            await who.record(conn, Action.LOGIN_FAILED,
+                             details={"method": "current_password", "email": user.email})
         raise forbidden(WRONG_PASSWORD, AuthCode.INVALID_CREDENTIALS,
                         details={"field": "current_password"})
     new_hash = await passwords.hash_password(body.new_password)
@@ -69,4 +75,6 @@ async def change_password(engine: AsyncEngine, settings: Settings, user: UserRow
                                                  old_hash=user.password_hash, new_hash=new_hash):
             raise Conflict("the password changed while this request was checked; try again",
                            code="password_changed_meanwhile")
-        return await service.restart_sessions(conn, settings, user.id)
+        pair = await service.restart_sessions(conn, settings, user.id)
+        await who.record(conn, Action.PASSWORD_CHANGED)
+        return pair

@@ -16,6 +16,7 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api import ratelimit
+from api.audit import Who
 from api.auth import otp, service
 from api.auth.schemas import (
     LoginRequest,
@@ -29,7 +30,8 @@ from api.auth.schemas import (
     normalise_email,
 )
 from api.deps import ClockDep, EngineDep, PrincipalDep, RedisDep, SettingsDep, login_only
-from api.errors import AuthCode, unauthenticated
+from api.errors import ApiError, AuthCode, unauthenticated
+from shared.domain.audit import Action
 from shared.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -94,7 +96,7 @@ async def token(form: Annotated[OAuth2PasswordRequestForm, Depends()], request: 
 @router.post("/request-otp", status_code=202, response_model=OtpRequested,
              responses={**_INVALID, **_METERED},
              dependencies=[ratelimit.per_ip(ratelimit.OTP)])
-async def request_otp(body: OtpRequest, engine: EngineDep, redis: RedisDep,
+async def request_otp(body: OtpRequest, request: Request, engine: EngineDep, redis: RedisDep,
                       settings: SettingsDep) -> OtpRequested:
     """Mail a 6-digit login code to this address, if an account has it; always the same 202.
 
@@ -102,8 +104,8 @@ async def request_otp(body: OtpRequest, engine: EngineDep, redis: RedisDep,
     tries. An account is mailed a new code at most once per OTP_RESEND_SECONDS (a request
     sooner sends nothing and the code already sent stays good); a new code replaces the old.
     """
-    async with engine.connect() as conn:
-        await otp.queue_code(conn, redis, settings, body.email)
+    async with engine.begin() as conn:
+        await otp.queue_code(conn, redis, settings, body.email, Who.of(request))
     return OtpRequested()
 
 
@@ -118,7 +120,7 @@ async def otp_login(body: OtpLoginRequest, request: Request, engine: EngineDep,
     """Log in with the code mailed by request-otp; get the same token pair as a login."""
     await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(body.email))
     async with engine.begin() as conn:
-        pair = await otp.login(conn, settings, clock, body.email, body.otp)
+        pair = await otp.login(conn, settings, clock, body.email, body.otp, Who.of(request))
     # Raised after the commit: a wrong try must be counted.
     if pair is None:
         raise unauthenticated(otp.BAD_CODE, AuthCode.INVALID_CREDENTIALS)
@@ -126,11 +128,11 @@ async def otp_login(body: OtpLoginRequest, request: Request, engine: EngineDep,
 
 
 @router.post("/refresh", response_model=TokenResponse, responses=_BAD_REFRESH)
-async def refresh(body: RefreshRequest, engine: EngineDep, settings: SettingsDep,
-                  response: Response) -> TokenResponse:
+async def refresh(body: RefreshRequest, request: Request, engine: EngineDep,
+                  settings: SettingsDep, response: Response) -> TokenResponse:
     """Swap a refresh token for a new pair; the old refresh token stops working."""
     async with engine.begin() as conn:
-        pair = await service.rotate(conn, settings, body.refresh_token)
+        pair = await service.rotate(conn, settings, body.refresh_token, Who.of(request))
     # Raised after the commit: a reuse's family revocation must persist.
     if pair is None:
         raise unauthenticated(service.BAD_REFRESH_TOKEN, AuthCode.INVALID_CREDENTIALS)
@@ -151,24 +153,37 @@ async def logout(body: RefreshRequest, engine: EngineDep) -> Response:
                403: {"description": "called with an API key (`login_required`)"}},
     dependencies=[login_only()],
 )
-async def logout_all(principal: PrincipalDep, engine: EngineDep) -> Response:
+async def logout_all(request: Request, principal: PrincipalDep, engine: EngineDep) -> Response:
     """End every session: all refresh tokens revoked, every access token refused at once."""
     async with engine.begin() as conn:
-        await service.revoke_all_sessions(conn, principal.user_id)
+        revoked = await service.revoke_all_sessions(conn, principal.user_id)
+        await Who.of(request, principal).record(conn, Action.LOGOUT_ALL,
+                                                details={"sessions_ended": revoked})
     return Response(status_code=204)
 
 
 async def _login(request: Request, engine: AsyncEngine, settings: Settings, email: str | None,
                  password: str) -> TokenResponse:
+    who = Who.of(request)
     user = None
     if email is not None:
         # Guessing one account's password from many addresses meets this budget.
         await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(email))
         async with engine.connect() as conn:
             user = await service.find_user(conn, email)
-    login = await service.authenticate(user, password)
+    try:
+        login = await service.authenticate(user, password)
+    except ApiError:
+        # In a transaction of its own: a refusal changes nothing else. Unknown e-mails too,
+        # so that both refusals cost the same.
+        async with engine.begin() as conn:
+            await who.record(conn, Action.LOGIN_FAILED, user_id=user.id if user else None,
+                             details={"method": "password", "email": email})
+        raise
     async with engine.begin() as conn:
         pair = await service.start_session(conn, settings, login)
+        await who.as_user(login.user.id).record(conn, Action.LOGIN,
+                                                details={"method": "password"})
     return tokens_of(pair)
 
 

@@ -15,11 +15,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import Who
 from api.auth import passwords
 from api.errors import AuthCode, unauthenticated
 from api.security import issue_access_token
 from shared.db.repositories import tokens, users
 from shared.db.repositories.users import UserRow
+from shared.domain.audit import Action
 from shared.domain.errors import Conflict
 from shared.settings import Settings
 
@@ -117,11 +119,13 @@ async def start_session(
                              generation=login.user.token_generation)
 
 
-async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) -> TokenPair | None:
+async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str,
+                 who: Who) -> TokenPair | None:
     """Swap a live refresh token for a new pair; None if it is unknown, expired or revoked.
 
     Presenting an already-rotated token means it leaked (RFC 9700 §4.14.2): the whole family is
-    revoked. The caller must commit even when this returns None, so that revocation sticks.
+    revoked, and audited. The caller must commit even when this returns None, so that
+    revocation sticks.
     A token from before the user's last logout everywhere never rotates.
     """
     now = datetime.now(UTC)
@@ -134,6 +138,9 @@ async def rotate(conn: AsyncConnection, settings: Settings, refresh_token: str) 
             "security: revoked refresh token reused; family %s of user %s revoked (%d live)",
             row.family_id, row.user_id, revoked,
         )
+        await who.record(conn, Action.REFRESH_TOKEN_REUSED, user_id=row.user_id,
+                         details={"family_id": str(row.family_id),
+                                  "sessions_ended": revoked})
         return None
     if row.expires_at <= now or row.generation != row.current_generation:
         return None

@@ -5,12 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Response
+from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import Who, WhoDep
 from api.brokers import service
 from api.brokers.schemas import ConnectionOut, ConnectRequest, RefreshRequest
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from shared.brokers.types import SessionExpired
 from shared.db.repositories import connections
+from shared.domain.audit import Action
 
 router = APIRouter(prefix="/brokers", tags=["brokers"])
 
@@ -31,7 +35,7 @@ _AT_BROKER: dict[int | str, dict[str, Any]] = {
 
 @router.post("/{broker}/connections", status_code=201, response_model=ConnectionOut,
              responses={**_AUTH, **_AT_BROKER})
-async def connect(broker: str, body: ConnectRequest, principal: PrincipalDep,
+async def connect(broker: str, body: ConnectRequest, principal: PrincipalDep, who: WhoDep,
                   engine: EngineDep, settings: SettingsDep, response: Response
                   ) -> ConnectionOut:
     """Connect a broker account: the broker checks your login; the session is stored encrypted.
@@ -46,6 +50,7 @@ async def connect(broker: str, body: ConnectRequest, principal: PrincipalDep,
         row = await service.save_new(conn, service.credential_box(settings),
                                      user_id=principal.user_id, broker=target,
                                      label=body.label, session=session)
+        await _audit(conn, who, Action.BROKER_CONNECTED, row)
     response.headers["Location"] = f"/api/v1/brokers/{target.value}/connections/{row['id']}"
     return service.view(row, settings)
 
@@ -86,12 +91,13 @@ async def get_connection(broker: str, connection_id: str, principal: PrincipalDe
                responses={**_AUTH, **_NOT_FOUND,
                           409: {"description": "orders on this connection are still open "
                                                "(code `connection_has_open_orders`)"}})
-async def disconnect(broker: str, connection_id: str, principal: PrincipalDep,
+async def disconnect(broker: str, connection_id: str, principal: PrincipalDep, who: WhoDep,
                      engine: EngineDep) -> Response:
     """Disconnect a broker account: its stored credentials are erased."""
     target = service.connectable(broker)
     async with engine.begin() as conn:
-        await service.disconnect(conn, principal.user_id, target, connection_id)
+        row = await service.disconnect(conn, principal.user_id, target, connection_id)
+        await _audit(conn, who, Action.BROKER_DISCONNECTED, row)
     return Response(status_code=204)
 
 
@@ -99,8 +105,9 @@ async def disconnect(broker: str, connection_id: str, principal: PrincipalDep,
              responses={**_AUTH, **_NOT_FOUND, **_AT_BROKER,
                         409: {"description": "the broker wants a new login "
                                              "(code `connection_expired`)"}})
-async def refresh(broker: str, connection_id: str, principal: PrincipalDep, engine: EngineDep,
-                  settings: SettingsDep, body: RefreshRequest | None = None) -> ConnectionOut:
+async def refresh(broker: str, connection_id: str, principal: PrincipalDep, who: WhoDep,
+                  engine: EngineDep, settings: SettingsDep,
+                  body: RefreshRequest | None = None) -> ConnectionOut:
     """Renew a connection's broker session, with a new login where the broker needs one."""
     target = service.connectable(broker)
     box = service.credential_box(settings)
@@ -118,4 +125,11 @@ async def refresh(broker: str, connection_id: str, principal: PrincipalDep, engi
         session, body.market_protection if body else None, current)
     async with engine.begin() as conn:
         saved = await service.save_renewed(conn, box, row, session)
+        await _audit(conn, who, Action.BROKER_RENEWED, saved)
     return service.view(saved, settings)
+
+
+async def _audit(conn: AsyncConnection, who: Who, action: Action, row: RowMapping) -> None:
+    await who.record(conn, action, target=("account", row["id"]),
+                     details={"broker": row["broker"], "broker_user_id": row["broker_user_id"],
+                              "label": row["label"]})

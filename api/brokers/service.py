@@ -227,8 +227,10 @@ async def _store(conn: AsyncConnection, box: CredentialBox, row: RowMapping,
 
 
 async def disconnect(conn: AsyncConnection, user_id: uuid.UUID, broker: Broker,
-                     raw_id: str) -> None:
-    """Revoke a connection and wipe its credentials; 409 while orders on it are open."""
+                     raw_id: str) -> RowMapping:
+    """Revoke a connection and wipe its credentials; 409 while orders on it are open.
+
+    Returns the connection as it was."""
     row = await load(conn, user_id, broker, raw_id, lock=True)
     open_orders = await connections.count_open_orders(conn, row["id"])
     if open_orders:
@@ -238,6 +240,7 @@ async def disconnect(conn: AsyncConnection, user_id: uuid.UUID, broker: Broker,
             details={"connection_id": str(row["id"]), "open_orders": open_orders})
     await connections.revoke(conn, row["id"])
     log.info("broker connection %s (%s) of user %s revoked", row["id"], row["broker"], user_id)
+    return row
 
 
 def view(row: RowMapping, settings: Settings, now: datetime | None = None) -> ConnectionOut:

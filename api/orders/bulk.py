@@ -16,6 +16,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from api.audit import WhoDep
 from api.deps import (
     PLACEMENT_BUDGET,
     EngineDep,
@@ -35,6 +36,7 @@ from api.orders.cancels import Edges, cancel_each, cancel_item
 from api.orders.placer import Placer, PlacerDep
 from api.orders.schemas import PlaceOrder
 from shared.db.repositories import accounts, order_events, orders
+from shared.domain.audit import Action
 from shared.domain.errors import DomainError, InvalidOrder, NotFound
 from shared.messaging.order_view import as_first_accepted, event_resource, order_resource
 
@@ -62,7 +64,7 @@ def _request_id(request: Request) -> str | None:
                207: {"description": "one result per open order (each its own transaction)"},
                422: {"description": "a query parameter is invalid; `details.field` names it"}})
 async def cancel_all_orders(
-    request: Request, principal: PrincipalDep, engine: EngineDep, redis: RedisDep,
+    request: Request, principal: PrincipalDep, who: WhoDep, engine: EngineDep, redis: RedisDep,
     settings: SettingsDep,
     symbol: Annotated[str | None, Query(min_length=1, max_length=32,
                                         description="only this symbol's orders")] = None,
@@ -77,7 +79,13 @@ async def cancel_all_orders(
         open_ids = await orders.open_for_user(
             conn, principal.user_id, account_id=account_id,
             symbol=symbol.strip().upper() if symbol else None)
-    done = await cancel_each(Edges(engine, redis, settings), principal.user_id, open_ids)
+    done = await cancel_each(Edges(engine, redis, settings), who, open_ids)
+    # Each cancel is audited in its own transaction; this entry says what was asked for, and
+    # shares their request id.
+    async with engine.begin() as conn:
+        await who.record(conn, Action.ORDERS_CANCEL_ALL, details={
+            "symbol": symbol, "account_id": account_id, "open_orders": len(open_ids),
+            "canceled": sum(item.error is None for item in done)})
     request_id = _request_id(request)
     return JSONResponse({"items": [cancel_item(item, request_id) for item in done]},
                         status_code=207)

@@ -14,11 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from api.audit import Who
 from api.errors import error_item
 from api.orders import service
 from shared.brokers.catalog import Broker, queue_for
+from shared.domain.audit import Action
 from shared.domain.errors import DomainError
 from shared.domain.orders import Change, Order
 from shared.messaging import tasks
@@ -67,23 +69,36 @@ async def announce_cancel(redis: Redis, change: Change, ask_broker: bool,
             await forget_orders(redis, [change])
 
 
-async def cancel_one(edges: Edges, user_id: uuid.UUID, order_id: uuid.UUID, *,
+async def cancel_in(conn: AsyncConnection, who: Who, order_id: uuid.UUID,
+                    grace_seconds: float, *, via: str | None = None) -> tuple[Change, bool]:
+    """Cancel one of the caller's orders in the caller's transaction, audited in it (a cancel
+    asked for again changes nothing, and is not)."""
+    assert who.user_id is not None, "a cancel has a logged-in caller"
+    change, ask_broker = await service.cancel_order(conn, who.user_id, order_id, grace_seconds,
+                                                    via=via)
+    if change.steps:
+        await who.record(conn, Action.ORDER_CANCEL, target=("order", order_id),
+                         details={"via": via, "status": change.after.status})
+    return change, ask_broker
+
+
+async def cancel_one(edges: Edges, who: Who, order_id: uuid.UUID, *,
                      via: str | None = None) -> Canceled:
     """Cancel one order in its own transaction; an expected refusal is the outcome, not raised."""
     try:
         async with edges.engine.begin() as conn:
-            change, ask_broker = await service.cancel_order(
-                conn, user_id, order_id, edges.settings.dispatch_grace_seconds, via=via)
+            change, ask_broker = await cancel_in(
+                conn, who, order_id, edges.settings.dispatch_grace_seconds, via=via)
     except DomainError as exc:
         return Canceled(order_id, error=exc)
     await announce_cancel(edges.redis, change, ask_broker, edges.settings)
     return Canceled(order_id, order=change.after)
 
 
-async def cancel_each(edges: Edges, user_id: uuid.UUID, order_ids: Sequence[uuid.UUID], *,
+async def cancel_each(edges: Edges, who: Who, order_ids: Sequence[uuid.UUID], *,
                       via: str | None = None) -> list[Canceled]:
     """Cancel the orders one by one: one order's refusal never undoes another's cancel."""
-    return [await cancel_one(edges, user_id, order_id, via=via) for order_id in order_ids]
+    return [await cancel_one(edges, who, order_id, via=via) for order_id in order_ids]
 
 
 def cancel_item(outcome: Canceled, request_id: str | None) -> dict[str, Any]:

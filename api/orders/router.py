@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.audit import WhoDep
 from api.deps import (
     PLACEMENT_BUDGET,
     AutocommitEngineDep,
@@ -29,7 +30,7 @@ from api.deps import (
 )
 from api.json_body import parse_body
 from api.orders import modify, service
-from api.orders.cancels import announce_cancel
+from api.orders.cancels import announce_cancel, cancel_in
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
@@ -158,13 +159,12 @@ async def list_orders(
 
 
 @router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=_ERRORS)
-async def cancel_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
-                       redis: RedisDep, settings: SettingsDep) -> Response:
+async def cancel_order(order_id: str, who: WhoDep, engine: EngineDep, redis: RedisDep,
+                       settings: SettingsDep) -> Response:
     """Cancel an order: CANCELED at once if not yet at the broker, else PENDING_CANCEL."""
     oid = _order_id(order_id)
     async with engine.begin() as conn:
-        change, ask_broker = await service.cancel_order(
-            conn, principal.user_id, oid, settings.dispatch_grace_seconds)
+        change, ask_broker = await cancel_in(conn, who, oid, settings.dispatch_grace_seconds)
     await announce_cancel(redis, change, ask_broker, settings)
     return JSONResponse(order_resource(change.after), status_code=202)
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from sqlalchemy import RowMapping
 
+from api.audit import Who
 from api.errors import error_item
 from api.orders.cancels import Edges, cancel_each, cancel_item
 from api.orders.placer import Placer
@@ -53,9 +54,9 @@ class Closer:
     """Closes one user's positions through the normal cancel and place paths."""
 
     user_id: uuid.UUID
+    who: Who
     edges: Edges
     placer: Placer
-    request_id: str | None
 
     async def require_account(self, account_id: uuid.UUID | None) -> None:
         """404 unless `account_id` (when given) is one of the user's accounts."""
@@ -86,8 +87,8 @@ class Closer:
         async with self.edges.engine.connect() as conn:
             open_ids = await orders.open_for_user(conn, self.user_id, account_id=account_id,
                                                   symbol=symbol)
-        canceled = await cancel_each(self.edges, self.user_id, open_ids, via="close")
-        result["canceled"] = [cancel_item(item, self.request_id) for item in canceled]
+        canceled = await cancel_each(self.edges, self.who, open_ids, via="close")
+        result["canceled"] = [cancel_item(item, self.who.request_id) for item in canceled]
         try:
             await self._wait_until_ended(open_ids)
             order = await self._place(account_id, symbol, amount)
@@ -96,7 +97,7 @@ class Closer:
         return {**result, "http_status": 202, "order": order, "error": None}
 
     def _refused(self, result: dict[str, Any], exc: DomainError) -> dict[str, Any]:
-        status, error = error_item(exc, self.request_id)
+        status, error = error_item(exc, self.who.request_id)
         return {**result, "http_status": status, "order": None, "error": error}
 
     async def _wait_until_ended(self, order_ids: Sequence[uuid.UUID]) -> None:

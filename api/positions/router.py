@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.audit import Who
 from api.deps import EngineDep, PrincipalDep, RedisDep, SettingsDep
 from api.orders.cancels import Edges
 from api.orders.placer import PlacerDep
@@ -33,8 +34,8 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 async def _closer(request: Request, principal: PrincipalDep, engine: EngineDep,
                   redis: RedisDep, settings: SettingsDep, placer: PlacerDep) -> Closer:
-    return Closer(principal.user_id, Edges(engine, redis, settings), placer,
-                  getattr(request.state, "request_id", None))
+    return Closer(principal.user_id, Who.of(request, principal),
+                  Edges(engine, redis, settings), placer)
 
 
 CloserDep = Annotated[Closer, Depends(_closer)]
