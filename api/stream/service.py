@@ -16,8 +16,9 @@ Redis only rings a doorbell; a stream re-reads the log every STREAM_POLL_SECONDS
 a lost publish (and the API's unpublished PENDING_NEW) costs latency, never an event.
 
 Positions and accounts are not in the log: their tables hold only the present, and no row
-says which seq it stood at. So after the events of each read that hold fills, a stream sends
-the position of each (account, symbol) filled and each account, read then: a snapshot that
+says which seq it stood at. So after the events of each read, a stream sends the position of
+each (account, symbol) filled and each account an event touched (reservations move with every
+placement, cancel and expiry, not only with fills), read then: a snapshot that
 includes every event up to its `as_of_seq` (a fill commits with its position and cash) and
 perhaps later ones, whose own snapshots follow them. The last snapshot is always the present;
 no snapshot is ever behind what was streamed. A snapshot is not replayed: a client resuming
@@ -90,14 +91,15 @@ async def authenticate(services: StreamServices, token: str,
 
 async def books_after(conn: AsyncConnection, user_id: uuid.UUID,
                       rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
-    """The positions and accounts the fills among these events changed, as they stand now."""
-    filled = sorted({(row["account_id"], row["symbol"]) for row in rows if messages.is_fill(row)})
-    if not filled:
+    """The positions the fills among these events changed, and the accounts any of them
+    changed (a placement reserves, a cancel or an expiry releases), as they stand now."""
+    if not rows:
         return []
+    filled = sorted({(row["account_id"], row["symbol"]) for row in rows if messages.is_fill(row)})
     as_of = rows[-1]["seq"]
     books = [messages.position_message(row, as_of)
-             for row in await stream_repo.positions_of(conn, user_id, filled)]
-    for account_id in sorted({account_id for account_id, _ in filled}):
+             for row in await stream_repo.positions_of(conn, user_id, filled)] if filled else []
+    for account_id in sorted({row["account_id"] for row in rows}):
         account = await accounts.get_owned(conn, user_id, account_id)
         if account is not None:
             held = await accounts.positions_for_user(conn, user_id, account_id)

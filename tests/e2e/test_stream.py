@@ -150,6 +150,27 @@ async def test_a_fill_is_followed_by_its_position_and_account_as_they_stand(
         key: now[key] for key in ("account_id", "cash", "buying_power", "currency")}
 
 
+async def test_a_reservation_and_its_release_reach_the_stream_as_account_snapshots(
+    server: Server,
+) -> None:
+    """Placing and canceling move buying power with no fill: the stream says so each time."""
+    auth, token = await _user(server)
+    before = (await server.http.get("/api/v1/account", headers=auth)).json()
+    async with await _connect(server, token) as connection:
+        order_id = await place(server.http, auth, **RESTING_BUY)
+        reserved = await _next(connection, "account")
+        assert reserved["buying_power"] != before["buying_power"]
+        assert reserved == {"type": "account", "as_of_seq": reserved["as_of_seq"],
+                            **(await server.http.get("/api/v1/account", headers=auth)).json()}
+        cancel = await server.http.delete(f"/api/v1/orders/{order_id}", headers=auth)
+        assert cancel.status_code == 202, cancel.text
+        released = await _next(connection, "account")
+        while released["buying_power"] != before["buying_power"]:  # PENDING_CANCEL, then CANCELED
+            released = await _next(connection, "account")
+    assert released["as_of_seq"] > reserved["as_of_seq"]
+    assert released["cash"] == before["cash"]
+
+
 async def test_a_client_reconnecting_with_last_seq_sees_every_missed_event_exactly_once(
     server: Server,
 ) -> None:
