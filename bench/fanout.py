@@ -42,7 +42,7 @@ QUOTE_TICKS_PER_S = 2.0
 PREFIX = "fo-"
 CONNECT_TIMEOUT_S = 120.0
 DELIVERY_TIMEOUT_S = 30.0  # after the last order is terminal, for its events to arrive
-FAULTS = ("missing", "duplicates", "out_of_order", "replayed")
+FAULTS = ("missing", "gaps", "duplicates", "out_of_order", "replayed")
 
 CONFIG = {"users": USERS, "clients": CLIENTS, "quote_every": QUOTE_EVERY,
           "client_processes": CLIENT_PROCESSES, "seconds": SECONDS,
@@ -220,7 +220,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
     idle_api = r["idle_cpu_s"].get("api", 0.0) / r["idle_s"] if r["idle_s"] else 0.0
     per_s = r["events_per_s"]
     return [
-        Row(f"fan-out: WebSocket clients connected ({USERS} users)",
+        Row(f"fan-out: WebSocket clients connected before the load ({USERS} users)",
             f"{connected}", f"{CLIENTS}", "PASS" if connected == CLIENTS else "MISS"),
         Row(f"fan-out: order events delivered/s, all clients ({r['rate']:g} orders/s)",
             "n/a" if per_s is None else f"{per_s:.0f}",
@@ -231,10 +231,12 @@ def rows(r: dict[str, Any]) -> list[Row]:
             "from order_events.created_at", ""),
         Row("fan-out: any order event commit->client p50 / p99 (ms)",
             _pair(r["event_delay_ms"]), "", ""),
-        Row("fan-out: missing / duplicate / out-of-order / replayed",
+        Row("fan-out: missing / in gaps / duplicate / out-of-order / replayed",
             faults, "0 each (exactly once)", "PASS" if ok else "MISS"),
-        Row("  clients with any missing / duplicate",
-            f"{affected.get('missing', 0)} / {affected.get('duplicates', 0)}", "", ""),
+        Row("  clients with any missing / gap / duplicate; not done in time",
+            f"{affected.get('missing', 0)} / {affected.get('gaps', 0)} /"
+            f" {affected.get('duplicates', 0)}; {r['unfinished']}",
+            f"waited {DELIVERY_TIMEOUT_S:.0f}s", ""),
         Row("fan-out: streams the server ended (close code x count)",
             ", ".join(f"{code}x{n}" for code, n in closes.items()) or "none", "none",
             "PASS" if not closes else "MISS"),

@@ -62,7 +62,8 @@ class Delivery:
 
     expected: int  # seqs in (after, final]
     delivered: int  # distinct seqs received in (after, final]
-    missing: int
+    missing: int  # expected and not received by the time the bench stopped waiting
+    gaps: int  # of those, below the highest seq received: skipped, never to come
     duplicates: int  # receptions of a seq already received
     out_of_order: int  # seqs received after a higher one (duplicates not counted again)
     replayed: int  # distinct seqs at or below `after`, which the client said it had
@@ -72,7 +73,7 @@ class Delivery:
 def delivery(after: int, final: int, seqs: Sequence[int]) -> Delivery:
     """Compare the seqs a client received, in arrival order, with (after, final]."""
     distinct = set(seqs)
-    inside = sum(after < seq <= final for seq in distinct)
+    inside = {seq for seq in distinct if after < seq <= final}
     expected = max(final - after, 0)
     seen: set[int] = set()
     highest, out_of_order = after, 0
@@ -81,7 +82,8 @@ def delivery(after: int, final: int, seqs: Sequence[int]) -> Delivery:
             out_of_order += 1
         seen.add(seq)
         highest = max(highest, seq)
-    return Delivery(expected=expected, delivered=inside, missing=expected - inside,
+    return Delivery(expected=expected, delivered=len(inside), missing=expected - len(inside),
+                    gaps=max(inside, default=after) - after - len(inside),
                     duplicates=len(seqs) - len(distinct), out_of_order=out_of_order,
                     replayed=sum(seq <= after for seq in distinct),
                     later=sum(seq > final for seq in distinct))

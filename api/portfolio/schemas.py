@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from api.accounts.schemas import PositionOut
-from api.orders.schemas import AmountText
+from api.orders.schemas import AmountText, Price, Quantity, Upper, _amount, _documented
+from shared.domain.enums import Side
+from shared.domain.values import MAX_NOTIONAL, ZERO
+
+Charge = Annotated[Decimal, BeforeValidator(_amount(MAX_NOTIONAL)),
+                   _documented(MAX_NOTIONAL, "in the account's currency, 0 or more")]
 
 
 class FillBrief(BaseModel):
@@ -66,3 +73,56 @@ class Dashboard(BaseModel):
     timezone: str = Field(description="your profile's time zone (GET /settings/profile)")
     accounts: list[AccountDashboard]
     totals: list[CurrencyTotals]
+
+
+class TradeIn(BaseModel):
+    """A trade done outside ordergate, all of it (PUT replaces every field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    symbol: Annotated[str, Upper, Field(min_length=1, max_length=32,
+                                        description="in the instrument master")]
+    side: Annotated[Side, Upper]
+    quantity: Quantity
+    price: Price
+    executed_at: Annotated[AwareDatetime, Field(description="when it was done, with its time "
+                                                            "zone; not in the future")]
+    brokerage_charge: Annotated[Charge, Field(description="the broker's brokerage")] = ZERO
+    mtf_charge: Annotated[Charge, Field(description="margin trading facility interest")] = ZERO
+    type: Literal["eq", "fno"] = Field(default="eq", description="equity, or futures and "
+                                                                 "options")
+    notes: Annotated[str | None, Field(max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$",
+                                       description="free text; no control characters but "
+                                                   "tab and newline")] = None
+    account_id: uuid.UUID | None = Field(default=None, description="the account it booked in "
+                                                                   "(its currency must be the "
+                                                                   "instrument's); default: "
+                                                                   "paper")
+
+
+class TradeOut(BaseModel):
+    """A journaled trade."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    symbol: str
+    side: Side
+    quantity: AmountText
+    price: AmountText
+    executed_at: datetime
+    brokerage_charge: AmountText
+    mtf_charge: AmountText
+    type: Literal["eq", "fno"]
+    notes: str | None
+    source: Literal["manual", "tradebook"] = Field(description="typed in, or imported from a "
+                                                               "tradebook")
+    external_id: str | None = Field(description="the broker's trade id of an imported trade")
+    created_at: datetime
+    updated_at: datetime
+
+
+class TradePage(BaseModel):
+    """A page of trades, the latest executed first."""
+
+    items: list[TradeOut]
+    next_cursor: str | None

@@ -368,6 +368,7 @@ fills = Table(
     CheckConstraint("quantity > 0 AND price > 0", name="positive"),
     Index("ix_fills_user_created", "user_id", text("created_at DESC"), text("id DESC")),
     Index("ix_fills_order", "order_id"),
+    Index("ix_fills_account_symbol", "account_id", "symbol", "executed_at"),
 )
 
 positions = Table(
@@ -521,4 +522,35 @@ dispatch_pauses = Table(
     Column("paused_by", UUID(as_uuid=True)),
     Column("reason", Text),
     CheckConstraint(_one_of("broker", Broker), name="broker"),
+)
+
+# Trades done outside ordergate (the journal); they book into positions and cash as fills do.
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts", None), nullable=False),
+    Column("symbol", String(32), ForeignKey("instruments.symbol"), nullable=False),
+    Column("side", String(4), nullable=False),
+    Column("quantity", Amount, nullable=False),
+    Column("price", Amount, nullable=False),
+    Column("executed_at", Timestamp, nullable=False),
+    Column("brokerage_charge", Amount, nullable=False, server_default=text("0")),
+    Column("mtf_charge", Amount, nullable=False, server_default=text("0")),
+    Column("type", String(3), nullable=False, server_default="eq"),  # eq or fno
+    Column("notes", Text),
+    Column("source", String(16), nullable=False, server_default="manual"),  # or tradebook
+    # The broker's trade id of an imported trade: importing a tradebook again adds nothing.
+    Column("external_id", String(64)),
+    _created_at(),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    CheckConstraint("quantity > 0 AND price > 0", name="positive"),
+    CheckConstraint("brokerage_charge >= 0 AND mtf_charge >= 0", name="charges"),
+    CheckConstraint(_one_of("side", Side), name="side"),
+    CheckConstraint("type IN ('eq', 'fno')", name="type"),
+    CheckConstraint("source IN ('manual', 'tradebook')", name="source"),
+    UniqueConstraint("account_id", "external_id", name="uq_trades_account_external"),
+    Index("ix_trades_user_executed", "user_id", text("executed_at DESC"), text("id DESC")),
+    Index("ix_trades_account_symbol", "account_id", "symbol", "executed_at"),
 )

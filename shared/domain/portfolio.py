@@ -5,14 +5,15 @@ Pure functions over decimals; the repositories fetch the rows and the routes sha
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal, localcontext
 from zoneinfo import ZoneInfo
 
 from shared.domain.enums import Side
-from shared.domain.positions import cash_delta
+from shared.domain.errors import InvalidOrder
+from shared.domain.positions import Position, apply_fill, cash_delta
 from shared.domain.values import ARITHMETIC, ZERO, to_ledger
 
 
@@ -53,3 +54,38 @@ def trade_cash(trade: Trade) -> Decimal:
     """The cash change of a trade: what it bought or sold for, less its charges."""
     with localcontext(ARITHMETIC):
         return to_ledger(cash_delta(trade.side, trade.quantity, trade.price) - trade.charges)
+
+
+def replay(trades: Iterable[Trade]) -> Position:
+    """The position that `trades`, in the order they executed, leave from flat."""
+    position = Position.flat()
+    for trade in trades:
+        position = apply_fill(position, trade.side, trade.quantity, trade.price)
+    return position
+
+
+def realized_steps(trades: Sequence[Trade]) -> list[Decimal]:
+    """The P&L each trade of one symbol realized, in the order they executed (before charges)."""
+    steps: list[Decimal] = []
+    position = Position.flat()
+    for trade in trades:
+        after = apply_fill(position, trade.side, trade.quantity, trade.price)
+        steps.append(after.realized_pnl - position.realized_pnl)
+        position = after
+    return steps
+
+
+def check_trade(quantity: Decimal, price: Decimal, charges: Mapping[str, Decimal],
+                executed_at: datetime, now: datetime) -> None:
+    """Refuse a journaled trade no one could have done: 422 `invalid_trade` naming the field."""
+    for name, value in (("quantity", quantity), ("price", price)):
+        if value <= 0:
+            raise InvalidOrder(f"{name} must be positive, was {value}", code="invalid_trade",
+                               details={"field": name})
+    for name, value in charges.items():
+        if value < 0:
+            raise InvalidOrder(f"{name} must not be negative, was {value}",
+                               code="invalid_trade", details={"field": name})
+    if executed_at > now:
+        raise InvalidOrder(f"executed_at {executed_at.isoformat()} is in the future",
+                           code="invalid_trade", details={"field": "executed_at"})

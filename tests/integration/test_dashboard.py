@@ -5,6 +5,7 @@ in-process: each user sees only their accounts, and the figures are those of /po
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -109,6 +110,22 @@ async def test_a_new_user_has_one_flat_paper_account(
     assert (account["day_pnl"], account["total_pnl"], account["open_orders"]) == ("0", "0", 0)
 
 
+async def test_a_trade_journaled_today_counts_in_the_day_pnl_and_the_positions(
+    client: httpx.AsyncClient, auth: dict[str, str],
+) -> None:
+    response = await client.post("/api/v1/trades", headers=auth, json={
+        "symbol": "AAPL", "side": "BUY", "quantity": "10", "price": "190",
+        "executed_at": datetime.now(UTC).isoformat(), "brokerage_charge": "2"})
+    assert response.status_code == 201, response.text
+
+    [account] = (await get_ok(client, auth, DASHBOARD))["accounts"]
+
+    # Marked at AAPL's last price, 200.
+    assert Decimal(account["day_pnl"]) == (200 - 190) * 10 - 2
+    assert [(row["symbol"], row["quantity"]) for row in account["exposure"]] == [("AAPL", "10")]
+    assert account["last_fills"] == []  # fills of orders only
+
+
 async def test_the_dashboard_reads_each_table_in_one_statement(
     client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime,
     statements: Statements,
@@ -124,6 +141,6 @@ async def test_the_dashboard_reads_each_table_in_one_statement(
     await get_ok(client, auth, DASHBOARD)
 
     assert len(statements.sql) - caller <= 4, statements.sql
-    for table in ("positions", "orders", "fills"):
+    for table in ("positions", "orders", "fills", "trades"):
         reading = [s for s in statements.sql if f"FROM {table}" in s]
         assert len(reading) == 1, (table, reading)

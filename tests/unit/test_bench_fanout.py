@@ -10,13 +10,19 @@ from bench.fanout_clients import Delivery, Received, delivery
 
 def test_every_seq_once_in_order_is_clean() -> None:
     assert delivery(10, 14, [11, 12, 13, 14]) == Delivery(
-        expected=4, delivered=4, missing=0, duplicates=0, out_of_order=0, replayed=0, later=0)
+        expected=4, delivered=4, missing=0, gaps=0, duplicates=0, out_of_order=0, replayed=0,
+        later=0)
 
 
 def test_a_gap_is_missing_and_a_repeat_is_a_duplicate() -> None:
     check = delivery(0, 5, [1, 2, 2, 4, 5])
-    assert (check.missing, check.duplicates, check.delivered) == (1, 1, 4)
+    assert (check.missing, check.gaps, check.duplicates, check.delivered) == (1, 1, 1, 4)
     assert check.out_of_order == 0  # a repeat is counted once, as a duplicate
+
+
+def test_events_not_yet_arrived_are_missing_but_no_gap() -> None:
+    check = delivery(0, 5, [1, 2])
+    assert (check.missing, check.gaps) == (3, 0)
 
 
 def test_a_seq_after_a_higher_one_is_out_of_order() -> None:
@@ -35,7 +41,7 @@ def test_seqs_above_the_final_one_are_later_not_missing() -> None:
 
 
 def test_a_client_of_a_user_without_new_events_expects_nothing() -> None:
-    assert delivery(7, 7, []) == Delivery(0, 0, 0, 0, 0, 0, 0)
+    assert delivery(7, 7, []) == Delivery(0, 0, 0, 0, 0, 0, 0, 0)
 
 
 def test_an_old_quote_repeated_is_counted_and_not_timed() -> None:

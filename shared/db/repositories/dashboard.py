@@ -38,7 +38,7 @@ async def open_orders(conn: AsyncConnection, user_id: uuid.UUID) -> dict[uuid.UU
 async def fills_of(conn: AsyncConnection, user_id: uuid.UUID, account_ids: Sequence[uuid.UUID],
                    since: datetime) -> Sequence[RowMapping]:
     """In one statement: each account's last fills (`kind` 'last', newest first) and every
-    fill of the user executed since `since` (`kind` 'day')."""
+    fill and journaled trade (no order_id) of the user executed since `since` (`kind` 'day')."""
     columns = ("id, order_id, account_id, symbol, side, quantity, price,"
                " commission AS charges, executed_at, created_at")
     result = await conn.execute(
@@ -50,6 +50,10 @@ async def fills_of(conn: AsyncConnection, user_id: uuid.UUID, account_ids: Seque
              # Booked no earlier than executed: created_at lets the index find them.
              f" SELECT 'day', {columns} FROM fills WHERE user_id = :user_id"
              f" AND created_at >= :since AND executed_at >= :since"
+             f" UNION ALL"
+             f" SELECT 'day', id, NULL, account_id, symbol, side, quantity, price,"
+             f"  brokerage_charge + mtf_charge, executed_at, created_at FROM trades"
+             f"  WHERE user_id = :user_id AND executed_at >= :since"
              f" ORDER BY kind, created_at DESC, id DESC"),
         {"user_id": user_id, "accounts": list(account_ids), "since": since})
     return result.mappings().all()

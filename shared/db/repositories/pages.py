@@ -1,4 +1,5 @@
-"""Keyset pagination over (created_at, id), newest first; LIKE patterns."""
+"""Keyset pagination over (created_at, id), or another timestamp and id, latest first; LIKE
+patterns."""
 
 from __future__ import annotations
 
@@ -28,18 +29,18 @@ async def newest_first(conn: AsyncConnection, *, table: str, columns: str, user_
 
 
 async def keyset(conn: AsyncConnection, *, table: str, columns: str, where: list[str],
-                 params: dict[str, Any], limit: int,
-                 after: Cursor | None) -> Sequence[RowMapping]:
-    """Up to `limit` rows meeting every clause of `where` (bound by `params`), newest first,
-    after the row `after`."""
+                 params: dict[str, Any], limit: int, after: Cursor | None,
+                 by: str = "created_at") -> Sequence[RowMapping]:
+    """Up to `limit` rows meeting every clause of `where` (bound by `params`), the latest by
+    the timestamp column `by` first, after the row `after`."""
     clauses = [*where]
     params = {**params, "limit": limit}
     if after is not None:
-        clauses.append("(created_at, id) < (:after_ts, :after_id)")
+        clauses.append(f"({by}, id) < (:after_ts, :after_id)")
         params["after_ts"], params["after_id"] = after
     result = await conn.execute(
         text(f"SELECT {columns} FROM {table} WHERE {' AND '.join(clauses) or 'TRUE'}"
-             " ORDER BY created_at DESC, id DESC LIMIT :limit"), params)
+             f" ORDER BY {by} DESC, id DESC LIMIT :limit"), params)
     return result.mappings().all()
 
 

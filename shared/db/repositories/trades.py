@@ -1,0 +1,92 @@
+"""SQL of the trades journal, always starting from the owning user."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.repositories.pages import Cursor, keyset
+
+COLUMNS = ("id, account_id, symbol, side, quantity, price, executed_at, brokerage_charge,"
+           " mtf_charge, type, notes, source, external_id, created_at, updated_at")
+_FIELDS = ("account_id", "symbol", "side", "quantity", "price", "executed_at",
+           "brokerage_charge", "mtf_charge", "type", "notes")
+
+
+async def instrument(conn: AsyncConnection, symbol: str) -> RowMapping | None:
+    """The instrument master's row of `symbol`."""
+    result = await conn.execute(
+        text("SELECT symbol, currency FROM instruments WHERE symbol = :symbol"),
+        {"symbol": symbol})
+    return result.mappings().first()
+
+
+async def insert(conn: AsyncConnection, user_id: uuid.UUID, fields: dict[str, Any]) -> RowMapping:
+    """Journal one trade."""
+    result = await conn.execute(
+        text(f"INSERT INTO trades (id, user_id, {', '.join(_FIELDS)})"
+             f" VALUES (:id, :user_id, {', '.join(':' + f for f in _FIELDS)})"
+             f" RETURNING {COLUMNS}"),
+        {"id": uuid.uuid4(), "user_id": user_id, **fields})
+    return result.mappings().one()
+
+
+async def get_owned(conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID, *,
+                    lock: bool = False) -> RowMapping | None:
+    """The user's trade, or None for an absent or foreign one."""
+    result = await conn.execute(
+        text(f"SELECT {COLUMNS} FROM trades WHERE id = :id AND user_id = :user_id"
+             + (" FOR UPDATE" if lock else "")), {"id": trade_id, "user_id": user_id})
+    return result.mappings().first()
+
+
+async def replace(conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID,
+                  fields: dict[str, Any]) -> RowMapping:
+    """Replace every field of the user's trade (locked by get_owned)."""
+    result = await conn.execute(
+        text(f"UPDATE trades SET {', '.join(f'{f} = :{f}' for f in _FIELDS)},"
+             f" updated_at = now() WHERE id = :id AND user_id = :user_id RETURNING {COLUMNS}"),
+        {"id": trade_id, "user_id": user_id, **fields})
+    return result.mappings().one()
+
+
+async def delete(conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID) -> None:
+    """Delete the user's trade (locked by get_owned)."""
+    await conn.execute(text("DELETE FROM trades WHERE id = :id AND user_id = :user_id"),
+                       {"id": trade_id, "user_id": user_id})
+
+
+async def page(conn: AsyncConnection, user_id: uuid.UUID, *, symbol: str | None,
+               since: datetime | None, until: datetime | None, limit: int,
+               after: Cursor | None) -> Sequence[RowMapping]:
+    """Up to `limit` of the user's trades, the latest executed first, after `after`."""
+    clauses = ["user_id = :user_id"]
+    params: dict[str, Any] = {"user_id": user_id}
+    for clause, name, value in (("symbol = :symbol", "symbol", symbol),
+                                ("executed_at >= :since", "since", since),
+                                ("executed_at < :until", "until", until)):
+        if value is not None:
+            clauses.append(clause)
+            params[name] = value
+    return await keyset(conn, table="trades", columns=COLUMNS, where=clauses, params=params,
+                        limit=limit, after=after, by="executed_at")
+
+
+async def history(conn: AsyncConnection, account_id: uuid.UUID,
+                  symbol: str) -> Sequence[RowMapping]:
+    """Every fill and journaled trade of one account's symbol, in the order they executed."""
+    result = await conn.execute(
+        text("SELECT side, quantity, price FROM ("
+             " SELECT side, quantity, price, executed_at, created_at, id FROM fills"
+             "  WHERE account_id = :account_id AND symbol = :symbol"
+             " UNION ALL"
+             " SELECT side, quantity, price, executed_at, created_at, id FROM trades"
+             "  WHERE account_id = :account_id AND symbol = :symbol) h"
+             " ORDER BY executed_at, created_at, id"),
+        {"account_id": account_id, "symbol": symbol})
+    return result.mappings().all()
