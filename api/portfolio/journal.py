@@ -26,6 +26,9 @@ from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder, NotFound
 from shared.domain.portfolio import Trade, check_trade, replay, trade_cash
 from shared.domain.values import ZERO
+from shared.market import tradebook_files
+from shared.market.instrument_files import BadRow, FileFormatError
+from shared.market.tradebook_files import TradebookRow
 from shared.messaging.order_view import json_value
 
 Book = tuple[uuid.UUID, uuid.UUID, str]  # account, user, symbol
@@ -168,3 +171,54 @@ async def list_page(conn: AsyncConnection, user_id: uuid.UUID, *, symbol: str | 
     last = rows[-1] if len(rows) == limit else None
     return {"items": [trade_out(row) for row in rows],
             "next_cursor": keyset_cursor(last["executed_at"], last["id"]) if last else None}
+
+
+MAX_REPORTED = 100  # bad rows named in one answer
+
+
+async def import_tradebook(conn: AsyncConnection, user_id: uuid.UUID,
+                           account_id: uuid.UUID | None, lines: Iterable[str],
+                           now: datetime) -> dict[str, Any]:
+    """Journal a Zerodha tradebook's trades in the account, all or none: any bad row is a
+    422 naming every bad line, and nothing is imported. A trade id the account already has
+    is left as it is, so importing a file again changes nothing."""
+    account = await account_for(conn, user_id, account_id)
+    try:
+        parsed = list(tradebook_files.read(lines))
+    except FileFormatError as error:
+        raise InvalidOrder(str(error), code="invalid_tradebook", details={"bad_rows": []}) \
+            from None
+    good = [row for row in parsed if isinstance(row, TradebookRow)]
+    known = await trades.currencies(conn, sorted({row.symbol for row in good}))
+    bad = [row for row in parsed if isinstance(row, BadRow)]
+    for row in good:
+        reason = _refusal(row, known.get(row.symbol), account["currency"], now)
+        if reason:
+            bad.append(BadRow(row.line, reason))
+    if bad:
+        bad.sort(key=lambda item: item.line)
+        raise InvalidOrder(f"{len(bad)} bad rows in the tradebook: nothing was imported",
+                           code="invalid_tradebook", details={"bad_rows": [
+                               {"line": row.line, "reason": row.reason}
+                               for row in bad[:MAX_REPORTED]]})
+    added = await trades.insert_many(conn, user_id, account["id"], [
+        {"symbol": row.symbol, "side": row.side.value, "quantity": row.quantity,
+         "price": row.price, "executed_at": row.executed_at, "brokerage_charge": ZERO,
+         "mtf_charge": ZERO, "type": row.type, "notes": None, "external_id": row.trade_id}
+        for row in good])
+    touched = {row["symbol"] for row in added}
+    await rebook(conn, [(account["id"], user_id, symbol) for symbol in touched],
+                 [(account["id"], trade_cash(as_trade(row))) for row in added])
+    return {"account_id": str(account["id"]), "trades": len(good), "imported": len(added),
+            "already_journaled": len(good) - len(added)}
+
+
+def _refusal(row: TradebookRow, instrument: RowMapping | None, currency: str,
+             now: datetime) -> str | None:
+    if instrument is None:
+        return f"unknown symbol {row.symbol} (not in the instrument master)"
+    if instrument["currency"] != currency:
+        return f"{row.symbol} trades in {instrument['currency']}, the account holds {currency}"
+    if row.executed_at > now:
+        return f"executed at {row.executed_at.isoformat()}, in the future"
+    return None

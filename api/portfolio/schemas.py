@@ -126,3 +126,12 @@ class TradePage(BaseModel):
 
     items: list[TradeOut]
     next_cursor: str | None
+
+
+class TradebookImported(BaseModel):
+    """What an import journaled."""
+
+    account_id: uuid.UUID
+    trades: int = Field(description="the trades of the file")
+    imported: int = Field(description="journaled now")
+    already_journaled: int = Field(description="trade ids the account already had: unchanged")

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import io
+import uuid
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.errors import ApiError
 from api.pages import Limit, PageCursor
 from api.portfolio import journal
-from api.portfolio.schemas import TradeIn, TradeOut, TradePage
+from api.portfolio.schemas import TradebookImported, TradeIn, TradeOut, TradePage
 from api.responses import MALFORMED_BODY, READ, SCOPED, Responses
 from shared.clock import clock_from
 
@@ -41,6 +44,42 @@ async def create_trade(body: TradeIn, principal: PrincipalDep, engine: EngineDep
         created = await journal.create(conn, principal.user_id, body,
                                        clock_from(settings).now())
     return JSONResponse(created, status_code=201)
+
+
+@router.post(
+    "/import", response_model=TradebookImported,
+    openapi_extra={"requestBody": {"required": True, "content": {"text/csv": {"schema": {
+        "type": "string", "description": "a Zerodha (Kite Console) tradebook CSV, UTF-8"}}}}},
+    responses={**SCOPED, **_NOT_FOUND,
+               413: {"description": "the file is larger than the API takes in one request "
+                                    "(`body_too_large`): split it"},
+               415: {"description": "the body is not `text/csv` (`unsupported_media_type`)"},
+               422: {"description": "bad rows, each named with its line and reason in "
+                                    "`details.bad_rows` (`invalid_tradebook`): nothing was "
+                                    "imported; or not a tradebook at all"}})
+async def import_tradebook(
+    request: Request, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,
+    account_id: Annotated[uuid.UUID | None, Query(
+        description="the account the trades book in (its currency must be theirs); default: "
+                    "your paper account")] = None,
+) -> JSONResponse:
+    """Import a Zerodha tradebook into the journal, all of it or nothing. A trade whose
+    `trade_id` the account already has is left as it is: importing a file again changes
+    nothing."""
+    content_type = request.headers.get("content-type", "")
+    if content_type.split(";")[0].strip().lower() != "text/csv":
+        raise ApiError(415, "this route takes a CSV body (Content-Type: text/csv)",
+                       code="unsupported_media_type", details={"content_type": content_type})
+    try:
+        text = (await request.body()).decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ApiError(422, f"the file is not UTF-8 (byte {error.start})",
+                       code="invalid_tradebook", details={"bad_rows": []}) from None
+    async with engine.begin() as conn:
+        summary = await journal.import_tradebook(conn, principal.user_id, account_id,
+                                                 io.StringIO(text, newline=""),
+                                                 clock_from(settings).now())
+    return JSONResponse(summary)
 
 
 @router.get("", response_model=TradePage,

@@ -20,10 +20,15 @@ _FIELDS = ("account_id", "symbol", "side", "quantity", "price", "executed_at",
 
 async def instrument(conn: AsyncConnection, symbol: str) -> RowMapping | None:
     """The instrument master's row of `symbol`."""
+    return (await currencies(conn, [symbol])).get(symbol)
+
+
+async def currencies(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str, RowMapping]:
+    """The instrument master's rows of these symbols (absent ones left out), by symbol."""
     result = await conn.execute(
-        text("SELECT symbol, currency FROM instruments WHERE symbol = :symbol"),
-        {"symbol": symbol})
-    return result.mappings().first()
+        text("SELECT symbol, currency FROM instruments WHERE symbol = ANY(:symbols)"),
+        {"symbols": list(symbols)})
+    return {row["symbol"]: row for row in result.mappings()}
 
 
 async def insert(conn: AsyncConnection, user_id: uuid.UUID, fields: dict[str, Any]) -> RowMapping:
@@ -34,6 +39,28 @@ async def insert(conn: AsyncConnection, user_id: uuid.UUID, fields: dict[str, An
              f" RETURNING {COLUMNS}"),
         {"id": uuid.uuid4(), "user_id": user_id, **fields})
     return result.mappings().one()
+
+
+async def insert_many(conn: AsyncConnection, user_id: uuid.UUID, account_id: uuid.UUID,
+                      rows: Sequence[dict[str, Any]]) -> Sequence[RowMapping]:
+    """Journal imported trades in one statement; those whose external id the account already
+    has are skipped. Returns the ones added."""
+    if not rows:
+        return []
+    names = (*_FIELDS[1:], "external_id")
+    columns = {name: [row[name] for row in rows] for name in names}
+    result = await conn.execute(
+        text("INSERT INTO trades (id, user_id, account_id, source, symbol, side, quantity,"
+             " price, executed_at, brokerage_charge, mtf_charge, type, notes, external_id)"
+             " SELECT gen_random_uuid(), :user_id, :account_id, 'tradebook', r.* FROM unnest("
+             " CAST(:symbol AS text[]), CAST(:side AS text[]), CAST(:quantity AS numeric[]),"
+             " CAST(:price AS numeric[]), CAST(:executed_at AS timestamptz[]),"
+             " CAST(:brokerage_charge AS numeric[]), CAST(:mtf_charge AS numeric[]),"
+             " CAST(:type AS text[]), CAST(:notes AS text[]), CAST(:external_id AS text[]))"
+             " AS r ON CONFLICT (account_id, external_id) DO NOTHING"
+             f" RETURNING {COLUMNS}"),
+        {"user_id": user_id, "account_id": account_id, **columns})
+    return result.mappings().all()
 
 
 async def get_owned(conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID, *,
