@@ -135,3 +135,34 @@ class TradebookImported(BaseModel):
     trades: int = Field(description="the trades of the file")
     imported: int = Field(description="journaled now")
     already_journaled: int = Field(description="trade ids the account already had: unchanged")
+
+
+class PnlRow(BaseModel):
+    """What one symbol of one account realized in the period."""
+
+    account_id: uuid.UUID
+    broker: str
+    currency: str
+    symbol: str
+    trades: int = Field(description="fills and journaled trades in the period")
+    realized_pnl: AmountText
+    charges: AmountText = Field(description="fills' commission, journal brokerage and MTF")
+    net_pnl: AmountText = Field(description="realized P&L less charges")
+
+
+class PnlTotals(BaseModel):
+    """The rows of one currency, summed."""
+
+    currency: str
+    realized_pnl: AmountText
+    charges: AmountText
+    net_pnl: AmountText
+
+
+class PnlReport(BaseModel):
+    """Realized P&L per account and symbol over a period."""
+
+    from_: datetime | None = Field(alias="from")
+    to: datetime
+    items: list[PnlRow]
+    totals: list[PnlTotals]

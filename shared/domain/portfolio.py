@@ -75,6 +75,29 @@ def realized_steps(trades: Sequence[Trade]) -> list[Decimal]:
     return steps
 
 
+@dataclass(frozen=True, slots=True)
+class Realized:
+    """What one symbol's trades inside a period realized, and what they paid."""
+
+    trades: int
+    realized_pnl: Decimal
+    charges: Decimal
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.realized_pnl - self.charges
+
+
+def realized_inside(trades: Sequence[Trade], inside: Sequence[bool]) -> Realized:
+    """Realized P&L and charges of the trades marked `inside` a period, their cost basis built
+    from every trade before them (`trades` in the order they executed, from the first)."""
+    steps = realized_steps(trades)
+    chosen = [(trade, step) for trade, step, keep in zip(trades, steps, inside, strict=True)
+              if keep]
+    return Realized(trades=len(chosen), realized_pnl=sum((s for _, s in chosen), ZERO),
+                    charges=sum((t.charges for t, _ in chosen), ZERO))
+
+
 def check_trade(quantity: Decimal, price: Decimal, charges: Mapping[str, Decimal],
                 executed_at: datetime, now: datetime) -> None:
     """Refuse a journaled trade no one could have done: 422 `invalid_trade` naming the field."""

@@ -10,10 +10,12 @@ import pytest
 from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder
 from shared.domain.portfolio import (
+    Realized,
     Trade,
     check_trade,
     day_pnl,
     day_start,
+    realized_inside,
     realized_steps,
     replay,
     trade_cash,
@@ -80,3 +82,14 @@ def test_a_trade_no_one_could_have_done_is_refused_naming_its_field(
 
 def test_a_trade_of_now_or_before_passes() -> None:
     check_trade(D(1), D(1), {"brokerage_charge": D(0), "mtf_charge": D(0)}, NOW, NOW)
+
+
+def test_a_period_counts_its_own_trades_on_the_cost_built_before_it() -> None:
+    trades = [Trade(Side.BUY, D(10), D(100), D(1)), Trade(Side.BUY, D(10), D(120), D(1)),
+              Trade(Side.SELL, D(5), D(130), D(2)), Trade(Side.SELL, D(5), D(90), D("0.5"))]
+
+    period = realized_inside(trades, [False, False, True, False])
+
+    assert period == Realized(trades=1, realized_pnl=D(100), charges=D(2))
+    assert period.net_pnl == D(98)
+    assert realized_inside(trades, [False] * 4) == Realized(0, D(0), D(0))

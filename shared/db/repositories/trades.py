@@ -117,3 +117,22 @@ async def history(conn: AsyncConnection, account_id: uuid.UUID,
              " ORDER BY executed_at, created_at, id"),
         {"account_id": account_id, "symbol": symbol})
     return result.mappings().all()
+
+
+async def realized_entries(conn: AsyncConnection, user_id: uuid.UUID,
+                           until: datetime) -> Sequence[RowMapping]:
+    """Every fill and journaled trade of the user executed before `until`, per account and
+    symbol in the order they executed, each with its charges and whether it is journaled."""
+    result = await conn.execute(
+        text("SELECT h.*, a.broker, a.currency FROM ("
+             " SELECT account_id, symbol, side, quantity, price, commission AS charges,"
+             "  executed_at, created_at, id, false AS manual FROM fills"
+             "  WHERE user_id = :user_id AND executed_at < :until"
+             " UNION ALL"
+             " SELECT account_id, symbol, side, quantity, price,"
+             "  brokerage_charge + mtf_charge, executed_at, created_at, id, true FROM trades"
+             "  WHERE user_id = :user_id AND executed_at < :until) h"
+             " JOIN accounts a ON a.id = h.account_id"
+             " ORDER BY h.account_id, h.symbol, h.executed_at, h.created_at, h.id"),
+        {"user_id": user_id, "until": until})
+    return result.mappings().all()
