@@ -1,4 +1,5 @@
-"""Admin routes: find users and read their accounts, change a user's role, read the audit log.
+"""Admin routes: find users and read their accounts, change a user's role and a paper
+account's cash, read the audit log.
 
 Only a logged-in admin may call them (api.deps.require_admin): a user gets 403 `forbidden`,
 an API key, even an admin's, 403 (`login_required` for an admin's own key).
@@ -9,12 +10,19 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import audit
 from api.admin import service
-from api.admin.schemas import AdminUserDetail, AdminUserPage, RoleChange, RoleChanged
+from api.admin.schemas import (
+    AdjustCash,
+    AdminUserDetail,
+    AdminUserPage,
+    CashEntry,
+    RoleChange,
+    RoleChanged,
+)
 from api.audit import ActionQuery, AuditPage, SinceQuery, UntilQuery, Who
 from api.deps import AdminDep, EngineDep, require_admin
 from api.pages import Limit, PageCursor
@@ -61,6 +69,33 @@ async def change_role(user_id: str, body: RoleChange, request: Request, admin: A
     async with engine.begin() as conn:
         changed = await service.change_role(conn, Who.of(request, admin), user_id, body.role)
     return JSONResponse(changed)
+
+
+@router.post("/users/{user_id}/cash", status_code=201, response_model=CashEntry,
+             responses={**ADMIN, **_NOT_FOUND, **MALFORMED_BODY,
+                        422: {"description": "an invalid amount, reason or account"
+                                             " (`details.field`); a withdrawal below what open"
+                                             " orders reserve (`insufficient_buying_power`, with"
+                                             " the figures); a broker connection"
+                                             " (`not_a_paper_account`); the Idempotency-Key"
+                                             " used with another body"
+                                             " (`idempotency_key_reused`)"}})
+async def adjust_cash(
+    user_id: str, body: AdjustCash, request: Request, admin: AdminDep, engine: EngineDep,
+    idempotency_key: Annotated[str, Header(
+        alias="Idempotency-Key", min_length=1, max_length=255,
+        description="required: a retry with the same key and body books nothing more")],
+) -> Response:
+    """Deposit (+) or withdraw (-) a user's paper cash.
+
+    Booked in the cash journal and audited as `admin.cash_adjusted`; a withdrawal never takes
+    what the account's open orders reserve.
+    """
+    async with engine.begin() as conn:
+        entry, replayed = await service.adjust_cash(conn, Who.of(request, admin), user_id, body,
+                                                    idempotency_key)
+    return JSONResponse(entry, status_code=201,
+                        headers={"Idempotent-Replayed": "true"} if replayed else None)
 
 
 @router.get("/audit", response_model=AuditPage, responses={**ADMIN, **_PAGE})

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
-from api.orders.schemas import AmountText
+from api.orders.schemas import PLAIN_DECIMAL, AmountText, _amount
 from shared.domain.enums import Role
+from shared.domain.values import AMOUNT_DECIMALS, MAX_NOTIONAL
 
 
 class AdminUser(BaseModel):
@@ -61,3 +64,37 @@ class RoleChanged(AdminUser):
     """The user after a role change, and the role it had."""
 
     previous_role: Role
+
+
+CashAmount = Annotated[Decimal, BeforeValidator(_amount(MAX_NOTIONAL)), WithJsonSchema({
+    "anyOf": [{"type": "number", "minimum": -int(MAX_NOTIONAL), "maximum": int(MAX_NOTIONAL)},
+              {"type": "string", "pattern": f"^{PLAIN_DECIMAL}$"}],
+    "description": f"in the account's currency: positive deposits, negative withdraws; not 0,"
+                   f" at most {MAX_NOTIONAL} either way, at most {AMOUNT_DECIMALS} decimal"
+                   " places"})]
+
+
+class AdjustCash(BaseModel):
+    """A deposit or withdrawal of paper cash, and why."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    amount: CashAmount
+    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$",
+                        description="why, for the journal and the audit log (one line)")
+    account_id: uuid.UUID | None = Field(
+        default=None, description="the user's paper account (the default); a broker"
+                                  " connection's cash is the broker's, never adjusted here")
+
+
+class CashEntry(BaseModel):
+    """One booked deposit or withdrawal: the journal's entry."""
+
+    id: uuid.UUID
+    account_id: uuid.UUID
+    user_id: uuid.UUID
+    amount: AmountText
+    cash_after: AmountText = Field(description="the account's cash once this was booked")
+    reason: str
+    actor_user_id: uuid.UUID | None = Field(description="the admin who booked it")
+    created_at: AwareDatetime

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.admin.schemas import AdjustCash
 from api.audit import Who
 from api.pages import keyset_cursor, read_keyset_cursor
-from shared.db.repositories import users
+from shared.brokers.catalog import Broker
+from shared.db.repositories import cash, users
 from shared.domain.audit import Action
+from shared.domain.cash import CashAdjustmentRefused, cash_after
 from shared.domain.enums import Role
 from shared.domain.errors import Conflict, NotFound
 from shared.messaging.order_view import json_value
@@ -80,3 +85,54 @@ async def change_role(conn: AsyncConnection, who: Who, raw_id: str,
     row = await users.profile(conn, uid)
     assert row is not None, "its row is locked"
     return {**_user(row), "previous_role": before.value}
+
+
+def _fingerprint(body: AdjustCash) -> str:
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _entry(row: Mapping[Any, Any]) -> dict[str, Any]:
+    return {name: json_value(row[name]) for name in ("id", "account_id", "user_id", "amount",
+                                                     "cash_after", "reason", "actor_user_id",
+                                                     "created_at")}
+
+
+async def adjust_cash(conn: AsyncConnection, who: Who, raw_id: str, body: AdjustCash,
+                      idempotency_key: str) -> tuple[dict[str, Any], bool]:
+    """Deposit or withdraw a user's paper cash, journaled and audited; (entry, replayed).
+
+    The account's row lock is held from the check to the booking, so a placement reserving
+    cash meanwhile waits and then sees the new cash: the cash never ends below what open
+    orders reserve. A retry with the same Idempotency-Key and body answers the first entry.
+    """
+    uid = user_id(raw_id)
+    if await users.profile(conn, uid) is None:
+        raise not_found(raw_id)
+    account = await cash.lock_account(conn, uid, body.account_id)
+    if account is None:
+        raise NotFound(f"account {body.account_id} of user {raw_id} not found",
+                       details={"field": "account_id"})
+    if account["broker"] != Broker.PAPER:
+        raise CashAdjustmentRefused(
+            f"account {account['id']} is a {account['broker']} connection: its cash is the"
+            " broker's; only a paper account's cash is adjusted here",
+            code="not_a_paper_account", details={"field": "account_id"})
+    fingerprint = _fingerprint(body)
+    earlier = await cash.entry_by_key(conn, account["id"], idempotency_key)
+    if earlier is not None:
+        if earlier["request_hash"] != fingerprint:
+            raise CashAdjustmentRefused(
+                "this Idempotency-Key was already used with a different request body",
+                code="idempotency_key_reused", details={"field": "Idempotency-Key"})
+        return _entry(earlier), True
+    after = cash_after(account["cash"], account["reserved_cash"], body.amount)
+    assert who.user_id is not None, "an admin is logged in"
+    entry = await cash.book(conn, account_id=account["id"], user_id=uid, amount=body.amount,
+                            cash_after=after, reason=body.reason, actor_user_id=who.user_id,
+                            idempotency_key=idempotency_key, request_hash=fingerprint)
+    await who.record(conn, Action.CASH_ADJUSTED, user_id=uid, target=("account", account["id"]),
+                     details={"amount": body.amount, "cash_after": after,
+                              "currency": account["currency"], "reason": body.reason,
+                              "journal_entry": entry["id"]})
+    return _entry(entry), False

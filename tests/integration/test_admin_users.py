@@ -28,7 +28,9 @@ async def _register(client: httpx.AsyncClient, email: str,
 
 def _every_admin_call(user_id: uuid.UUID) -> list[tuple[str, str, dict[str, str] | None]]:
     return [("GET", USERS, None), ("GET", f"{USERS}/{user_id}", None),
-            ("PUT", f"{USERS}/{user_id}/role", {"role": "admin"})]
+            ("PUT", f"{USERS}/{user_id}/role", {"role": "admin"}),
+            ("POST", f"{USERS}/{user_id}/cash", {"amount": "1", "reason": "free money"}),
+            ("GET", f"{ADMIN}/audit", None)]
 
 
 async def test_admin_routes_refuse_anyone_but_a_logged_in_admin(
