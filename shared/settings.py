@@ -134,6 +134,9 @@ class Settings(BaseSettings):
     stream_send_timeout_seconds: float = Field(default=5.0, gt=0)
     stream_max_queued: int = Field(default=1000, ge=10)
     stream_max_symbols: int = Field(default=100, ge=1, le=1000)
+    # Connections of the streams' own pool per API process, apart from DB_POOL_SIZE: streams
+    # wait for each other, never for order entry's connections.
+    stream_db_pool_size: int = Field(default=5, ge=1)
 
     # --- Brokers -----------------------------------------------------------------------
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).

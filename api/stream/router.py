@@ -32,6 +32,7 @@ from api.stream.service import (
 )
 from api.stream.shutdown import GOING_AWAY, Drain
 from shared import metrics
+from shared.db.engine import make_engine
 
 AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 1.0
@@ -43,12 +44,16 @@ SERVER_ERROR = 1011
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Start this process's doorbell and quote feed, and end its streams on SIGTERM first."""
     settings = app.state.settings
+    # A pool of their own: a thousand streams polling on a starved loop wait for each other,
+    # never for the connections order entry needs.
+    engine = make_engine(settings, pool_size=settings.stream_db_pool_size)
     # Its own client: a blocking XREAD outlasts the app client's publish timeout.
     redis = Redis.from_url(settings.redis_url, socket_timeout=BLOCK_MS / 1000 + 5,
                            socket_connect_timeout=settings.publish_timeout_seconds)
-    services = StreamServices(settings, app.state.engine, app.state.autocommit_engine,
-                              Doorbell(redis), QuoteFeed(app.state.engine,
-                                                         settings.stream_poll_seconds), Drain())
+    services = StreamServices(settings, engine,
+                              engine.execution_options(isolation_level="AUTOCOMMIT"),
+                              Doorbell(redis), QuoteFeed(engine, settings.stream_poll_seconds),
+                              Drain())
     services.doorbell.start()
     services.quotes.start()
     app.state.stream = services
@@ -60,6 +65,7 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
         await services.doorbell.stop()
         await services.quotes.stop()
         await redis.aclose()
+        await engine.dispose()
 
 
 router = APIRouter(tags=["stream"], lifespan=lifespan)
