@@ -35,8 +35,9 @@ PROFILE = "bench"
 DATABASE_SUFFIX = "_bench"  # <name>_bench beside the database a DATABASE_URL names
 REDIS_DB = 3  # the test suite uses 0; a separate number keeps queues apart
 START_TIMEOUT_S = 60.0
-UVICORN_FLAGS = ["--workers", "2", "--no-access-log", "--log-level", "warning",
-                 "--loop", "uvloop", "--http", "httptools", "--host", HOST]
+API_FLAGS = ["--workers", "2", "--log-level", "warning", "--loop", "uvloop", "--host", HOST]
+# The reference is plain uvicorn; api.server picks its own HTTP protocol and access log.
+UVICORN_FLAGS = [*API_FLAGS, "--no-access-log", "--http", "httptools"]
 
 
 @dataclass
@@ -188,8 +189,8 @@ def _pidfile(path: Path) -> int | None:
 def _commands(stack: Stack) -> dict[str, list[str]]:
     celery = [PY, "-m", "celery", "-A", "worker.app"]
     return {
-        "api": [PY, "-m", "uvicorn", "api.main:create_app", "--factory",
-                "--port", str(stack.api_port), *UVICORN_FLAGS],
+        # Served as in production (api.server's protocol, its settings check): so measured.
+        "api": [PY, "-m", "api.server", "--port", str(stack.api_port), *API_FLAGS],
         "reference": [PY, "-m", "uvicorn", "bench.reference:create_app", "--factory",
                       "--port", str(stack.reference_port), *UVICORN_FLAGS],
         # -B: beat in the worker, for the sweeper that re-drives lost dispatches.
