@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from api import ratelimit
 from api.deps import PrincipalDep
 from api.pages import keyset_cursor, read_keyset_cursor
+from api.query import IsoAwareDatetime
 from api.security import Principal
 from shared.db.repositories import audit
 from shared.domain.audit import Action
@@ -71,9 +72,9 @@ WhoDep = Annotated[Who, Depends(calling)]
 
 
 ActionQuery = Annotated[Action | None, Query(description="only entries of this action")]
-SinceQuery = Annotated[AwareDatetime | None, Query(
+SinceQuery = Annotated[IsoAwareDatetime | None, Query(
     description="only entries at or after this time (with its time zone)")]
-UntilQuery = Annotated[AwareDatetime | None, Query(
+UntilQuery = Annotated[IsoAwareDatetime | None, Query(
     description="only entries before this time (with its time zone)")]
 
 

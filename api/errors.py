@@ -72,6 +72,8 @@ EVERY_ROUTE: Final = {
     "504": {"description": "no answer within REQUEST_TIMEOUT_SECONDS (`deadline_exceeded`):"
                            " a change may or may not have happened"},
 }
+SECURED: Final = {"401": {"description": "no valid bearer token or API key (`unauthenticated`,"
+                                          " `token_expired`, `token_revoked`; see AuthCode)"}}
 METERED: Final = {"429": {"description": "a request budget is spent (`rate_limited`,"
                                          " `Retry-After`)"}}
 WITH_BODY: Final = {
@@ -80,6 +82,8 @@ WITH_BODY: Final = {
     "413": {"description": "the body is larger than the API takes (`body_too_large`)"},
 }
 WITH_JSON_BODY: Final = {
+    "400": {"description": "the body is not JSON (`invalid_json`: not UTF-8, unparsable or"
+                           " nested too deep) or names a key twice (`duplicate_key`)"},
     "415": {"description": "the body is not declared JSON (`unsupported_media_type`): send"
                            " `Content-Type: application/json`"},
 }
@@ -87,7 +91,8 @@ WITH_JSON_BODY: Final = {
 
 def document_errors(schema: dict[str, Any], metered: Callable[[str], bool]) -> None:
     """Give every error answer in an OpenAPI document the one error body, and add those
-    the middleware may give (on `metered` paths, the request budgets' 429).
+    the middleware may give (on `metered` paths, the request budgets' 429) and the 401 of
+    every route that takes credentials.
 
     Routes declare their own error statuses with a description each; FastAPI would also
     declare its own validation-error body for 422, which this API never sends.
@@ -102,15 +107,26 @@ def document_errors(schema: dict[str, Any], metered: Callable[[str], bool]) -> N
             responses = operation.setdefault("responses", {})
             sent = operation.get("requestBody", {}).get("content", {})
             for extra in (EVERY_ROUTE, METERED if metered(path) else {},
+                          SECURED if operation.get("security") else {},
                           WITH_BODY if sent else {},
                           WITH_JSON_BODY if "application/json" in sent else {}):
                 for status, answer in extra.items():
                     responses.setdefault(status, dict(answer))
             for status, answer in responses.items():
-                if status[0] in "45":
+                if status[0] in "45" and _schema_of(answer) in _GENERATED:
                     answer["content"] = content
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+
+
+# What an answer is documented with unless its route names a model of its own: nothing, or
+# FastAPI's validation-error body (an answer a route names a model for, like /ready's 503,
+# keeps it).
+_GENERATED: Final = (None, {"$ref": "#/components/schemas/HTTPValidationError"})
+
+
+def _schema_of(answer: dict[str, Any]) -> Any:
+    return answer.get("content", {}).get("application/json", {}).get("schema")
 
 
 class ApiError(Exception):

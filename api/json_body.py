@@ -91,10 +91,30 @@ def parse_body(raw: bytes) -> Any:
         raise _invalid_json("it is not UTF-8") from None
     except ValueError as exc:  # NaN or Infinity
         raise _invalid_json(str(exc)) from None
+    # PostgreSQL text cannot hold a NUL; only a body that escapes one can have one.
+    if b"\\u0000" in raw and (field := _nul_in(value)) is not None:
+        raise ApiError(422, f"{field or 'body'}: the NUL character is not allowed",
+                       code="invalid_request", details={"field": field})
     # Counting is cheap, and only a body with enough brackets can nest too deep.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
         raise _invalid_json(f"it nests deeper than {MAX_DEPTH} levels", max_depth=MAX_DEPTH)
     return value
+
+
+def _nul_in(value: Any, at: str = "") -> str | None:
+    """The dotted path of the first key or string holding a NUL, if any."""
+    if isinstance(value, str):
+        return at if "\x00" in value else None
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, list) else ())
+    for key, item in items:
+        here = f"{at}.{key}" if at else str(key)
+        if "\x00" in str(key):
+            return here
+        found = _nul_in(item, here)
+        if found is not None:
+            return found
+    return None
 
 
 def _declares_json(request: Request) -> bool:

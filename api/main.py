@@ -34,7 +34,14 @@ from api.market.router import router as market_router
 from api.market.service import InstrumentCache
 from api.metrics.middleware import Observe
 from api.metrics.router import router as metrics_router
-from api.middleware import MAX_BODY_BYTES, Deadline, InFlight, ReadBody, RequestContext
+from api.middleware import (
+    MAX_BODY_BYTES,
+    Deadline,
+    InFlight,
+    ReadBody,
+    RefuseNul,
+    RequestContext,
+)
 from api.orders.bulk import router as bulk_orders_router
 from api.orders.bulk_schemas import PlaceBatch
 from api.orders.router import router as orders_router
@@ -127,6 +134,7 @@ def _add_edge(app: FastAPI, settings: Settings) -> None:
     Cors             (CORS_ORIGINS set) a listed origin can read every answer, errors too
     TrustedHosts     a foreign Host is refused before any work
     GZipMiddleware   compresses what the app answers; SSE (text/event-stream) passes as is
+    RefuseNul        a NUL in the path (404) or a query parameter (422), which no column holds
     RateLimits       a client past its budget is refused before its body is read
     ReadBody         the whole body, bounded in size (413) and time (408), before a slot
     InFlight         one of the process's slots, from a read body until the answer starts
@@ -138,6 +146,7 @@ def _add_edge(app: FastAPI, settings: Settings) -> None:
     app.add_middleware(ReadBody, max_bytes=max(MAX_BODY_BYTES, settings.webhook_max_body_bytes),
                        timeout=settings.body_timeout_seconds)
     app.add_middleware(RateLimits)
+    app.add_middleware(RefuseNul)
     # Level 6 (zlib's default): 9 costs the event loop far more CPU for a few bytes less.
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.add_middleware(TrustedHosts, hosts=settings.allowed_hosts)

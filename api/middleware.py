@@ -14,6 +14,7 @@ import logging
 import re
 import uuid
 from typing import Any
+from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -49,6 +50,31 @@ class RequestContext:
 
         with logs.bound(request_id=request_id):  # on every line logged for this request
             await self.app(scope, receive, send_with_id)
+
+
+class RefuseNul:
+    """A NUL character in the path (404: it names nothing) or in a query parameter (422
+    naming it), before any route sees it: PostgreSQL text cannot hold one, so a search for it
+    was a 500 from the database."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        if "\x00" in scope["path"]:
+            await send_error(send, scope, 404, "not_found", "no resource has a NUL in its path")
+            return
+        for name, value in parse_qsl(scope.get("query_string", b"").decode("latin-1"),
+                                     keep_blank_values=True):
+            if "\x00" in name or "\x00" in value:
+                field = name.replace("\x00", "")
+                await send_error(send, scope, 422, "invalid_request",
+                                 f"{field}: the NUL character is not allowed", {"field": field})
+                return
+        await self.app(scope, receive, send)
 
 
 class ReadBody:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import Who, WhoDep
 from api.brokers import service
-from api.brokers.schemas import ConnectionOut, ConnectRequest, RefreshRequest
+from api.brokers.schemas import BrokerName, ConnectionOut, ConnectRequest, RefreshRequest
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from shared.brokers.types import SessionExpired
 from shared.db.repositories import connections
@@ -35,7 +35,7 @@ _AT_BROKER: dict[int | str, dict[str, Any]] = {
 
 @router.post("/{broker}/connections", status_code=201, response_model=ConnectionOut,
              responses={**_AUTH, **_AT_BROKER})
-async def connect(broker: str, body: ConnectRequest, principal: PrincipalDep, who: WhoDep,
+async def connect(broker: BrokerName, body: ConnectRequest, principal: PrincipalDep, who: WhoDep,
                   engine: EngineDep, settings: SettingsDep, response: Response
                   ) -> ConnectionOut:
     """Connect a broker account: the broker checks your login; the session is stored encrypted.
@@ -66,7 +66,7 @@ async def list_all(principal: PrincipalDep, engine: EngineDep, settings: Setting
 
 @router.get("/{broker}/connections", response_model=list[ConnectionOut],
             responses={**_AUTH, **_BROKER})
-async def list_at_broker(broker: str, principal: PrincipalDep, engine: EngineDep,
+async def list_at_broker(broker: BrokerName, principal: PrincipalDep, engine: EngineDep,
                          settings: SettingsDep) -> list[ConnectionOut]:
     """List your connections at one broker."""
     target = service.connectable(broker)
@@ -77,7 +77,7 @@ async def list_at_broker(broker: str, principal: PrincipalDep, engine: EngineDep
 
 @router.get("/{broker}/connections/{connection_id}", response_model=ConnectionOut,
             responses={**_AUTH, **_NOT_FOUND})
-async def get_connection(broker: str, connection_id: str, principal: PrincipalDep,
+async def get_connection(broker: BrokerName, connection_id: str, principal: PrincipalDep,
                          engine: EngineDep, settings: SettingsDep) -> ConnectionOut:
     """Return one of your broker connections."""
     target = service.connectable(broker)
@@ -91,7 +91,7 @@ async def get_connection(broker: str, connection_id: str, principal: PrincipalDe
                responses={**_AUTH, **_NOT_FOUND,
                           409: {"description": "orders on this connection are still open "
                                                "(code `connection_has_open_orders`)"}})
-async def disconnect(broker: str, connection_id: str, principal: PrincipalDep, who: WhoDep,
+async def disconnect(broker: BrokerName, connection_id: str, principal: PrincipalDep, who: WhoDep,
                      engine: EngineDep) -> Response:
     """Disconnect a broker account: its stored credentials are erased."""
     target = service.connectable(broker)
@@ -105,7 +105,7 @@ async def disconnect(broker: str, connection_id: str, principal: PrincipalDep, w
              responses={**_AUTH, **_NOT_FOUND, **_AT_BROKER,
                         409: {"description": "the broker wants a new login "
                                              "(code `connection_expired`)"}})
-async def refresh(broker: str, connection_id: str, principal: PrincipalDep, who: WhoDep,
+async def refresh(broker: BrokerName, connection_id: str, principal: PrincipalDep, who: WhoDep,
                   engine: EngineDep, settings: SettingsDep,
                   body: RefreshRequest | None = None) -> ConnectionOut:
     """Renew a connection's broker session, with a new login where the broker needs one."""

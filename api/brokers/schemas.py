@@ -7,9 +7,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
 
+from shared.brokers.catalog import REAL_BROKERS
 from shared.brokers.india import valid_protection
+
+# Documented as the closed set it is; the routes parse it themselves, so an unknown name gets
+# their own 422 naming it (or a webhook's 404) rather than a generic one.
+BrokerName = Annotated[str, Path(description="a real broker: the built-in paper one takes no"
+                                             " connection and no webhook",
+                                 json_schema_extra={"enum": sorted(b.value for b in REAL_BROKERS)})]
 
 # SecretStr: a secret never appears in a repr, a log line or a validation error's input.
 Secret = Annotated[SecretStr | None, Field(min_length=1, max_length=1024)]

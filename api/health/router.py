@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from sqlalchemy import text
 
 from api.deps import (
@@ -50,7 +51,20 @@ async def _postgres(engine: EngineDep) -> None:
         await conn.execute(text("SELECT 1"))
 
 
-@router.get("/ready", responses={503: {"description": "a dependency is down; body names it"}})
+class Readiness(BaseModel):
+    """Whether this process can take orders, and what stops it if not."""
+
+    status: Literal["ready", "degraded", "unavailable"] = Field(
+        description="`degraded`: ready, but a broker's circuit is open")
+    down: dict[str, str] = Field(description="each dependency that is down, with the reason")
+    brokers_unavailable: dict[str, dict[str, Any]] | None = Field(
+        default=None, description="each broker whose circuit is not closed (when ready)")
+
+
+@router.get("/ready", response_model=Readiness,
+            responses={503: {"model": Readiness, "description": "a dependency is down (`down`"
+                                                                " names it); retry after"
+                                                                " `Retry-After` seconds"}})
 async def ready(engine: EngineDep, redis: RedisDep, settings: SettingsDep) -> Response:
     """Answer 200 when PostgreSQL, Redis and a worker answer (503 naming what is down).
 

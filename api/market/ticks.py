@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.deps import CalendarDep, EngineDep, PrincipalDep
+from api.query import IsoAwareDatetime, IsoDate
 from api.responses import READ, Responses
 from shared.db.repositories import ticks
 from shared.domain.bars import (
@@ -151,9 +152,9 @@ async def list_tickers(
     _: PrincipalDep, engine: EngineDep,
     q: Annotated[str | None, Query(min_length=1, max_length=64,
                                    description="the start of a symbol or a name")] = None,
-    start_date: Annotated[date | None, Query(description="only symbols with ticks on or "
+    start_date: Annotated[IsoDate | None, Query(description="only symbols with ticks on or "
                                                          "after this day (UTC)")] = None,
-    end_date: Annotated[date | None, Query(description="only symbols with ticks on or "
+    end_date: Annotated[IsoDate | None, Query(description="only symbols with ticks on or "
                                                        "before this day (UTC)")] = None,
     limit: Limit = 100, cursor: Cursor = None,
 ) -> Response:
@@ -181,9 +182,9 @@ async def list_tickers(
             responses={**_INVALID, **_UNKNOWN})
 async def list_ticks(
     symbol: str, _: PrincipalDep, engine: EngineDep,
-    start: Annotated[AwareDatetime | None, Query(description="from this instant (included)")]
+    start: Annotated[IsoAwareDatetime | None, Query(description="from this instant (included)")]
     = None,
-    end: Annotated[AwareDatetime | None, Query(description="to this instant (excluded)")]
+    end: Annotated[IsoAwareDatetime | None, Query(description="to this instant (excluded)")]
     = None,
     limit: Limit = 500, cursor: Cursor = None,
 ) -> Response:
@@ -210,8 +211,8 @@ async def get_ohlc(
     _: PrincipalDep, engine: EngineDep, calendar: CalendarDep,
     symbol: Annotated[str, Query(min_length=1, max_length=MAX_SYMBOL)],
     interval: Annotated[Interval, Query(description="the length of a bar")],
-    start: Annotated[AwareDatetime, Query(description="from this instant (included)")],
-    end: Annotated[AwareDatetime, Query(description="to this instant (excluded)")],
+    start: Annotated[IsoAwareDatetime, Query(description="from this instant (included)")],
+    end: Annotated[IsoAwareDatetime, Query(description="to this instant (excluded)")],
 ) -> Response:
     """Aggregate a symbol's ticks into OHLC bars: open and close are the first and last trade
     by time, volume the sum of `ltq`. Bars start at the exchange's session open (09:15 at NSE,

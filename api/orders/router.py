@@ -32,6 +32,7 @@ from api.json_body import parse_body
 from api.orders import modify, service
 from api.orders.cancels import announce_cancel, cancel_in
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
+from api.paths import ORDER_ID
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
 from shared.db.repositories import legs as families
@@ -105,7 +106,7 @@ async def submit_order(
     return JSONResponse(resource, status_code=202, headers=headers)
 
 
-@router.get("/orders/{order_id}", response_model=OrderOut, responses=_ERRORS)
+@router.get(f"/orders/{ORDER_ID}", response_model=OrderOut, responses=_ERRORS)
 async def get_order(order_id: str, principal: PrincipalDep, engine: EngineDep,
                     redis: RedisDep) -> Response:
     """Return one order (from the results cache when it has it, else the database)."""
@@ -158,7 +159,7 @@ async def list_orders(
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
-@router.delete("/orders/{order_id}", status_code=202, response_model=OrderOut, responses=_ERRORS)
+@router.delete(f"/orders/{ORDER_ID}", status_code=202, response_model=OrderOut, responses=_ERRORS)
 async def cancel_order(order_id: str, who: WhoDep, engine: EngineDep, redis: RedisDep,
                        settings: SettingsDep) -> Response:
     """Cancel an order: CANCELED at once if not yet at the broker, else PENDING_CANCEL."""
@@ -176,7 +177,7 @@ _REPLACE_BODY.pop("$defs", None)
 
 
 @router.patch(
-    "/orders/{order_id}", response_model=OrderOut,
+    f"/orders/{ORDER_ID}", response_model=OrderOut,
     responses={**_ERRORS,
                200: {"description": "replaced: a paper order works on its new terms"},
                202: {"model": OrderOut, "description": "PENDING_REPLACE: the broker is asked; "

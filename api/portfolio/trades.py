@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import uuid
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -13,8 +12,10 @@ from fastapi.responses import JSONResponse
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError
 from api.pages import Limit, PageCursor
+from api.paths import TRADE_ID
 from api.portfolio import journal
 from api.portfolio.schemas import TradebookImported, TradeIn, TradeOut, TradePage
+from api.query import IsoDatetime
 from api.responses import MALFORMED_BODY, READ, SCOPED, Responses
 from shared.clock import clock_from
 
@@ -89,9 +90,9 @@ async def list_trades(
     principal: PrincipalDep, engine: EngineDep, limit: Limit = 100, cursor: PageCursor = None,
     symbol: Annotated[str | None, Query(min_length=1, max_length=32,
                                         description="only this symbol's")] = None,
-    since: Annotated[datetime | None, Query(alias="from", description="executed at or after "
+    since: Annotated[IsoDatetime | None, Query(alias="from", description="executed at or after "
                                                                       "this instant")] = None,
-    until: Annotated[datetime | None, Query(alias="to", description="executed before this "
+    until: Annotated[IsoDatetime | None, Query(alias="to", description="executed before this "
                                                                     "instant")] = None,
 ) -> JSONResponse:
     """List your journaled trades, the latest executed first, with keyset pagination."""
@@ -102,7 +103,7 @@ async def list_trades(
     return JSONResponse(page)
 
 
-@router.get("/{trade_id}", response_model=TradeOut, responses={**READ, **_NOT_FOUND})
+@router.get(f"/{TRADE_ID}", response_model=TradeOut, responses={**READ, **_NOT_FOUND})
 async def get_trade(trade_id: str, principal: PrincipalDep, engine: EngineDep) -> JSONResponse:
     """Return one of your journaled trades."""
     async with engine.connect() as conn:
@@ -110,7 +111,7 @@ async def get_trade(trade_id: str, principal: PrincipalDep, engine: EngineDep) -
     return JSONResponse(trade)
 
 
-@router.put("/{trade_id}", response_model=TradeOut,
+@router.put(f"/{TRADE_ID}", response_model=TradeOut,
             responses={**SCOPED, **MALFORMED_BODY, **_NOT_FOUND, **_INVALID})
 async def replace_trade(trade_id: str, body: TradeIn, principal: PrincipalDep,
                         engine: EngineDep, settings: SettingsDep) -> JSONResponse:
@@ -122,7 +123,7 @@ async def replace_trade(trade_id: str, body: TradeIn, principal: PrincipalDep,
     return JSONResponse(trade)
 
 
-@router.delete("/{trade_id}", status_code=204, response_class=Response,
+@router.delete(f"/{TRADE_ID}", status_code=204, response_class=Response,
                responses={**SCOPED, **_NOT_FOUND,
                           422: {"description": "fewer shares would be left than working SELL"
                                                " orders hold (`insufficient_position`)"}})

@@ -16,6 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from api.brokers.schemas import BrokerName
 from api.deps import EngineDep, RedisDep, SettingsDep
 from api.errors import ApiError
 from shared.brokers import signing, webhooks
@@ -41,14 +42,14 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/webhooks/{broker}", status_code=202, responses=_RESPONSES)
-async def receive(broker: str, request: Request, engine: EngineDep, redis: RedisDep,
+async def receive(broker: BrokerName, request: Request, engine: EngineDep, redis: RedisDep,
                   settings: SettingsDep) -> Response:
     """Receive a broker's signed webhook (Kite postbacks, or the X-Broker-Signature scheme)."""
     return await _receive(_broker(broker), None, request, engine, redis, settings)
 
 
 @router.post("/webhooks/{broker}/{token}", status_code=202, responses=_RESPONSES)
-async def receive_with_token(broker: str, token: str, request: Request, engine: EngineDep,
+async def receive_with_token(broker: BrokerName, token: str, request: Request, engine: EngineDep,
                              redis: RedisDep, settings: SettingsDep) -> Response:
     """Receive an unsigned webhook (Upstox) at a connection's secret URL."""
     return await _receive(_broker(broker), token, request, engine, redis, settings)

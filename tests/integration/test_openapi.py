@@ -7,6 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.brokers.catalog import REAL_BROKERS
+
 pytestmark = pytest.mark.integration
 
 
@@ -54,7 +56,7 @@ async def test_every_error_answer_is_documented_with_the_one_error_body(
     undocumented = [(path, method, status) for path, method, status, answer in answers
                     if answer.get("content", {}).get("application/json", {}).get("schema")
                     != {"$ref": "#/components/schemas/ErrorBody"}]
-    assert undocumented == []
+    assert undocumented == [("/ready", "get", "503")]  # a probe's answer, not an error
 
 
 async def test_the_answers_of_the_edge_are_documented_on_every_route_they_reach(
@@ -67,10 +69,39 @@ async def test_the_answers_of_the_edge_are_documented_on_every_route_they_reach(
             assert {"503", "504"} <= statuses, (path, method)
             if path.startswith("/api/") and not path.startswith("/api/v1/webhooks/"):
                 assert "429" in statuses, (path, method)
+            if operation.get("security"):
+                assert "401" in statuses, (path, method)
             sent = operation.get("requestBody", {}).get("content", {})
             if sent:
                 assert {"408", "413"} <= statuses, (path, method)
             if "application/json" in sent:
-                assert "415" in statuses, (path, method)
+                assert {"400", "415"} <= statuses, (path, method)
     place = schema["paths"]["/api/v1/orders"]["post"]["responses"]
     assert "unsupported_media_type" in place["415"]["description"]
+    assert "invalid_json" in place["400"]["description"]
+
+
+async def test_readiness_documents_the_body_it_answers_with_when_ready_and_when_not(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    answers = schema["paths"]["/ready"]["get"]["responses"]
+    for status in ("200", "503"):
+        assert answers[status]["content"]["application/json"]["schema"] == {
+            "$ref": "#/components/schemas/Readiness"}, status
+    readiness = schema["components"]["schemas"]["Readiness"]
+    assert set(readiness["properties"]["status"]["enum"]) == {"ready", "degraded", "unavailable"}
+
+
+async def test_every_path_parameter_naming_a_broker_lists_the_brokers_it_takes(
+    client: httpx.AsyncClient,
+) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    brokers = [(path, parameter["schema"])
+               for path, operations in schema["paths"].items()
+               for operation in operations.values()
+               for parameter in operation.get("parameters", ())
+               if parameter["name"] == "broker"]
+    assert len(brokers) >= 7
+    for path, parameter in brokers:
+        assert sorted(parameter["enum"]) == sorted(b.value for b in REAL_BROKERS), path
