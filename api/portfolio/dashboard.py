@@ -15,6 +15,7 @@ from sqlalchemy import RowMapping
 from api.accounts.router import account_view, position_view
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.portfolio.schemas import Dashboard
+from api.portfolio.sums import per_currency
 from api.responses import READ
 from shared.clock import clock_from
 from shared.db.repositories import accounts, dashboard
@@ -52,16 +53,6 @@ def _account(account: RowMapping, positions: Sequence[RowMapping],
                            for row in fills if row["kind"] == "last"]}
 
 
-def _totals(views: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    sums: dict[str, dict[str, Decimal]] = {}
-    for view in views:
-        into = sums.setdefault(view["currency"], dict.fromkeys(_TOTALLED, Decimal(0)))
-        for name in _TOTALLED:
-            into[name] += Decimal(view[name])
-    return [{"currency": currency, **{name: json_value(v) for name, v in amounts.items()}}
-            for currency, amounts in sorted(sums.items())]
-
-
 @router.get("/dashboard", response_model=Dashboard, responses=READ)
 async def get_dashboard(principal: PrincipalDep, engine: EngineDep,
                         settings: SettingsDep) -> JSONResponse:
@@ -84,4 +75,4 @@ async def get_dashboard(principal: PrincipalDep, engine: EngineDep,
     views = [_account(a, by_account[a["id"]], fills_by[a["id"]], orders.get(a["id"], 0))
              for a in owned]
     return JSONResponse({"day_start": since.isoformat(), "timezone": zone,
-                         "accounts": views, "totals": _totals(views)})
+                         "accounts": views, "totals": per_currency(views, _TOTALLED)})

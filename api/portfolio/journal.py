@@ -20,6 +20,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.pages import keyset_cursor, read_keyset_cursor
+from api.portfolio.periods import require_order, require_zones
 from api.portfolio.schemas import TradeIn, TradeOut
 from shared.db.repositories import accounts, trades
 from shared.domain.enums import Side
@@ -165,6 +166,8 @@ async def list_page(conn: AsyncConnection, user_id: uuid.UUID, *, symbol: str | 
                     since: datetime | None, until: datetime | None, limit: int,
                     cursor: str | None) -> dict[str, Any]:
     """A page of the user's trades, the latest executed first."""
+    require_zones(**{"from": since, "to": until})
+    require_order(since, until)
     after = read_keyset_cursor(cursor) if cursor else None
     rows = await trades.page(conn, user_id, symbol=symbol, since=since, until=until,
                              limit=limit, after=after)

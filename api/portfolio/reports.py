@@ -6,7 +6,6 @@ import csv
 import io
 from collections.abc import Sequence
 from datetime import datetime
-from decimal import Decimal
 from itertools import groupby
 from typing import Annotated, Any, Literal
 
@@ -15,8 +14,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import RowMapping
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
-from api.errors import ApiError
+from api.portfolio.periods import require_order, require_zones
 from api.portfolio.schemas import PnlReport
+from api.portfolio.sums import per_currency
 from api.query import IsoDatetime
 from api.responses import READ
 from shared.clock import clock_from
@@ -50,17 +50,6 @@ def report_rows(entries: Sequence[RowMapping], since: datetime | None) -> list[d
     return rows
 
 
-def totals(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows summed per currency."""
-    sums: dict[str, dict[str, Decimal]] = {}
-    for row in rows:
-        into = sums.setdefault(row["currency"], dict.fromkeys(CSV_COLUMNS[5:], Decimal(0)))
-        for name in into:
-            into[name] += Decimal(row[name])
-    return [{"currency": currency, **{name: json_value(v) for name, v in amounts.items()}}
-            for currency, amounts in sorted(sums.items())]
-
-
 @router.get("/pnl", response_model=PnlReport,
             responses={**READ,
                        200: {"content": {"text/csv": {"schema": {"type": "string"}}},
@@ -78,13 +67,9 @@ async def pnl_report(
     """Realized P&L per account and symbol of the fills and journaled trades executed in the
     period, on the average cost built by every trade before them, with their charges (the
     fills' commission, the journal's brokerage and MTF charges) and the net."""
+    require_zones(**{"from": since, "to": until})
     until = until or clock_from(settings).now()
-    for name, value in (("from", since), ("to", until)):
-        if value is not None and value.tzinfo is None:
-            raise ApiError(422, f"{name} needs its time zone", code="invalid_request",
-                           details={"field": name})
-    if since is not None and since > until:
-        raise ApiError(422, "from is after to", code="invalid_request", details={"field": "from"})
+    require_order(since, until)
     async with engine.connect() as conn:
         entries = await trades.realized_entries(conn, principal.user_id, until)
     rows = report_rows(entries, since)
@@ -96,4 +81,4 @@ async def pnl_report(
         return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="pnl.csv"'})
     return JSONResponse({"from": json_value(since), "to": json_value(until), "items": rows,
-                         "totals": totals(rows)})
+                         "totals": per_currency(rows, CSV_COLUMNS[5:])})

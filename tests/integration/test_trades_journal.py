@@ -205,3 +205,19 @@ async def test_the_list_pages_the_latest_first_and_filters_by_symbol_and_time(
     assert [item["id"] for item in between["items"]] == [made[2]["id"], made[1]["id"]]
     bad = await client.get(TRADES, params={"cursor": "nonsense"}, headers=auth)
     assert (bad.status_code, bad.json()["error"]["code"]) == (422, "invalid_cursor")
+
+
+@pytest.mark.parametrize(("params", "field"), [
+    ({"from": "2026-11-02T10:00:00"}, "from"),
+    ({"to": "2026-11-02T10:00:00"}, "to"),
+    ({"from": "2026-11-03T00:00:00Z", "to": "2026-11-02T00:00:00Z"}, "from"),
+])
+async def test_a_period_without_its_zone_or_ending_before_it_starts_is_refused(
+    client: httpx.AsyncClient, auth: dict[str, str], api: OpenApi, params: dict[str, str],
+    field: str,
+) -> None:
+    response = await client.get(TRADES, params=params, headers=auth)
+
+    assert response.status_code == 422, response.text
+    api.check(response)
+    assert response.json()["error"]["details"]["field"] == field
