@@ -1,0 +1,83 @@
+"""The journal's queries read its indexes, not the whole table, once it holds many trades."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from shared.db.repositories import accounts, trades
+from tests.helpers import user_id_of
+
+pytestmark = pytest.mark.integration
+
+
+def _scans(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """Each node of a plan that reads a table or an index: type, table, index."""
+    reads = "Relation Name" in plan or "Index Name" in plan
+    found = ([(plan["Node Type"], plan.get("Relation Name"), plan.get("Index Name"))]
+             if reads else [])
+    for child in plan.get("Plans", []):
+        found += _scans(child)
+    return found
+
+
+async def _plan(conn: AsyncConnection,
+                query: Callable[[AsyncConnection], Awaitable[Any]]) -> list[Any]:
+    """The plan of the one statement `query` runs, with the parameters it binds."""
+    seen: list[tuple[str, Any]] = []
+
+    def record(_c: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        seen.append((statement, parameters))
+
+    event.listen(conn.sync_connection, "before_cursor_execute", record)
+    try:
+        await query(conn)
+    finally:
+        event.remove(conn.sync_connection, "before_cursor_execute", record)
+    [(statement, parameters)] = seen
+    result = await conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+    plan: list[Any] = result.scalar_one()
+    return _scans(plan[0]["Plan"])
+
+
+async def test_the_trades_page_and_a_positions_history_use_the_journals_indexes(
+    engine: AsyncEngine, auth: dict[str, str],
+) -> None:
+    user_id = user_id_of(auth)
+    async with engine.begin() as conn:
+        account = await accounts.get_for_user(conn, user_id)
+        assert account is not None
+        # 20,000 trades of other users' and this one's, in 18 symbols, over a year.
+        await conn.execute(text(
+            "INSERT INTO trades (id, user_id, account_id, symbol, side, quantity, price,"
+            " executed_at)"
+            " SELECT gen_random_uuid(), :user_id, :account_id,"
+            " (SELECT symbol FROM instruments WHERE currency = 'USD' ORDER BY symbol"
+            "  OFFSET g % 5 LIMIT 1), 'BUY', 1, 10,"
+            " timestamptz '2026-01-01T00:00:00Z' + g * interval '20 minutes'"
+            " FROM generate_series(0, 19999) g"),
+            {"user_id": user_id, "account_id": account["id"]})
+        await conn.execute(text("ANALYZE trades"))
+        symbol = (await conn.execute(text(
+            "SELECT symbol FROM trades WHERE account_id = :a LIMIT 1"),
+            {"a": account["id"]})).scalar_one()
+
+    async with engine.connect() as conn:
+        page = await _plan(conn, lambda c: trades.page(
+            c, user_id, symbol=None, since=datetime(2026, 3, 1, tzinfo=UTC), until=None,
+            limit=100, after=(datetime(2026, 6, 1, tzinfo=UTC), uuid.uuid4())))
+        history = await _plan(conn, lambda c: trades.history(c, account["id"], symbol))
+
+    on_trades = [(node, index) for node, table, index in page if table == "trades" or index]
+    assert ("ix_trades_user_executed" in {index for _, index in on_trades}), page
+    assert all(node != "Seq Scan" for node, _ in on_trades), page
+    journal = [(node, index) for node, table, index in history
+               if table == "trades" or (index or "").startswith("ix_trades")]
+    assert ("ix_trades_account_symbol" in {index for _, index in journal}), history
+    assert all(node != "Seq Scan" for node, _ in journal), history
