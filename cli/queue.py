@@ -17,7 +17,8 @@ app = typer.Typer(no_args_is_help=True, help="Watch the task queues.")
 
 @app.command()
 def status(json_: JsonFlag = False) -> None:
-    """Show each queue's depth, the orders waiting, the workers and each broker's circuit.
+    """Show each queue's depth, the orders waiting, the workers, each broker's circuit and the
+    brokers whose dispatch is paused.
 
     Exit 1 when no worker is online: nothing would take the queued work.
     """
@@ -33,6 +34,11 @@ def status(json_: JsonFlag = False) -> None:
                      [(name, state["circuit"], state["retry_in_seconds"],
                        state["consecutive_failures"]) for name, state in view["brokers"].items()],
                      title="broker circuits")
+        if view["dispatch_paused"]:
+            output.table(("broker", "paused at", "reason"),
+                         [(name, pause["paused_at"], pause["reason"])
+                          for name, pause in view["dispatch_paused"].items()],
+                         title="dispatch paused by an admin: these brokers' new orders wait")
     if not view["workers_online"]:
         raise runtime.Failure("no worker is online: queued orders wait until one starts")
 

@@ -1,5 +1,5 @@
 """Admin routes: find users and read their accounts, change a user's role and a paper
-account's cash, read the audit log.
+account's cash, pause and resume a broker's dispatch, read the audit log.
 
 Only a logged-in admin may call them (api.deps.require_admin): a user gets 403 `forbidden`,
 an API key, even an admin's, 403 (`login_required` for an admin's own key).
@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api import audit
@@ -20,6 +20,8 @@ from api.admin.schemas import (
     AdminUserDetail,
     AdminUserPage,
     CashEntry,
+    DispatchState,
+    PauseDispatch,
     RoleChange,
     RoleChanged,
 )
@@ -27,6 +29,7 @@ from api.audit import ActionQuery, AuditPage, SinceQuery, UntilQuery, Who
 from api.deps import AdminDep, EngineDep, require_admin
 from api.pages import Limit, PageCursor
 from api.responses import ADMIN, MALFORMED_BODY, Responses
+from shared.brokers.catalog import Broker
 from shared.db.repositories.audit import Filters
 from shared.domain.enums import Role
 
@@ -96,6 +99,40 @@ async def adjust_cash(
                                                     idempotency_key)
     return JSONResponse(entry, status_code=201,
                         headers={"Idempotent-Replayed": "true"} if replayed else None)
+
+
+BrokerPath = Annotated[Broker, Path(description="any broker, the built-in paper one included")]
+_BROKER: Responses = {422: {"description": "an unknown broker, or an invalid reason"
+                                           " (`details.field`)"}}
+
+
+@router.post("/brokers/{broker}/pause", response_model=DispatchState,
+             responses={**ADMIN, **MALFORMED_BODY, **_BROKER})
+async def pause_dispatch(broker: BrokerPath, request: Request, admin: AdminDep,
+                         engine: EngineDep, body: PauseDispatch | None = None) -> Response:
+    """Pause a broker's dispatch: its new orders are accepted and wait, none is lost.
+
+    Orders already at the broker go on (cancels, modifies, fills); a placement that started
+    before the pause completes. Audited as `admin.dispatch_paused`; pausing again changes
+    nothing.
+    """
+    async with engine.begin() as conn:
+        state = await service.pause_dispatch(conn, Who.of(request, admin), broker,
+                                             body.reason if body else None)
+    return JSONResponse(state)
+
+
+@router.delete("/brokers/{broker}/pause", response_model=DispatchState,
+               responses={**ADMIN, **_BROKER})
+async def resume_dispatch(broker: BrokerPath, request: Request, admin: AdminDep,
+                          engine: EngineDep) -> Response:
+    """Resume a broker's dispatch: the orders it held are placed by the sweeper's next run.
+
+    Audited as `admin.dispatch_resumed`, with how many orders it released.
+    """
+    async with engine.begin() as conn:
+        state = await service.resume_dispatch(conn, Who.of(request, admin), broker)
+    return JSONResponse(state)
 
 
 @router.get("/audit", response_model=AuditPage, responses={**ADMIN, **_PAGE})

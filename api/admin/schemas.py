@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema
 
 from api.orders.schemas import PLAIN_DECIMAL, AmountText, _amount
+from shared.brokers.catalog import Broker
 from shared.domain.enums import Role
 from shared.domain.values import AMOUNT_DECIMALS, MAX_NOTIONAL
 
@@ -74,14 +75,16 @@ CashAmount = Annotated[Decimal, BeforeValidator(_amount(MAX_NOTIONAL)), WithJson
                    " places"})]
 
 
+OneLine = Annotated[str, Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
 class AdjustCash(BaseModel):
     """A deposit or withdrawal of paper cash, and why."""
 
     model_config = ConfigDict(extra="forbid")
 
     amount: CashAmount
-    reason: str = Field(min_length=1, max_length=500, pattern=r"^[^\x00-\x1f\x7f]+$",
-                        description="why, for the journal and the audit log (one line)")
+    reason: OneLine = Field(description="why, for the journal and the audit log (one line)")
     account_id: uuid.UUID | None = Field(
         default=None, description="the user's paper account (the default); a broker"
                                   " connection's cash is the broker's, never adjusted here")
@@ -98,3 +101,23 @@ class CashEntry(BaseModel):
     reason: str
     actor_user_id: uuid.UUID | None = Field(description="the admin who booked it")
     created_at: AwareDatetime
+
+
+class PauseDispatch(BaseModel):
+    """Why a broker's dispatch is paused (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    reason: OneLine | None = None
+
+
+class DispatchState(BaseModel):
+    """Whether a broker's new orders are placed, or wait for a resume."""
+
+    broker: Broker
+    paused: bool
+    paused_at: AwareDatetime | None
+    paused_by: uuid.UUID | None = Field(description="the admin who paused it")
+    reason: str | None
+    orders_released: int | None = Field(
+        description="a resume only: how many waiting orders it handed to the sweeper")

@@ -14,7 +14,7 @@ from api.admin.schemas import AdjustCash
 from api.audit import Who
 from api.pages import keyset_cursor, read_keyset_cursor
 from shared.brokers.catalog import Broker
-from shared.db.repositories import cash, users
+from shared.db.repositories import cash, pauses, users
 from shared.domain.audit import Action
 from shared.domain.cash import CashAdjustmentRefused, cash_after
 from shared.domain.enums import Role
@@ -136,3 +136,35 @@ async def adjust_cash(conn: AsyncConnection, who: Who, raw_id: str, body: Adjust
                               "currency": account["currency"], "reason": body.reason,
                               "journal_entry": entry["id"]})
     return _entry(entry), False
+
+
+def _dispatch(broker: Broker, pause: Mapping[Any, Any] | None,
+              released: int | None = None) -> dict[str, Any]:
+    return {"broker": broker.value, "paused": pause is not None,
+            "paused_at": json_value(pause["paused_at"]) if pause else None,
+            "paused_by": json_value(pause["paused_by"]) if pause else None,
+            "reason": pause["reason"] if pause else None, "orders_released": released}
+
+
+async def pause_dispatch(conn: AsyncConnection, who: Who, broker: Broker,
+                         reason: str | None) -> dict[str, Any]:
+    """Hold the broker's new orders (accepted and stored, placed nowhere); audited once."""
+    assert who.user_id is not None, "an admin is logged in"
+    paused = await pauses.pause(conn, broker.value, paused_by=who.user_id, reason=reason)
+    if paused is None:  # paused already: the pause stands as it was
+        current = next((p for p in await pauses.every_pause(conn) if p["broker"] == broker),
+                       None)
+        return _dispatch(broker, current)
+    await who.record(conn, Action.DISPATCH_PAUSED, target=("broker", broker.value),
+                     details={"reason": reason})
+    return _dispatch(broker, paused)
+
+
+async def resume_dispatch(conn: AsyncConnection, who: Who, broker: Broker) -> dict[str, Any]:
+    """Place the broker's orders again: those it held are due for the sweeper now; audited."""
+    lifted, released = await pauses.resume(conn, broker.value)
+    if lifted is not None:
+        await who.record(conn, Action.DISPATCH_RESUMED, target=("broker", broker.value),
+                         details={"paused_at": lifted["paused_at"],
+                                  "orders_released": released})
+    return _dispatch(broker, None, released)

@@ -21,7 +21,12 @@ from api.deps import (
 )
 from shared.brokers.circuit import CircuitState
 from shared.messaging.heartbeat import workers_online
-from shared.messaging.queue_status import CHECK_TIMEOUT_SECONDS, broker_circuits, operator_view
+from shared.messaging.queue_status import (
+    CHECK_TIMEOUT_SECONDS,
+    broker_circuits,
+    operator_view,
+    paused_brokers,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["health"])
@@ -92,11 +97,13 @@ async def queue_status(request: Request, caller: OperatorOrPrincipalDep, engine:
     the operator token."""
     if isinstance(caller, Operator) or await is_admin(request, caller):
         return await operator_view(engine, redis, settings)
-    return await _user_view(redis, settings)
+    return await _user_view(engine, redis, settings)
 
 
-async def _user_view(redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
-    """What any user may know: whether orders flow, and which brokers are paused.
+async def _user_view(engine: EngineDep, redis: RedisDep, settings: SettingsDep
+                     ) -> dict[str, Any]:
+    """What any user may know: whether orders flow, which brokers' circuits are open and
+    whose dispatch an admin paused (their orders wait).
 
     No worker names and no counts: those describe the deployment and every user's orders.
     """
@@ -109,10 +116,13 @@ async def _user_view(redis: RedisDep, settings: SettingsDep) -> dict[str, Any]:
     circuits = await broker_circuits(redis, settings)
     brokers = {name: {"circuit": state["circuit"], "retry_in_seconds": state["retry_in_seconds"]}
                for name, state in circuits.items()}
+    async with engine.connect() as conn:
+        paused = sorted(await paused_brokers(conn))
     if not workers_available:
         status = "unavailable"
-    elif any(state["circuit"] != CircuitState.CLOSED for state in brokers.values()):
+    elif paused or any(state["circuit"] != CircuitState.CLOSED for state in brokers.values()):
         status = "degraded"
     else:
         status = "ok"
-    return {"status": status, "workers_available": workers_available, "brokers": brokers}
+    return {"status": status, "workers_available": workers_available, "brokers": brokers,
+            "dispatch_paused": paused}

@@ -1,4 +1,5 @@
-"""What operators see of the order flow: queue depths, orders waiting, workers, broker circuits.
+"""What operators see of the order flow: queue depths, orders waiting, workers, broker circuits
+and dispatch pauses.
 
 One home for the operator token's GET /api/v1/queue/status and `ordergate queue status`.
 """
@@ -10,11 +11,11 @@ import logging
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from shared.brokers.catalog import REAL_BROKERS
 from shared.brokers.circuit import CircuitBreaker
-from shared.db.repositories import orders
+from shared.db.repositories import orders, pauses
 from shared.messaging.heartbeat import workers_online
 from shared.messaging.queues import QUEUES, depths
 from shared.settings import Settings
@@ -41,6 +42,7 @@ async def operator_view(engine: AsyncEngine, redis: Redis,
     """Per-queue depth (one queue per broker), orders waiting, workers, broker circuits."""
     async with engine.connect() as conn:
         waiting = await orders.count_waiting_for_dispatch(conn)
+        paused = await paused_brokers(conn)
     queues: dict[str, int | None]
     workers: list[str] | None
     try:
@@ -52,4 +54,13 @@ async def operator_view(engine: AsyncEngine, redis: Redis,
         workers = None
     return {"queues": queues, "orders_waiting_for_dispatch": waiting,
             "workers_online": None if workers is None else len(workers),
-            "workers": workers or [], "brokers": await broker_circuits(redis, settings)}
+            "workers": workers or [], "brokers": await broker_circuits(redis, settings),
+            "dispatch_paused": paused}
+
+
+async def paused_brokers(conn: AsyncConnection) -> dict[str, dict[str, Any]]:
+    """Each broker whose dispatch an admin paused: since when, by whom, why."""
+    return {row["broker"]: {"paused_at": row["paused_at"].isoformat(),
+                            "paused_by": str(row["paused_by"]) if row["paused_by"] else None,
+                            "reason": row["reason"]}
+            for row in await pauses.every_pause(conn)}

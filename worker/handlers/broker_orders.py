@@ -28,7 +28,7 @@ from shared.brokers.types import (
     Unknown,
 )
 from shared.credentials import CredentialsError
-from shared.db.repositories import market, orders
+from shared.db.repositories import market, orders, pauses
 from shared.domain import events as ev
 from shared.domain.enums import OrderStatus, Placement
 from shared.domain.orders import (
@@ -117,9 +117,10 @@ def _placeable(order: Order) -> bool:
 
 async def _claim(conn: AsyncConnection, *, order_id: uuid.UUID, lease: float) -> Change | None:
     # Compare-and-set: only one delivery wins. The lease makes the sweeper look the order up at
-    # the broker if this worker dies before it records the outcome.
+    # the broker if this worker dies before it records the outcome. A paused broker's order
+    # waits as it is; the sweeper takes it once the broker is resumed.
     order = await orders.get(conn, order_id)
-    if order is None or not _placeable(order):
+    if order is None or not _placeable(order) or await pauses.is_paused(conn, order.broker):
         return None
     return await orders.claim(conn, Change(order).then(ev.PlacementStarted()),
                               guard=orders.Guard.NOT_AT_BROKER,

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.repositories import pages, triggers
+from shared.db.repositories import pages, pauses, triggers
 from shared.domain import events as ev
 from shared.domain.enums import (
     OrderClass,
@@ -307,11 +307,13 @@ async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:
 async def lock_new(conn: AsyncConnection, order_ids: Sequence[uuid.UUID]) -> list[Order]:
     """Lock the orders among `order_ids` still PENDING_NEW, in id order (the global lock order).
 
-    A delivery of orders another delivery already moved finds nothing to do.
+    A delivery of orders another delivery already moved finds nothing to do, nor one of a
+    paused broker's orders: they wait, and the sweeper takes them once it is resumed.
     """
     result = await conn.execute(
         text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY(:ids)"
-             " AND status = 'PENDING_NEW' ORDER BY id FOR UPDATE"),
+             f" AND status = 'PENDING_NEW' AND broker NOT IN ({pauses.PAUSED_BROKERS})"
+             " ORDER BY id FOR UPDATE"),
         {"ids": sorted(order_ids)})
     return [to_order(row) for row in result.mappings()]
 
@@ -518,13 +520,15 @@ async def claim_due(conn: AsyncConnection, limit: int,
                     max_backoff_seconds: int) -> Sequence[RowMapping]:
     """Take orders whose dispatch deadline passed, and push their next deadline back.
 
-    SKIP LOCKED lets several sweepers run at once without taking the same orders.
+    SKIP LOCKED lets several sweepers run at once without taking the same orders. A paused
+    broker's unplaced orders are left alone: waiting, they use up no dispatch attempts.
     """
     result = await conn.execute(
         text("UPDATE orders SET dispatch_attempts = dispatch_attempts + 1,"
              " next_dispatch_at = now() + make_interval(secs =>"
              "   least(power(2, dispatch_attempts), :max_backoff))"
              " WHERE id IN (SELECT id FROM orders WHERE next_dispatch_at <= now()"
+             f"   AND NOT (broker IN ({pauses.PAUSED_BROKERS}) AND {pauses.HELD})"
              "   ORDER BY next_dispatch_at LIMIT :limit FOR UPDATE SKIP LOCKED)"
              " RETURNING id, status, broker, placement, dispatch_attempts"),
         {"limit": limit, "max_backoff": max_backoff_seconds})
