@@ -91,9 +91,11 @@ def parse_body(raw: bytes) -> Any:
         raise _invalid_json("it is not UTF-8") from None
     except ValueError as exc:  # NaN or Infinity
         raise _invalid_json(str(exc)) from None
-    # PostgreSQL text cannot hold a NUL; only a body that escapes one can have one.
-    if b"\\u0000" in raw and (field := _nul_in(value)) is not None:
-        raise ApiError(422, f"{field or 'body'}: the NUL character is not allowed",
+    # PostgreSQL text holds neither a NUL nor a lone surrogate (no UTF-8 can encode one);
+    # only a body that escapes one can have one.
+    if _UNSTORABLE_ESCAPE.search(raw) and (field := _unstorable_in(value)) is not None:
+        raise ApiError(422, f"{field or 'body'}: a NUL character or a lone surrogate (\\u0000,"
+                            " \\ud800-\\udfff) is not allowed",
                        code="invalid_request", details={"field": field})
     # Counting is cheap, and only a body with enough brackets can nest too deep.
     if raw.count(b"[") + raw.count(b"{") > MAX_DEPTH and _depth(raw) > MAX_DEPTH:
@@ -101,17 +103,26 @@ def parse_body(raw: bytes) -> Any:
     return value
 
 
-def _nul_in(value: Any, at: str = "") -> str | None:
-    """The dotted path of the first key or string holding a NUL, if any."""
+# The escapes of a NUL and of a surrogate: a body without one holds neither.
+_UNSTORABLE_ESCAPE: Final = re.compile(rb"\\u(0000|[dD][89abcdefABCDEF])")
+_SURROGATE: Final = re.compile("[\ud800-\udfff]")
+
+
+def _storable(text: str) -> bool:
+    return "\x00" not in text and not _SURROGATE.search(text)
+
+
+def _unstorable_in(value: Any, at: str = "") -> str | None:
+    """The dotted path of the first key or string PostgreSQL cannot store, if any."""
     if isinstance(value, str):
-        return at if "\x00" in value else None
+        return None if _storable(value) else at
     items = (value.items() if isinstance(value, dict)
              else enumerate(value) if isinstance(value, list) else ())
     for key, item in items:
         here = f"{at}.{key}" if at else str(key)
-        if "\x00" in str(key):
+        if not _storable(str(key)):
             return here
-        found = _nul_in(item, here)
+        found = _unstorable_in(item, here)
         if found is not None:
             return found
     return None

@@ -67,3 +67,17 @@ def test_many_shallow_containers_are_fine() -> None:
                                  '{"a": 1}'.encode("utf-16"), b'{"a": 1} trailing', b""])
 def test_anything_but_strict_json_is_invalid_json(raw: bytes) -> None:
     assert _refused(raw).code == "invalid_json"
+
+
+@pytest.mark.parametrize(("raw", "field"), [
+    (b'{"symbol": "\\ud800"}', "symbol"), (b'{"notes": {"x": ["ok", "a\\uDFFFb"]}}', "notes.x.1"),
+    (b'{"\\ud83d": 1}', "\\ud83d"), (b'{"a": "\\u0000"}', "a")])
+def test_text_postgresql_cannot_store_is_refused_naming_its_field(raw: bytes, field: str) -> None:
+    with pytest.raises(ApiError) as caught:
+        parse_body(raw)
+    assert caught.value.status == 422
+    assert caught.value.details == {"field": field.encode().decode("unicode_escape")}
+
+
+def test_a_surrogate_pair_is_one_storable_character() -> None:
+    assert parse_body(b'{"name": "\\ud83d\\ude00"}') == {"name": "\U0001f600"}
