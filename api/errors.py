@@ -280,7 +280,11 @@ def _unavailable(request: Request, exc: Exception) -> JSONResponse:
                           headers={"Retry-After": "1"})
 
 
+INTERNAL_ERROR: Final = "an internal error occurred; quote the request id to support"
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    # Reached only by a failure of the middleware itself: api.middleware.Unexpected answers
+    # the app's own, inside the middleware.
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return error_response(request, 500, "internal_error",
-                          "an internal error occurred; quote the request id to support")
+    return error_response(request, 500, "internal_error", INTERNAL_ERROR)

@@ -41,6 +41,7 @@ from api.middleware import (
     ReadBody,
     RefuseNul,
     RequestContext,
+    Unexpected,
 )
 from api.orders.bulk import router as bulk_orders_router
 from api.orders.bulk_schemas import PlaceBatch
@@ -139,7 +140,9 @@ def _add_edge(app: FastAPI, settings: Settings) -> None:
     ReadBody         the whole body, bounded in size (413) and time (408), before a slot
     InFlight         one of the process's slots, from a read body until the answer starts
     Deadline         the handler's time until its answer starts (504)
+    Unexpected       an exception no handler took: 500 `internal_error`, answered in here
     """
+    app.add_middleware(Unexpected)
     app.add_middleware(Deadline, seconds=settings.request_timeout_seconds)
     app.add_middleware(InFlight, max_inflight=settings.max_inflight_requests)
     # Webhooks hold their bodies to their own, smaller limit.

@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import error_document
+from api.errors import INTERNAL_ERROR, error_document
 from shared import logs
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,35 @@ class RequestContext:
 
         with logs.bound(request_id=request_id):  # on every line logged for this request
             await self.app(scope, receive, send_with_id)
+
+
+class Unexpected:
+    """The answer to an exception no route handler took: the one error shape, 500
+    `internal_error`, and nothing about the code. Given here, inside every other layer, so it
+    carries the request id, the security headers and CORS like any answer; Starlette gives
+    its own outside them all, so a 500 had none of them."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=True)
+            if started:  # too late for an answer of our own: the server closes the connection
+                raise
+            await send_error(send, scope, 500, "internal_error", INTERNAL_ERROR)
 
 
 class RefuseNul:
