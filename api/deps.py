@@ -21,7 +21,7 @@ from api.security import (
     Principal,
     Scope,
     access_token_expired,
-    still_current,
+    refusal,
     verify_access_token,
 )
 from shared.clock import Clock, calendar_from, clock_from
@@ -83,9 +83,12 @@ async def current_principal(
             raise unauthenticated("the access token has expired; refresh it",
                                   AuthCode.TOKEN_EXPIRED)
         raise unauthenticated("a valid bearer access token or API key is required")
-    if not await still_current(request.app.state.autocommit_engine, principal):
+    refused = await refusal(request.app.state.autocommit_engine, principal)
+    if refused is AuthCode.TOKEN_REVOKED:
         raise unauthenticated("this access token was revoked by a logout everywhere; log in"
-                              " again", AuthCode.TOKEN_REVOKED)
+                              " again", refused)
+    if refused is not None:
+        raise unauthenticated("the account of this access token no longer exists")
     await ratelimit.enforce(request, ratelimit.API, f"user:{principal.user_id}")
     return principal
 

@@ -14,6 +14,7 @@ from enum import StrEnum
 from jose import ExpiredSignatureError, JWTError, jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from api.errors import AuthCode
 from shared.db.repositories import users
 from shared.settings import Settings
 
@@ -79,16 +80,24 @@ def verify_access_token(settings: Settings, token: str) -> Principal | None:
 
 
 async def still_current(engine: AsyncEngine, principal: Principal) -> bool:
-    """Whether a verified access token survived every logout everywhere since its issue.
+    """Whether a verified access token survived every logout everywhere since its issue."""
+    return await refusal(engine, principal) is None
+
+
+async def refusal(engine: AsyncEngine, principal: Principal) -> AuthCode | None:
+    """Why a verified access token is no longer honoured, or None: `token_revoked` after a
+    logout everywhere or a password change, `unauthenticated` once its user is gone.
 
     Read on every call (one primary-key lookup, ~0.5 ms) rather than cached, so that a logout
-    everywhere ends the user's access tokens in every process at once. API keys: always.
+    everywhere ends the user's access tokens in every process at once. API keys: never.
     """
     if principal.key_id is not None:
-        return True
+        return None
     async with engine.connect() as conn:
         generation = await users.token_generation(conn, principal.user_id)
-    return generation is not None and generation == principal.token_generation
+    if generation is None:
+        return AuthCode.UNAUTHENTICATED
+    return None if generation == principal.token_generation else AuthCode.TOKEN_REVOKED
 
 
 def access_token_expired(settings: Settings, token: str) -> bool:
