@@ -19,7 +19,6 @@ Error codes mapped here:
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
@@ -29,6 +28,8 @@ from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
 from shared.brokers.india import IST
+from shared.brokers.payload import identifier
+from shared.brokers.payload import loads as loads  # wire.loads: this broker's JSON
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -227,7 +228,7 @@ def modify_payload(row: Mapping[str, Any], change: Modify) -> dict[str, str]:
     quantity = (change.quantity if change.quantity is not None
                 else decimal_of(row["quantity"]))
     return {
-        "variety": variety, "orderid": str(row["orderid"]), "ordertype": ordertype,
+        "variety": variety, "orderid": identifier(row["orderid"]), "ordertype": ordertype,
         "producttype": str(row["producttype"]), "duration": str(row.get("duration") or "DAY"),
         **_prices(ordertype, price, stop), "quantity": _whole(quantity),
         "tradingsymbol": str(row["tradingsymbol"]), "symboltoken": str(row["symboltoken"]),
@@ -237,7 +238,7 @@ def modify_payload(row: Mapping[str, Any], change: Modify) -> dict[str, str]:
 
 def cancel_payload(row: Mapping[str, Any]) -> dict[str, str]:
     """The cancelOrder body for an order row (its variety must be the order's own)."""
-    return {"variety": str(row.get("variety") or "NORMAL"), "orderid": str(row["orderid"])}
+    return {"variety": str(row.get("variety") or "NORMAL"), "orderid": identifier(row["orderid"])}
 
 
 def _positive(value: object) -> Decimal | None:
@@ -255,7 +256,7 @@ def parse_order(row: Mapping[str, Any]) -> BrokerOrder:
     quantity = decimal_of(row["quantity"])
     filled = decimal_of(row.get("filledshares") or 0)
     return BrokerOrder(
-        broker_order_id=str(row["orderid"]), raw_status=raw,
+        broker_order_id=identifier(row["orderid"]), raw_status=raw,
         status=canonical_status(map_status(raw), quantity, filled),
         quantity=quantity, filled_quantity=filled, tag=tag_of(row.get("ordertag")),
         price=_positive(row.get("price")), avg_price=_positive(row.get("averageprice")),
@@ -277,7 +278,7 @@ def parse_trade(row: Mapping[str, Any], trading_day: date) -> BrokerFill:
     Exchange fill ids restart each day and differ per exchange, so the exec id joins the order
     id (which carries the date) and the fill id: unique for the account.
     """
-    orderid = str(row["orderid"])
+    orderid = identifier(row["orderid"])
     return BrokerFill(
         exec_id=f"{orderid}-{row['fillid']}", broker_order_id=orderid,
         quantity=decimal_of(row["fillsize"]), price=decimal_of(row["fillprice"]),
@@ -326,11 +327,6 @@ def rows(data: Any) -> list[Mapping[str, Any]]:
     return [row for row in data if isinstance(row, Mapping)]
 
 
-def loads(text: str | bytes) -> Any:
-    """JSON with every number that has a fraction as a Decimal."""
-    return json.loads(text, parse_float=Decimal)
-
-
 def _ambiguous(message: str, changes_state: bool, code: str | None) -> BrokerError:
     if changes_state:
         return Unknown(message, broker=BROKER, code=code)
@@ -361,6 +357,10 @@ def classify(status: int, text: str, *, changes_state: bool,
     message = str(body.get("message") or "").strip() or f"HTTP {status}"
     if 200 <= status < 300 and (body.get("status") is True or body.get("success") is True):
         return None
+    refused = code is not None or False in (body.get("status"), body.get("success"))
+    if 200 <= status < 300 and not refused:  # neither a success nor a refusal of Angel One's
+        return _ambiguous(f"Angel One answered HTTP {status} in an envelope it never sends",
+                          changes_state, "unreadable")
     details = {"http_status": status}
     if status == 401 or code in SESSION_CODES:
         return SessionExpired(f"Angel One session is no longer valid: {message}",

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
 from shared.brokers.india import IST, next_ist
+from shared.brokers.payload import identifier
+from shared.brokers.payload import loads as loads  # wire.loads: this broker's JSON
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -194,7 +196,7 @@ def parse_order(data: Mapping[str, Any]) -> BrokerOrder:
     quantity = _decimal(data.get("quantity") or 0)
     filled = _decimal(data.get("filled_quantity") or 0)
     return BrokerOrder(
-        broker_order_id=str(data["groww_order_id"]), raw_status=raw,
+        broker_order_id=identifier(data["groww_order_id"]), raw_status=raw,
         status=canonical_status(map_status(raw), quantity, filled), quantity=quantity,
         filled_quantity=filled, tag=_text(data.get("order_reference_id")),
         price=_optional(data.get("price")), avg_price=_optional(data.get("average_fill_price")),
@@ -205,7 +207,7 @@ def parse_ack(data: Mapping[str, Any], request: PlaceRequest) -> BrokerOrder:
     """The order as the create call acknowledged it (quantities are the request's)."""
     raw = str(data.get("order_status") or "")
     return BrokerOrder(
-        broker_order_id=str(data["groww_order_id"]), raw_status=raw, status=map_status(raw),
+        broker_order_id=identifier(data["groww_order_id"]), raw_status=raw, status=map_status(raw),
         quantity=request.quantity, filled_quantity=Decimal(0),
         tag=_text(data.get("order_reference_id")) or request.tag, price=request.price,
         message=_text(data.get("remark")))
@@ -219,8 +221,8 @@ def parse_time(value: str) -> datetime:
 
 def parse_trades(data: Mapping[str, Any]) -> list[BrokerFill]:
     """The fills in a trade_list payload, in the order Groww lists them."""
-    return [BrokerFill(exec_id=str(row["groww_trade_id"]),
-                       broker_order_id=str(row["groww_order_id"]),
+    return [BrokerFill(exec_id=identifier(row["groww_trade_id"]),
+                       broker_order_id=identifier(row["groww_order_id"]),
                        quantity=_decimal(row["quantity"]), price=_decimal(row["price"]),
                        executed_at=parse_time(str(row.get("trade_date_time")
                                                   or row["created_at"])))
@@ -288,10 +290,6 @@ def parse_funds(data: Mapping[str, Any]) -> BrokerFunds:
                        used_margin=_decimal(data.get("net_margin_used") or 0))
 
 
-def _load(body: bytes) -> Any:
-    return json.loads(body, parse_float=Decimal)
-
-
 def _retry_after(value: str | None) -> float | None:
     try:
         seconds = float(value) if value else None
@@ -308,7 +306,7 @@ def classify(http_status: int, body: bytes, *, changes_state: bool, names_order:
     that order; on a place it means the instrument, a final refusal.
     """
     try:
-        error = _load(body).get("error")
+        error = loads(body).get("error")
     except (ValueError, AttributeError):
         error = None
     if not isinstance(error, dict):
@@ -343,7 +341,7 @@ def read_payload(http_status: int, body: bytes, *, changes_state: bool, names_or
                  retry_after: str | None = None) -> dict[str, Any]:
     """The payload of a SUCCESS answer, or raise the classified error of any other."""
     try:
-        envelope = _load(body)
+        envelope = loads(body)
     except ValueError:
         envelope = None
     failed = isinstance(envelope, dict) and envelope.get("status") == "FAILURE"
@@ -360,7 +358,7 @@ def read_payload(http_status: int, body: bytes, *, changes_state: bool, names_or
 
 def parse_webhook(body: bytes) -> WebhookTrigger:
     """The order a relayed order-detail payload (bare or in its envelope) is about."""
-    data = _load(body)
+    data = loads(body)
     if isinstance(data, dict) and isinstance(data.get("payload"), dict):
         data = data["payload"]
     if not isinstance(data, dict):
@@ -391,7 +389,7 @@ def totp_body(totp: str) -> dict[str, str | int | Decimal | None]:
 
 def parse_token(body: bytes) -> str:
     """The access token in a token answer (a bare object, not the usual envelope)."""
-    data = _load(body)
+    data = loads(body)
     token = data.get("token") if isinstance(data, dict) else None
     if not isinstance(token, str) or not token:
         raise ValueError("groww's token answer carries no token")

@@ -11,7 +11,6 @@ statuses TWS sends (there is no "expired" one).
 
 from __future__ import annotations
 
-import json
 import math
 import sys
 from collections.abc import Iterable, Mapping
@@ -22,6 +21,7 @@ from typing import Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared.brokers.catalog import Broker
+from shared.brokers.payload import loads
 from shared.brokers.types import WebhookTrigger, canonical_status
 from shared.domain.enums import OrderStatus, OrderType
 
@@ -202,7 +202,7 @@ def parse_webhook(body: bytes) -> WebhookTrigger:
     "perm_id" is ordergate's broker order id for IB (the account-wide permId); "order_id" is
     accepted as a synonym when "perm_id" is absent. "order_ref" is ordergate's order id.
     """
-    data = json.loads(body, parse_float=Decimal)
+    data = loads(body)
     if not isinstance(data, dict):
         raise ValueError("an IBKR relay webhook must be a JSON object")
     order_id = _order_id(data.get("perm_id"))

@@ -18,6 +18,8 @@ from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
 from shared.brokers.india import AUTOMATIC_PROTECTION, IST, next_ist
+from shared.brokers.payload import identifier
+from shared.brokers.payload import loads as loads  # wire.loads: this broker's JSON
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -192,11 +194,6 @@ def _json_value(value: Any) -> str:
     raise TypeError(f"cannot send {type(value).__name__} to upstox: {value!r}")
 
 
-def loads(body: bytes) -> Any:
-    """Parse an Upstox answer; numbers with a fraction become Decimal, never float."""
-    return json.loads(body, parse_float=Decimal)
-
-
 def _decimal(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, Decimal | int | str):
         raise TypeError(f"expected a number, got {value!r}")
@@ -233,7 +230,7 @@ def parse_order(row: Mapping[str, Any]) -> BrokerOrder:
     filled = _decimal(row.get("filled_quantity") or 0)
     order_type = str(row.get("order_type") or "")
     return BrokerOrder(
-        broker_order_id=str(row["order_id"]),
+        broker_order_id=identifier(row["order_id"]),
         status=canonical_status(map_status(raw_status), quantity, filled),
         raw_status=raw_status, quantity=quantity, filled_quantity=filled,
         tag=_text(row.get("tag")),
@@ -246,7 +243,7 @@ def latest_by_order(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]
     """The last row of each order in a history answer (rows come oldest first)."""
     latest: dict[str, Mapping[str, Any]] = {}
     for row in rows:
-        latest[str(row["order_id"])] = row
+        latest[identifier(row["order_id"])] = row
     return list(latest.values())
 
 
@@ -263,7 +260,8 @@ def parse_time(value: Any) -> datetime:
 def parse_fill(row: Mapping[str, Any]) -> BrokerFill:
     """A BrokerFill from a trade row (average_price is the trade's price)."""
     stamp = row.get("exchange_timestamp") or row.get("order_timestamp")
-    return BrokerFill(exec_id=str(row["trade_id"]), broker_order_id=str(row["order_id"]),
+    return BrokerFill(exec_id=identifier(row["trade_id"]),
+                      broker_order_id=identifier(row["order_id"]),
                       quantity=_decimal(row["quantity"]), price=_decimal(row["average_price"]),
                       executed_at=parse_time(stamp))
 

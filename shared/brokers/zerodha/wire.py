@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime, time
 from decimal import Decimal
@@ -18,6 +17,8 @@ from typing import Any, Final
 
 from shared.brokers.catalog import Broker, Product
 from shared.brokers.india import AUTOMATIC_PROTECTION, IST, next_ist
+from shared.brokers.payload import identifier
+from shared.brokers.payload import loads as loads  # wire.loads: this broker's JSON
 from shared.brokers.types import (
     BrokerError,
     BrokerFill,
@@ -91,11 +92,6 @@ REFUSALS: Final = frozenset({"InputException", "OrderException", "MarginExceptio
 OUTAGES: Final = frozenset({"NetworkException", "DataException"})
 # Kite's answer to an order id it has never seen (GeneralException, per client code in the wild).
 _NOT_FOUND_PHRASE = "couldn't find that `order_id`"
-
-
-def loads(body: bytes | str) -> Any:
-    """Parse a Kite JSON body with every fractional number as a Decimal."""
-    return json.loads(body, parse_float=Decimal)
 
 
 def map_status(raw: str) -> OrderStatus:
@@ -213,7 +209,7 @@ def parse_order(row: Mapping[str, Any]) -> BrokerOrder:
     price = number(row.get("price"), "price") if row.get("order_type") in _PRICED else None
     average = number(row.get("average_price"), "average_price")
     return BrokerOrder(
-        broker_order_id=str(row["order_id"]),
+        broker_order_id=identifier(row["order_id"]),
         status=canonical_status(map_status(raw), quantity, filled),
         raw_status=raw, quantity=quantity, filled_quantity=filled,
         tag=row.get("tag") or None, price=price,
@@ -242,7 +238,7 @@ def parse_trade(row: Mapping[str, Any]) -> BrokerFill:
     if not stamp:
         raise ValueError(f"Kite trade {row.get('trade_id')!r} has no fill timestamp")
     return BrokerFill(
-        exec_id=str(row["trade_id"]), broker_order_id=str(row["order_id"]),
+        exec_id=identifier(row["trade_id"]), broker_order_id=identifier(row["order_id"]),
         quantity=number(row["quantity"], "quantity"),
         price=number(row["average_price"], "average_price"), executed_at=kite_time(str(stamp)))
 

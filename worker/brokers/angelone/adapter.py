@@ -13,6 +13,7 @@ import httpx
 from shared.brokers.angelone import wire
 from shared.brokers.catalog import CAPABILITIES, Broker
 from shared.brokers.india import IST
+from shared.brokers.payload import identifier
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -57,7 +58,10 @@ class AngelOneAdapter:
 
     def _learn(self, data: Any) -> None:
         if isinstance(data, Mapping) and data.get("orderid") and data.get("uniqueorderid"):
-            self._unique[str(data["orderid"])] = str(data["uniqueorderid"])
+            try:
+                self._unique[identifier(data["orderid"])] = identifier(data["uniqueorderid"])
+            except ValueError:  # only a shortcut to the details endpoint: go without it
+                return
 
     async def place(self, request: PlaceRequest) -> BrokerOrder:
         """Place one order with our tag as its ordertag; never retried here."""
@@ -66,12 +70,14 @@ class AngelOneAdapter:
         except ValueError as exc:
             raise Rejected(str(exc), broker=self.broker, code="unsupported_order") from exc
         data = await self._call("POST", wire.PLACE_PATH, changes_state=True, body=payload)
-        if not isinstance(data, Mapping) or not data.get("orderid"):
-            raise Unknown("Angel One accepted the order without an orderid",
-                          broker=self.broker, code="no_order_id")
+        try:
+            order_id = identifier(data.get("orderid") if isinstance(data, Mapping) else None)
+        except ValueError:
+            raise Unknown("Angel One accepted the order without an orderid we can read",
+                          broker=self.broker, code="no_order_id") from None
         self._learn(data)
         # placeOrder says nothing of the status: the order is submitted until a read tells.
-        return BrokerOrder(broker_order_id=str(data["orderid"]), status=OrderStatus.SUBMITTED,
+        return BrokerOrder(broker_order_id=order_id, status=OrderStatus.SUBMITTED,
                            raw_status="", quantity=request.quantity,
                            filled_quantity=Decimal(0), tag=request.tag,
                            price=request.price)

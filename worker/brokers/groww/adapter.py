@@ -18,6 +18,7 @@ import httpx
 
 from shared.brokers.catalog import CAPABILITIES, Broker, Capabilities
 from shared.brokers.groww import wire
+from shared.brokers.payload import UNREADABLE
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -70,7 +71,7 @@ class GrowwAdapter:
         """Run a parser; a SUCCESS answer we cannot read is not proof of anything."""
         try:
             return parse(*args)
-        except (KeyError, ValueError, TypeError, ArithmeticError) as exc:
+        except UNREADABLE as exc:
             kind = Unknown if changes_state else NotSent
             raise kind(f"groww answered in an unexpected shape: {exc}", broker=self.broker,
                        code="malformed") from exc

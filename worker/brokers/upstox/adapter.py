@@ -16,6 +16,7 @@ import httpx
 
 from shared.brokers.catalog import CAPABILITIES, Broker
 from shared.brokers.india import market_protection
+from shared.brokers.payload import UNREADABLE
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -153,7 +154,7 @@ def _read(parse: Callable[[T], R], value: T) -> R:
     """Parse a broker answer; a shape we cannot read is Unknown, never a raw exception."""
     try:
         return parse(value)
-    except (ValueError, KeyError, TypeError) as exc:
+    except UNREADABLE as exc:
         raise Unknown(f"upstox answered with a shape we cannot read: {exc}",
                       broker=Broker.UPSTOX, code="unreadable") from exc
 

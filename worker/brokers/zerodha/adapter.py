@@ -17,6 +17,7 @@ import httpx
 
 from shared.brokers.catalog import CAPABILITIES, Broker, Capabilities
 from shared.brokers.india import market_protection
+from shared.brokers.payload import UNREADABLE, identifier
 from shared.brokers.types import (
     BrokerFill,
     BrokerFunds,
@@ -61,12 +62,13 @@ class ZerodhaAdapter:
         """Place a regular order tagged with `request.tag`; never retried here."""
         form = wire.place_form(request, self._protection)
         data = await self._call("POST", "/orders/regular", changes_state=True, form=form)
-        order_id = data.get("order_id") if isinstance(data, dict) else None
-        if not order_id:
-            raise Unknown("Kite accepted the order without naming its order_id",
-                          broker=self.broker, code="no_order_id")
+        try:
+            order_id = identifier(data.get("order_id") if isinstance(data, dict) else None)
+        except ValueError:
+            raise Unknown("Kite accepted the order without naming an order_id we can read",
+                          broker=self.broker, code="no_order_id") from None
         # Kite's answer carries only the id: the status is known at the next read.
-        return BrokerOrder(broker_order_id=str(order_id), status=OrderStatus.SUBMITTED,
+        return BrokerOrder(broker_order_id=order_id, status=OrderStatus.SUBMITTED,
                            raw_status="", quantity=request.quantity,
                            filled_quantity=Decimal(0), tag=request.tag,
                            price=request.price)
@@ -143,7 +145,7 @@ def _readable(what: str) -> Iterator[None]:
     # A malformed answer to a read changed nothing: reading again is safe.
     try:
         yield
-    except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+    except UNREADABLE as exc:
         raise NotSent(f"Kite sent {what} this adapter cannot read: {exc!r}",
                       broker=Broker.ZERODHA, code="unreadable_answer") from exc
 
