@@ -346,7 +346,6 @@ async def test_close_position_closes_a_percentage_rounded_down_or_a_quantity(
 
 @pytest.mark.parametrize(("amount", "field"), [
     ({"percentage": "5"}, "percentage"),  # half a share: less than one lot
-    ({"percentage": "0"}, "percentage"),
     ({"percentage": "50", "quantity": "1"}, "percentage"),
     ({"quantity": "11"}, "quantity"),
 ])
@@ -370,6 +369,8 @@ async def test_close_position_refuses_a_bad_amount_and_cancels_or_places_nothing
 
 @pytest.mark.parametrize(("body", "field"), [
     ({"percentage": "100.5"}, "percentage"), ({"quantity": "1e10"}, "quantity"),
+    ({"percentage": "0"}, "percentage"), ({"percentage": "-2.5"}, "percentage"),
+    ({"quantity": "0"}, "quantity"),
     ({"quantity": "1", "side": "BUY"}, "side"), ({"account_id": "paper"}, "account_id"),
 ])
 async def test_close_position_with_an_invalid_body_is_422_naming_the_field(
