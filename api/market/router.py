@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import EngineDep, PrincipalDep
-from api.market import ticks
+from api.market import cursors, ticks
 from api.market.service import parse_symbols
+from api.pages import Limit, PageCursor
 from api.responses import READ
 from shared.db.repositories import market
 from shared.domain.errors import NotFound
@@ -46,6 +47,13 @@ class SymbolOut(BaseModel):
     lot_size: Decimal
 
 
+class SymbolPage(BaseModel):
+    """A page of instruments by symbol; pass `next_cursor` back as `cursor` for the next."""
+
+    items: list[SymbolOut]
+    next_cursor: str | None
+
+
 class FoundInstrument(SymbolOut):
     """An instrument a search found, with its market segment (NFO-FUT, ...) when known."""
 
@@ -70,12 +78,19 @@ async def get_quote(symbol: str, _: PrincipalDep, engine: EngineDep) -> Response
     return JSONResponse({key: json_value(value) for key, value in row.items()})
 
 
-@router.get("/symbols", response_model=list[SymbolOut])
-async def list_symbols(_: PrincipalDep, engine: EngineDep) -> Response:
-    """List the tradable instruments."""
+@router.get("/symbols", response_model=SymbolPage,
+            responses={**READ, 422: {"description": "a bad `limit`, or a `cursor` no page"
+                                                     " handed out (`invalid_cursor`);"
+                                                     " `details.field` names it"}})
+async def list_symbols(_: PrincipalDep, engine: EngineDep, limit: Limit = 100,
+                       cursor: PageCursor = None) -> Response:
+    """List the tradable instruments by symbol, a page at a time."""
+    after = cursors.decode(cursor, 1)[0] if cursor else None
     async with engine.connect() as conn:
-        rows = await market.list_symbols(conn)
-    return JSONResponse([{k: json_value(v) for k, v in row.items()} for row in rows])
+        rows = await market.list_symbols(conn, limit, after)
+    next_cursor = cursors.encode([rows[-1]["symbol"]]) if len(rows) == limit else None
+    return JSONResponse({"items": [{k: json_value(v) for k, v in row.items()} for row in rows],
+                         "next_cursor": next_cursor})
 
 
 @router.get("/search", response_model=list[FoundInstrument],

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -14,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.deps import CalendarDep, EngineDep, PrincipalDep
+from api.market import cursors
 from api.query import IsoAwareDatetime, IsoDate
 from api.responses import READ, Responses
 from shared.db.repositories import ticks
@@ -108,32 +107,15 @@ _INVALID: Responses = {**READ, 422: {
 _UNKNOWN: Responses = {404: {"description": "the symbol is not in the instrument master"}}
 
 
-def _encode(parts: list[str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode()
-
-
-def _decode(cursor: str, size: int) -> list[str]:
-    try:
-        parts = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except ValueError:  # binascii.Error, JSONDecodeError and UnicodeDecodeError are ValueErrors
-        parts = None
-    if not (isinstance(parts, list) and len(parts) == size
-            and all(isinstance(part, str) for part in parts)):
-        raise InvalidMarketQuery("cursor is not valid; pass next_cursor from a previous page",
-                                 code="invalid_cursor", details={"field": "cursor"})
-    return parts
-
-
 def _tick_cursor(cursor: str) -> ticks.TickCursor:
-    ts, *prices_and_sizes = _decode(cursor, len(ticks.TICK_KEY))
+    ts, *prices_and_sizes = cursors.decode(cursor, len(ticks.TICK_KEY))
     try:
         at = datetime.fromisoformat(ts)
         ltp, ltq, buyprice, buyqty, sellprice, sellqty, oi = prices_and_sizes
         return (at, Decimal(ltp), int(ltq), Decimal(buyprice), int(buyqty), Decimal(sellprice),
                 int(sellqty), int(oi))
     except (ArithmeticError, ValueError):
-        raise InvalidMarketQuery("cursor is not valid; pass next_cursor from a previous page",
-                                 code="invalid_cursor", details={"field": "cursor"}) from None
+        raise cursors.invalid_cursor() from None
 
 
 def _tick(row: Any, prefix: str = "") -> dict[str, Any]:
@@ -167,14 +149,14 @@ async def list_tickers(
         prefix=q.strip() or None if q else None,
         since=datetime.combine(start_date, time(0), UTC) if start_date else None,
         until=datetime.combine(end_date + timedelta(days=1), time(0), UTC) if end_date else None)
-    after = _decode(cursor, 1)[0] if cursor else None
+    after = cursors.decode(cursor, 1)[0] if cursor else None
     async with engine.connect() as conn:
         rows = await ticks.list_tickers(conn, match, limit, after)
     items = [{"symbol": row["symbol"], "name": row["name"], "exchange": row["exchange"],
               "currency": row["currency"], "first_tick_at": json_value(row["first_ts"]),
               "last_tick_at": json_value(row["last_ts"]), "tick_count": row["tick_count"],
               "latest": _tick(row)} for row in rows]
-    next_cursor = _encode([rows[-1]["symbol"]]) if len(rows) == limit else None
+    next_cursor = cursors.encode([rows[-1]["symbol"]]) if len(rows) == limit else None
     return JSONResponse({"items": items, "next_cursor": next_cursor})
 
 
@@ -197,7 +179,7 @@ async def list_ticks(
     async with engine.connect() as conn:
         await _exchange(conn, symbol)
         rows = await ticks.list_ticks(conn, symbol, start, end, limit, after)
-    next_cursor = (_encode([str(json_value(rows[-1][name])) for name in ticks.TICK_KEY])
+    next_cursor = (cursors.encode([str(json_value(rows[-1][name])) for name in ticks.TICK_KEY])
                    if len(rows) == limit else None)
     return JSONResponse({"symbol": symbol, "items": [_tick(row) for row in rows],
                          "next_cursor": next_cursor})

@@ -75,3 +75,35 @@ async def test_quotes_refuse_more_than_the_cap(client: httpx.AsyncClient,
     assert response.status_code == 422
     assert response.json()["error"]["code"] == "too_many_symbols"
     assert response.json()["error"]["details"]["field"] == "symbols"
+
+
+async def test_symbols_come_a_page_at_a_time_by_symbol_and_the_pages_cover_the_universe(
+    engine: AsyncEngine, client: httpx.AsyncClient, auth: dict[str, str],
+) -> None:
+    mine = {await new_instrument(engine) for _ in range(3)}
+
+    first = await get_ok(client, auth, "/api/v1/market/symbols?limit=2")
+    rows, cursor = list(first["items"]), first["next_cursor"]
+    while cursor is not None:
+        page = await get_ok(client, auth, f"/api/v1/market/symbols?limit=500&cursor={cursor}")
+        rows += page["items"]
+        cursor = page["next_cursor"]
+    seen = [row["symbol"] for row in rows]
+
+    assert len(first["items"]) == 2
+    assert seen == sorted(set(seen))
+    assert mine <= set(seen)
+    assert {"AAPL", "RELIANCE"} <= set(seen)
+    aapl = next(row for row in rows if row["symbol"] == "AAPL")
+    assert aapl["currency"] == "USD"
+    assert aapl["tick_size"] == "0.01"
+
+
+async def test_symbols_refuse_a_cursor_no_page_handed_out(client: httpx.AsyncClient,
+                                                          auth: dict[str, str]) -> None:
+    response = await client.get("/api/v1/market/symbols?cursor=bm90IGEgY3Vyc29y",
+                                headers=auth)
+
+    assert response.status_code == 422
+    assert response.json()["error"]["code"] == "invalid_cursor"
+    assert response.json()["error"]["details"]["field"] == "cursor"

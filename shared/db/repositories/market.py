@@ -15,12 +15,14 @@ from shared.domain.risk import Instrument
 from shared.market.instrument_files import InstrumentRow
 
 
-async def list_symbols(conn: AsyncConnection) -> Sequence[RowMapping]:
-    """Return the instrument universe, alphabetically."""
+async def list_symbols(conn: AsyncConnection, limit: int,
+                       after: str | None) -> Sequence[RowMapping]:
+    """Up to `limit` instruments of the universe by symbol, after the symbol `after` (the
+    primary key's order: a deep page reads the index from there)."""
     result = await conn.execute(
         text("SELECT symbol, name, exchange, currency, tick_size, lot_size FROM instruments"
-             " ORDER BY symbol")
-    )
+             " WHERE symbol > :after ORDER BY symbol LIMIT :limit"),
+        {"after": after or "", "limit": limit})
     return result.mappings().all()
 
 
