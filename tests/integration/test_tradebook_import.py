@@ -16,6 +16,7 @@ from shared.brokers.catalog import Broker
 from shared.brokers.types import BrokerSession
 from shared.settings import Settings
 from tests.helpers import connect_broker, get_ok, register_and_login
+from tests.integration.cli import json_of, one_line_failure, ordergate
 from tests.integration.ending import api_fixture  # noqa: F401 - the fixture
 from tests.integration.test_order_responses import OpenApi
 
@@ -125,3 +126,60 @@ async def test_another_users_account_is_not_found_and_inr_trades_do_not_book_in_
     rows: list[dict[str, Any]] = paper.json()["error"]["details"]["bad_rows"]
     assert [row["line"] for row in rows] == [2, 3, 4, 5, 6]
     assert all("INR" in row["reason"] for row in rows)
+
+
+async def test_ordergate_import_tradebook_journals_a_file_once_for_the_named_user(
+    client: httpx.AsyncClient, auth: dict[str, str], zerodha: uuid.UUID,
+) -> None:
+    email = (await get_ok(client, auth, "/api/v1/me"))["email"]
+    path = str(FIXTURES / "tradebook.csv")
+
+    first = ordergate("import-tradebook", path, "--user", email.upper(), "--account",
+                      str(zerodha), "--json")
+    booked = await book(client, auth, zerodha)
+    again = ordergate("import-tradebook", path, "--user", email, "--account", str(zerodha))
+
+    assert json_of(first) == {"account_id": str(zerodha), "trades": 5, "imported": 5,
+                              "already_journaled": 0}
+    assert booked[1] == {"INFY": ("9", "1510", "300"), "TCS": ("2", "4100.5", "0"),
+                         "RELIANCE": ("1", "2900", "0")}
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == ("0 trade(s) journaled, 5 already in the journal,"
+                                    " of 5 in tradebook.csv")
+    assert await book(client, auth, zerodha) == booked
+    assert len((await get_ok(client, auth, "/api/v1/trades"))["items"]) == 5
+
+
+async def test_ordergate_import_tradebook_names_every_bad_line_and_imports_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], zerodha: uuid.UUID,
+) -> None:
+    email = (await get_ok(client, auth, "/api/v1/me"))["email"]
+    before = await book(client, auth, zerodha)
+
+    result = ordergate("import-tradebook", str(FIXTURES / "tradebook_bad_rows.csv"), "--user",
+                       email, "--account", str(zerodha))
+
+    assert one_line_failure(result, 1) == (
+        "ordergate: 6 bad row(s) in tradebook_bad_rows.csv: nothing was imported")
+    named = [line.split(":")[0] for line in result.stdout.strip().splitlines()]
+    assert named == [f"tradebook_bad_rows.csv line {n}" for n in range(3, 9)]
+    assert "duplicate of line 2" in result.stdout
+    assert await book(client, auth, zerodha) == before
+    assert (await get_ok(client, auth, "/api/v1/trades"))["items"] == []
+
+
+async def test_ordergate_import_tradebook_refuses_an_unknown_user_or_anothers_account(
+    client: httpx.AsyncClient, zerodha: uuid.UUID,
+) -> None:
+    other = await register_and_login(client)
+    email = (await get_ok(client, other, "/api/v1/me"))["email"]
+    path = str(FIXTURES / "tradebook.csv")
+
+    unknown = ordergate("import-tradebook", path, "--user", "nobody@example.com")
+    foreign = ordergate("import-tradebook", path, "--user", email, "--account", str(zerodha))
+
+    assert one_line_failure(unknown, 1) == (
+        "ordergate: no user has the e-mail address nobody@example.com")
+    assert one_line_failure(foreign, 1) == (
+        f"ordergate: account {zerodha} not found for {email}")
+    assert (await get_ok(client, other, "/api/v1/trades"))["items"] == []
