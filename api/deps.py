@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import ratelimit
 from api.apikeys import keys
 from api.apikeys import service as api_keys
-from api.errors import AuthCode, forbidden, unauthenticated
+from api.errors import AuthCode, email_unverified, forbidden, unauthenticated
 from api.market.service import InstrumentCache
 from api.orders.rate import OrderRate
 from api.security import (
@@ -122,9 +122,17 @@ def login_only(methods: frozenset[str] = WRITE_METHODS) -> Any:
 
 
 async def limit_placement(request: Request, principal: PrincipalDep) -> None:
-    """A route dependency: count an order placement against the caller's orders budget."""
+    """A route dependency: count an order placement against the caller's orders budget, and
+    with REQUIRE_EMAIL_VERIFICATION refuse an account whose address is unproven (403)."""
     who = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user_id}"
     await ratelimit.enforce(request, ratelimit.ORDERS, who)
+    if request.app.state.settings.require_email_verification:
+        # Read per placement (one primary-key lookup, only with the setting on): sessions
+        # and keys from before the setting was turned on must not trade around it.
+        async with request.app.state.autocommit_engine.connect() as conn:
+            verified = await users.email_verified(conn, principal.user_id)
+        if not verified:
+            raise email_unverified()
 
 
 PLACEMENT_BUDGET = Depends(limit_placement)

@@ -38,6 +38,8 @@ class AuthCode(StrEnum):
     INSUFFICIENT_SCOPE = "insufficient_scope"  # a `read` API key that tried to change something
     LOGIN_REQUIRED = "login_required"  # an API key where only a logged-in user may act
     IP_NOT_ALLOWED = "ip_not_allowed"  # an API key used from outside its allow-list
+    # REQUIRE_EMAIL_VERIFICATION: the account has not yet proven its address.
+    EMAIL_UNVERIFIED = "email_unverified"
 
 
 HTTP_METHODS = frozenset({"GET", "POST", "PUT", "PATCH", "DELETE"})
@@ -152,6 +154,13 @@ def forbidden(message: str, code: AuthCode = AuthCode.FORBIDDEN,
               details: dict[str, Any] | None = None) -> ApiError:
     """A 403: the caller is known, and may not do this."""
     return ApiError(403, message, code=code, details=details)
+
+
+def email_unverified() -> ApiError:
+    """The 403 of an account that has not proven its address (REQUIRE_EMAIL_VERIFICATION)."""
+    return forbidden("confirm your e-mail address first: log in once with the code mailed to"
+                     " it (POST /api/v1/auth/otp-login; POST /api/v1/auth/request-otp mails a"
+                     " new one)", AuthCode.EMAIL_UNVERIFIED)
 
 
 def error_document(code: str, message: str, details: dict[str, Any],

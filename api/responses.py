@@ -23,6 +23,13 @@ SCOPED: Final[Responses] = {
     403: {"description": "a `read` API key used to change something (`insufficient_scope`),"
                          " or a key used from outside its allow-list (`ip_not_allowed`)"},
 }
+# A route that places orders (api.deps.limit_placement): also an unproven address.
+PLACEMENT: Final[Responses] = {
+    401: _UNAUTHORIZED,
+    403: {"description": "a `read` API key (`insufficient_scope`), a key used from outside its"
+                         " allow-list (`ip_not_allowed`), or an account whose e-mail address is"
+                         " not yet proven (`email_unverified`, REQUIRE_EMAIL_VERIFICATION)"},
+}
 # A route only a logged-in user may call (api.deps.login_only).
 LOGIN_ONLY: Final[Responses] = {
     401: _UNAUTHORIZED,

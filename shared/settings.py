@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # An account is mailed a new code at most once in this many seconds; a request sooner
     # sends nothing and the code already sent stays good.
     otp_resend_seconds: int = Field(default=60, ge=0, le=3600)
+    # A new account must prove its address before it logs in with a password or places an
+    # order: sign-up mails it a code, and its first login with a mailed code verifies it.
+    require_email_verification: bool = False
     smtp_host: str = "127.0.0.1"
     smtp_port: int = Field(default=25, ge=1, le=65535)
     # "none" (plain, for a local relay), "starttls" (upgrade, usually port 587) or "tls"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import socket
 import threading
@@ -13,6 +15,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from redis.asyncio import Redis
+
+from shared.messaging import tasks
 
 _CODE = re.compile(r"\b([0-9]{6})\b")
 
@@ -56,6 +61,23 @@ def code_in(message: EmailMessage) -> str:
     assert len(codes) == 1, f"expected one code in the mail, found {codes}"
     code: str = codes.pop()
     return code
+
+
+async def take_mail_tasks(redis: Redis) -> list[list[str]]:
+    """Take the mail tasks the API queued off the queue (no worker runs in these tests): the
+    arguments of each, the user id first."""
+    found = []
+    queued: list[str] = [raw.decode() if isinstance(raw, bytes) else raw
+                         for raw in await redis.lrange(tasks.DEFAULT_QUEUE, 0, -1)]
+    for raw in queued:
+        envelope = json.loads(raw)
+        if envelope["headers"]["task"] != tasks.SEND_LOGIN_CODE:
+            continue
+        assert envelope["headers"]["expires"] is not None  # a stale mail is never sent
+        args, _, _ = json.loads(base64.b64decode(envelope["body"]))
+        found.append([str(arg) for arg in args])
+        await redis.lrem(tasks.DEFAULT_QUEUE, 1, raw)
+    return found
 
 
 def free_port() -> int:

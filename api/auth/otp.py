@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import uuid
 
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -34,19 +35,26 @@ async def queue_code(conn: AsyncConnection, redis: Redis, settings: Settings,
 
     A publish Redis refuses is logged and swallowed: a 503 here (and never for an unknown
     address) would tell who has an account. The user asks again.
+    An account whose address is not yet proven is mailed as any other: its first login with
+    the code proves it (REQUIRE_EMAIL_VERIFICATION).
     """
     user = await users.get_by_email(conn, email)
     await who.record(conn, Action.OTP_REQUESTED, user_id=user.id if user else None,
                      details={"email": email})
-    if user is None:
-        return
+    if user is not None:
+        await queue_mail(redis, settings, user.id, tasks.MAIL_FOR_LOGIN)
+
+
+async def queue_mail(redis: Redis, settings: Settings, user_id: uuid.UUID, purpose: str) -> None:
+    """Queue the worker task that mails the account a code, for a login or to prove its
+    address (tasks.MAIL_FOR_*); a publish Redis refuses is logged and swallowed."""
     try:
         async with asyncio.timeout(settings.publish_timeout_seconds):
             # A mail still queued when its code would have expired is not worth sending.
-            await enqueue.send(redis, tasks.SEND_LOGIN_CODE, [str(user.id)],
+            await enqueue.send(redis, tasks.SEND_LOGIN_CODE, [str(user_id), purpose],
                                tasks.DEFAULT_QUEUE, expires_in=settings.otp_ttl_seconds)
-    except Exception as exc:  # noqa: BLE001 - any failure: the same 202, no mail
-        log.warning("could not queue the login code mail of user %s: %s", user.id, exc)
+    except Exception as exc:  # noqa: BLE001 - any failure: the same answer, no mail
+        log.warning("could not queue the %s code mail of user %s: %s", purpose, user_id, exc)
 
 
 async def login(conn: AsyncConnection, settings: Settings, clock: Clock, email: str,
@@ -73,5 +81,10 @@ async def login(conn: AsyncConnection, settings: Settings, clock: Clock, email: 
         return None
     await login_codes.mark_used(conn, user.id, now)
     pair = await start_session(conn, settings, Authenticated(user=user, new_hash=None))
-    await who.as_user(user.id).record(conn, Action.LOGIN, details={"method": "otp"})
+    who = who.as_user(user.id)
+    # The code reached this mailbox: the address is proven, whatever the setting says now,
+    # so that turning REQUIRE_EMAIL_VERIFICATION on later asks nothing more of this account.
+    if await users.mark_email_verified(conn, user.id, now):
+        await who.record(conn, Action.EMAIL_VERIFIED, details={"email": email})
+    await who.record(conn, Action.LOGIN, details={"method": "otp"})
     return pair

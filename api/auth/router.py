@@ -32,6 +32,7 @@ from api.auth.schemas import (
 from api.deps import ClockDep, EngineDep, PrincipalDep, RedisDep, SettingsDep, login_only
 from api.errors import ApiError, AuthCode, unauthenticated
 from shared.domain.audit import Action
+from shared.messaging import tasks
 from shared.settings import Settings
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -47,6 +48,9 @@ _METERED: dict[int | str, dict[str, Any]] = {
 _BAD_CREDENTIALS: dict[int | str, dict[str, Any]] = {
     401: {"description": "email or password is incorrect (`invalid_credentials`, the same"
                          " answer for both)"},
+    403: {"description": "the password is right but the address is not yet proven"
+                         " (`email_unverified`, REQUIRE_EMAIL_VERIFICATION): log in once with a"
+                         " mailed code"},
     **_INVALID, **_METERED,
 }
 _BAD_REFRESH: dict[int | str, dict[str, Any]] = {
@@ -62,12 +66,21 @@ _email = TypeAdapter(EmailStr)
                **_INVALID, **_METERED},
     dependencies=[ratelimit.per_ip(ratelimit.REGISTER)],
 )
-async def register(body: RegisterRequest, engine: EngineDep, settings: SettingsDep
-                   ) -> UserResponse:
-    """Create a user with a funded paper account; the username is unique whatever its case."""
+async def register(body: RegisterRequest, engine: EngineDep, redis: RedisDep,
+                   settings: SettingsDep) -> UserResponse:
+    """Create a user with a funded paper account; the username is unique whatever its case.
+
+    With REQUIRE_EMAIL_VERIFICATION on, the address is mailed a code: the account logs in
+    with it once (POST /auth/otp-login), which proves the address, before it may log in with
+    its password or place orders (403 `email_unverified` until then).
+    """
     new_user = await service.prepare_user(body.email, body.username, body.password)
     async with engine.begin() as conn:
         user = await service.register(conn, settings, new_user)
+    if settings.require_email_verification:
+        # After the commit: the worker must find the account. A mail that cannot be queued
+        # is not a failed sign-up; POST /auth/request-otp mails another code.
+        await otp.queue_mail(redis, settings, user.id, tasks.MAIL_FOR_VERIFICATION)
     return UserResponse(id=user.id, email=user.email, username=user.username)
 
 
@@ -173,12 +186,17 @@ async def _login(request: Request, engine: AsyncEngine, settings: Settings, emai
             user = await service.find_user(conn, email)
     try:
         login = await service.authenticate(user, password)
-    except ApiError:
+        # Told only to whoever knows the password: it reveals nothing to a guesser.
+        service.require_verified(settings, login.user)
+    except ApiError as refused:
         # In a transaction of its own: a refusal changes nothing else. Unknown e-mails too,
         # so that both refusals cost the same.
+        details = {"method": "password", "email": email}
+        if refused.code == AuthCode.EMAIL_UNVERIFIED:
+            details["reason"] = AuthCode.EMAIL_UNVERIFIED.value
         async with engine.begin() as conn:
             await who.record(conn, Action.LOGIN_FAILED, user_id=user.id if user else None,
-                             details={"method": "password", "email": email})
+                             details=details)
         raise
     async with engine.begin() as conn:
         pair = await service.start_session(conn, settings, login)

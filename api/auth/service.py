@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import Who
 from api.auth import passwords
-from api.errors import AuthCode, unauthenticated
+from api.errors import AuthCode, email_unverified, unauthenticated
 from api.security import issue_access_token
 from shared.db.repositories import tokens, users
 from shared.db.repositories.users import UserRow
@@ -104,6 +104,13 @@ async def authenticate(user: UserRow | None, password: str) -> Authenticated:
     if user is None or not verification.ok:
         raise unauthenticated(BAD_CREDENTIALS, AuthCode.INVALID_CREDENTIALS)
     return Authenticated(user=user, new_hash=verification.new_hash)
+
+
+def require_verified(settings: Settings, user: UserRow) -> None:
+    """403 `email_unverified` when REQUIRE_EMAIL_VERIFICATION holds and `user` has not yet
+    proven its address (by a login with a mailed code)."""
+    if settings.require_email_verification and not user.email_verified:
+        raise email_unverified()
 
 
 async def start_session(

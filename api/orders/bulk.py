@@ -35,6 +35,7 @@ from api.orders.bulk_schemas import (
 from api.orders.cancels import Edges, cancel_each, cancel_item
 from api.orders.placer import Placer, PlacerDep
 from api.orders.schemas import PlaceOrder
+from api.responses import PLACEMENT
 from shared.db.repositories import accounts, order_events, orders
 from shared.domain.audit import Action
 from shared.domain.errors import DomainError, InvalidOrder, NotFound
@@ -94,7 +95,7 @@ async def cancel_all_orders(
 @router.post(
     "/orders/batch", status_code=207, response_model=BatchResults,
     dependencies=[PLACEMENT_BUDGET],
-    responses={**_AUTH,
+    responses={**PLACEMENT,
                207: {"description": "one result per item, in order; no all-or-nothing"},
                400: {"description": "the body is not JSON (`invalid_json`) or repeats a key "
                                     "(`duplicate_key`)"},

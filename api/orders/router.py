@@ -33,6 +33,7 @@ from api.orders import modify, service
 from api.orders.cancels import announce_cancel, cancel_in
 from api.orders.schemas import FillPage, OrderOut, OrderPage, PlaceOrder, ReplaceOrder
 from api.paths import ORDER_ID
+from api.responses import PLACEMENT
 from shared.brokers.catalog import Broker, queue_for
 from shared.db.repositories import fills, orders
 from shared.db.repositories import legs as families
@@ -74,7 +75,7 @@ def _order_id(raw: str) -> uuid.UUID:
 
 
 @router.post(
-    "/orders", status_code=202, response_model=OrderOut, responses=_ERRORS,
+    "/orders", status_code=202, response_model=OrderOut, responses={**_ERRORS, **PLACEMENT},
     dependencies=[PLACEMENT_BUDGET],
     # The body is parsed by hand (to keep every digit of JSON numbers), so document it here.
     openapi_extra={"requestBody": {"required": True, "content": {

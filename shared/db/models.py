@@ -67,6 +67,8 @@ users = Table(
     # What the user may do beyond their own trading (api.deps.require_admin).
     Column("role", String(8), nullable=False, server_default=Role.USER.value),
     _created_at(),
+    # When a login by a mailed code first proved the address (REQUIRE_EMAIL_VERIFICATION).
+    Column("email_verified_at", Timestamp),
     CheckConstraint(_one_of("role", Role), name="role"),
     Index("uq_users_username_lower", func.lower(text("username")), unique=True),
     # The admin's search by prefix (e-mails are stored in lower case) and its pages.

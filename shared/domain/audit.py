@@ -11,6 +11,7 @@ class Action(StrEnum):
     LOGIN = "auth.login"
     LOGIN_FAILED = "auth.login_failed"
     OTP_REQUESTED = "auth.otp_requested"
+    EMAIL_VERIFIED = "auth.email_verified"
     REFRESH_TOKEN_REUSED = "auth.refresh_token_reused"
     LOGOUT_ALL = "auth.logout_all"
     PASSWORD_CHANGED = "auth.password_changed"

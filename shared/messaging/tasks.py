@@ -23,8 +23,13 @@ BROKER_MODIFY: Final = "broker.modify"
 WEBHOOK_PROCESS: Final = "webhooks.process"
 RECONCILE: Final = "brokers.reconcile"
 
-# Mail a one-time login code to one account (takes the user id; the worker draws the code).
+# Mail a one-time login code to one account (takes the user id and why the code is mailed;
+# the worker draws the code).
 SEND_LOGIN_CODE: Final = "mail.login_code"
+# Why: a login asked for (POST /auth/request-otp), or a sign-up's address to prove
+# (REQUIRE_EMAIL_VERIFICATION). The code works the same; only the mail's words differ.
+MAIL_FOR_LOGIN: Final = "login"
+MAIL_FOR_VERIFICATION: Final = "verification"
 
 # Headers of every task message: the API requests that caused it (a batch may serve several),
 # and when its work was handed to the queue (epoch seconds), from which the worker measures

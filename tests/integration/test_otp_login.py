@@ -4,8 +4,6 @@ stores and sends the code to a real SMTP server, and the tests read it from the 
 
 from __future__ import annotations
 
-import base64
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -20,10 +18,9 @@ from redis.asyncio import Redis
 from api.deps import get_clock
 from api.main import create_app
 from shared.clock import Clock
-from shared.messaging import tasks
 from shared.settings import Settings
 from tests.helpers import PASSWORD
-from tests.smtp import Inbox, code_in, free_port, parts, smtp_server
+from tests.smtp import Inbox, code_in, free_port, parts, smtp_server, take_mail_tasks
 from worker.handlers import mail
 from worker.runtime import Runtime
 
@@ -57,18 +54,7 @@ async def _sign_up(client: httpx.AsyncClient) -> str:
 
 async def _queued_mails(redis: Redis) -> list[uuid.UUID]:
     """Take the login-code tasks off the queue (no worker runs here); their user ids."""
-    found = []
-    queued: list[str] = [raw.decode() if isinstance(raw, bytes) else raw
-                         for raw in await redis.lrange(tasks.DEFAULT_QUEUE, 0, -1)]
-    for raw in queued:
-        envelope = json.loads(raw)
-        if envelope["headers"]["task"] != tasks.SEND_LOGIN_CODE:
-            continue
-        assert envelope["headers"]["expires"] is not None  # a stale mail is never sent
-        args, _, _ = json.loads(base64.b64decode(envelope["body"]))
-        found.append(uuid.UUID(args[0]))
-        await redis.lrem(tasks.DEFAULT_QUEUE, 1, raw)
-    return found
+    return [uuid.UUID(args[0]) for args in await take_mail_tasks(redis)]
 
 
 async def _request(client: httpx.AsyncClient, email: str) -> httpx.Response:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.clock import clock_from
 from shared.db.repositories import login_codes, users
 from shared.domain.login_codes import code_hash, new_code
+from shared.messaging import tasks
 from shared.settings import Settings
 from worker.runtime import Runtime
 
@@ -28,9 +29,10 @@ log = logging.getLogger(__name__)
 DELIVERY_ERRORS = (aiosmtplib.SMTPException, OSError)
 
 
-async def send_login_code(runtime: Runtime, user_id: uuid.UUID,
-                          now: datetime | None = None) -> bool:
-    """Mail the account a new login code; False when none was due (throttled, or no account)."""
+async def send_login_code(runtime: Runtime, user_id: uuid.UUID, now: datetime | None = None,
+                          purpose: str = tasks.MAIL_FOR_LOGIN) -> bool:
+    """Mail the account a new login code, worded for `purpose` (tasks.MAIL_FOR_*); False
+    when none was due (throttled, or no account)."""
     settings = runtime.settings
     code = new_code()
     digest = code_hash(settings.jwt_secret, user_id, code)
@@ -40,7 +42,7 @@ async def send_login_code(runtime: Runtime, user_id: uuid.UUID,
     if email is None:
         return False
     try:
-        await deliver(settings, login_code_message(settings, email, code))
+        await deliver(settings, login_code_message(settings, email, code, purpose))
     except DELIVERY_ERRORS:
         await runtime.in_transaction(functools.partial(
             login_codes.withdraw, user_id=user_id, code_hash=digest))
@@ -65,22 +67,28 @@ async def _issue(conn: AsyncConnection, *, settings: Settings, user_id: uuid.UUI
     return email
 
 
-def login_code_message(settings: Settings, recipient: str, code: str) -> EmailMessage:
+def login_code_message(settings: Settings, recipient: str, code: str,
+                       purpose: str = tasks.MAIL_FOR_LOGIN) -> EmailMessage:
     """The mail carrying `code`: a plain-text part and an HTML part."""
     minutes = max(1, settings.otp_ttl_seconds // 60)
+    if purpose == tasks.MAIL_FOR_VERIFICATION:
+        subject = "Confirm your ordergate address"
+        lead = "Welcome to ordergate. To confirm this address, log in with the code"
+        ignore = ("If you did not sign up, ignore this mail: the account cannot log in"
+                  " with a password or trade until this code is used.")
+    else:
+        subject, lead = "Your ordergate login code", "Your ordergate login code is"
+        ignore = ("If you did not ask for it, ignore this mail: nobody can log in without"
+                  " the code.")
     message = EmailMessage()
-    message["Subject"] = "Your ordergate login code"
+    message["Subject"] = subject
     message["From"] = settings.smtp_sender
     message["To"] = recipient
-    message.set_content(
-        f"Your ordergate login code is {code}\n\n"
-        f"It works once, within {minutes} minutes. If you did not ask for it, ignore this"
-        " mail: nobody can log in without the code.\n")
+    message.set_content(f"{lead} {code}\n\nIt works once, within {minutes} minutes. {ignore}\n")
     message.add_alternative(
         "<html><body>"
-        f"<p>Your ordergate login code is</p><p style=\"font-size:24px\"><b>{code}</b></p>"
-        f"<p>It works once, within {minutes} minutes. If you did not ask for it, ignore this"
-        " mail: nobody can log in without the code.</p>"
+        f"<p>{lead}</p><p style=\"font-size:24px\"><b>{code}</b></p>"
+        f"<p>It works once, within {minutes} minutes. {ignore}</p>"
         "</body></html>", subtype="html")
     return message
 

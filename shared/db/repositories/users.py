@@ -29,6 +29,7 @@ class UserRow:
     username: str | None
     password_hash: str
     token_generation: int
+    email_verified: bool = False
 
 
 async def insert_user(
@@ -81,12 +82,28 @@ async def get_by_id(conn: AsyncConnection, user_id: uuid.UUID) -> UserRow | None
 
 async def _one(conn: AsyncConnection, where: ColumnElement[bool]) -> UserRow | None:
     statement = select(users.c.id, users.c.email, users.c.username, users.c.password_hash,
-                       users.c.token_generation).where(where)
+                       users.c.token_generation, users.c.email_verified_at).where(where)
     row = (await conn.execute(statement)).first()
     if row is None:
         return None
     return UserRow(id=row.id, email=row.email, username=row.username,
-                   password_hash=row.password_hash, token_generation=row.token_generation)
+                   password_hash=row.password_hash, token_generation=row.token_generation,
+                   email_verified=row.email_verified_at is not None)
+
+
+async def email_verified(conn: AsyncConnection, user_id: uuid.UUID) -> bool:
+    """Whether the user's address was proven by a login with a mailed code."""
+    verified_at = (await conn.execute(select(users.c.email_verified_at)
+                                      .where(users.c.id == user_id))).scalar_one_or_none()
+    return verified_at is not None
+
+
+async def mark_email_verified(conn: AsyncConnection, user_id: uuid.UUID, now: datetime) -> bool:
+    """Record that the address was proven now; False if it already was (nothing written)."""
+    statement = (update(users)
+                 .where(users.c.id == user_id, users.c.email_verified_at.is_(None))
+                 .values(email_verified_at=now).returning(users.c.id))
+    return (await conn.execute(statement)).first() is not None
 
 
 async def email_of(conn: AsyncConnection, user_id: uuid.UUID) -> str | None:
