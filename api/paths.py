@@ -2,7 +2,8 @@
 
 A route of an id answers only ids: without this "/orders/batch" is also an
 "/orders/{order_id}" (and "/trades/import" a "/trades/{trade_id}"), so OPTIONS on it named
-GET, PATCH and DELETE, which it does not take.
+GET, PATCH and DELETE, which it does not take; and a path whose id is no id is a 404 before
+its body or headers are validated (a 422 about them would answer a question nobody asked).
 """
 
 from __future__ import annotations
@@ -37,3 +38,4 @@ def uuid_segment(name: str) -> str:
 
 ORDER_ID: Final = uuid_segment("order_id")
 TRADE_ID: Final = uuid_segment("trade_id")
+USER_ID: Final = uuid_segment("user_id")

@@ -28,6 +28,7 @@ from api.admin.schemas import (
 from api.audit import ActionQuery, AuditPage, SinceQuery, UntilQuery, Who
 from api.deps import AdminDep, EngineDep, require_admin
 from api.pages import Limit, PageCursor
+from api.paths import USER_ID
 from api.responses import ADMIN, MALFORMED_BODY, Responses
 from shared.brokers.catalog import Broker
 from shared.db.repositories.audit import Filters
@@ -53,7 +54,7 @@ async def list_users(
     return JSONResponse(page)
 
 
-@router.get("/users/{user_id}", response_model=AdminUserDetail,
+@router.get(f"/users/{USER_ID}", response_model=AdminUserDetail,
             responses={**ADMIN, **_NOT_FOUND})
 async def get_user(user_id: str, engine: EngineDep) -> Response:
     """Return one user with every account it holds, cash and reservations included."""
@@ -61,7 +62,7 @@ async def get_user(user_id: str, engine: EngineDep) -> Response:
         return JSONResponse(await service.user_detail(conn, user_id))
 
 
-@router.put("/users/{user_id}/role", response_model=RoleChanged,
+@router.put(f"/users/{USER_ID}/role", response_model=RoleChanged,
             responses={**ADMIN, **_NOT_FOUND, **MALFORMED_BODY,
                        409: {"description": "the only admin cannot become a user"
                                             " (`last_admin`)"},
@@ -74,7 +75,7 @@ async def change_role(user_id: str, body: RoleChange, request: Request, admin: A
     return JSONResponse(changed)
 
 
-@router.post("/users/{user_id}/cash", status_code=201, response_model=CashEntry,
+@router.post(f"/users/{USER_ID}/cash", status_code=201, response_model=CashEntry,
              responses={**ADMIN, **_NOT_FOUND, **MALFORMED_BODY,
                         422: {"description": "an invalid amount, reason or account"
                                              " (`details.field`); a withdrawal below what open"
