@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Annotated, Any
@@ -34,10 +35,13 @@ from api.stream.shutdown import GOING_AWAY, Drain
 from shared import metrics
 from shared.db.engine import make_engine
 
+log = logging.getLogger(__name__)
+
 AUTH_TIMEOUT_SECONDS = 10.0
 CLOSE_TIMEOUT_SECONDS = 1.0
 UNAUTHORIZED = 4401
 SERVER_ERROR = 1011
+RECONNECT = "internal error; reconnect with last_seq"
 
 
 @asynccontextmanager
@@ -89,6 +93,14 @@ async def stream(websocket: WebSocket) -> None:
     except _Close as close:
         await _close(websocket, close.code, close.reason)
         return
+    except WebSocketDisconnect:
+        return  # gone before it was authenticated
+    # The stream's edge, as api.middleware.Unexpected is the requests': a failed read
+    # (PostgreSQL, Redis) ends this stream with a reason, and the client reconnects.
+    except Exception as error:
+        log.warning("stream not opened: %s", _one_line(error))
+        await _close(websocket, SERVER_ERROR, RECONNECT)
+        return
     try:
         with metrics.STREAM_CONNECTIONS.labels("websocket").track_inprogress():
             await _serve(websocket, session)
@@ -131,15 +143,32 @@ async def _serve(websocket: WebSocket, session: Session) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     error = next(iter(done)).exception()
+    if error is None or isinstance(error, WebSocketDisconnect):
+        return  # the client left
+    code, reason = _ending(error)
+    # One line, no traceback: a cut-off client, a busy pool or a lost connection is not a
+    # bug to trace, and a thousand streams ending at once would each log one.
+    log.log(logging.INFO if code == GOING_AWAY else logging.WARNING,
+            "stream of user %s closed %d: %s", session.user_id, code,
+            _one_line(error) if code == SERVER_ERROR else reason)
+    await _close(websocket, code, reason)
+
+
+def _ending(error: BaseException) -> tuple[int, str]:
+    """The close code and reason a stream that ended with this error is given."""
     if isinstance(error, SlowConsumer):
-        await _close(websocket, SLOW_CONSUMER, str(error))
-    elif isinstance(error, ServerClosing):
-        await _close(websocket, GOING_AWAY, str(error))
-    elif isinstance(error, _Close):
-        await _close(websocket, error.code, error.reason)
-    elif error is not None and not isinstance(error, WebSocketDisconnect):
-        await _close(websocket, SERVER_ERROR, "internal error; reconnect with last_seq")
-        raise error
+        return SLOW_CONSUMER, str(error)
+    if isinstance(error, ServerClosing):
+        return GOING_AWAY, str(error)
+    if isinstance(error, _Close):
+        return error.code, error.reason
+    return SERVER_ERROR, RECONNECT
+
+
+def _one_line(error: BaseException) -> str:
+    """The error's kind and the first line of its message (a driver's may add its SQL)."""
+    message = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {message[0] if message else ''}"
 
 
 async def _send(websocket: WebSocket, session: Session) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator
@@ -16,10 +17,13 @@ import httpx
 import pytest
 import uvicorn
 import websockets
+from fastapi import FastAPI
+from sqlalchemy import text
 from websockets.asyncio.client import ClientConnection
 
 from api.main import create_app
-from api.stream.service import SLOW_CONSUMER
+from api.stream.service import SLOW_CONSUMER, StreamServices
+from shared import logs
 from shared.settings import Settings
 from tests.e2e.conftest import WorkerFactory
 from tests.helpers import place, register_and_login
@@ -33,7 +37,8 @@ PATIENCE = 60.0
 class Server:
     """The API served by uvicorn in this process (so a test can patch its publisher)."""
 
-    def __init__(self, server: uvicorn.Server, port: int) -> None:
+    def __init__(self, app: FastAPI, server: uvicorn.Server, port: int) -> None:
+        self.app = app
         self.server = server
         self.address = ("127.0.0.1", port)
         self.http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30)
@@ -43,13 +48,16 @@ class Server:
 @asynccontextmanager
 async def _serving(settings: Settings, listener: socket.socket) -> AsyncIterator[Server]:
     """Serve the API on this bound socket until the block ends."""
-    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    app = create_app(settings)
+    # Logging as production configures it: uvicorn's own lines reach the root logger too.
+    config = uvicorn.Config(app, log_level="warning", lifespan="on",
+                            log_config=str(logs.CONFIG_FILE))
     running = uvicorn.Server(config)
     task = asyncio.create_task(running.serve(sockets=[listener]))
     while not running.started:
         assert not task.done(), "uvicorn exited before it started"
         await asyncio.sleep(0.05)
-    served = Server(running, listener.getsockname()[1])
+    served = Server(app, running, listener.getsockname()[1])
     try:
         yield served
     finally:
@@ -277,9 +285,10 @@ async def _flood(server: Server, auth: dict[str, str], batch: int) -> list[str]:
 
 
 async def test_a_slow_consumer_is_cut_off_while_other_clients_keep_receiving(
-    jammable_server: Server,
+    jammable_server: Server, caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = jammable_server
+    caplog.set_level(logging.INFO)
     (alice, alice_token), (bob, bob_token) = await _user(server), await _user(server)
     stuck = await _stopped_reader(server, alice_token)
     alice_ws = await _connect(server, alice_token, last_seq=0)
@@ -298,6 +307,11 @@ async def test_a_slow_consumer_is_cut_off_while_other_clients_keep_receiving(
     assert len(stuck_seen) < len(flooded)  # cut off, not buffered without end
     assert [e["order_id"] for e in stuck_seen] == flooded[:len(stuck_seen)]
     assert code in {SLOW_CONSUMER, 1006}, code  # 1006: the close frame could not get through
+    # A cut-off is an outcome, not a failure of the server: one line, no traceback.
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+            or "Exception in ASGI" in r.getMessage()] == []
+    assert len([r for r in caplog.records if r.levelno == logging.WARNING
+                and "slow consumer" in r.getMessage()]) == 1
 
 
 async def _drain(connection: ClientConnection) -> tuple[list[dict[str, Any]], int | None]:
@@ -310,3 +324,48 @@ async def _drain(connection: ClientConnection) -> tuple[list[dict[str, Any]], in
                 if message["type"] == "order":
                     events.append(message)
     return events, connection.close_code
+
+
+@pytest.fixture
+async def one_connection_server() -> AsyncIterator[Server]:
+    """A server whose streams share one database connection and wait briefly for it."""
+    settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
+                        stream_db_pool_size=1, db_pool_timeout_seconds=0.5,
+                        stream_heartbeat_seconds=1.0)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    async with _serving(settings, listener) as served:
+        yield served
+
+
+@pytest.mark.parametrize("failing", ["opening", "serving"])
+async def test_a_stream_whose_database_read_fails_closes_1011_with_one_warning_no_traceback(
+    one_connection_server: Server, caplog: pytest.LogCaptureFixture, failing: str,
+) -> None:
+    server = one_connection_server
+    services: StreamServices = server.app.state.stream
+    auth, token = await _user(server)
+    user_id = (await server.http.get("/api/v1/me", headers=auth)).json()["id"]
+    with caplog.at_level(logging.INFO):
+        async with contextlib.AsyncExitStack() as stack:
+            if failing == "serving":
+                connection = await stack.enter_async_context(
+                    await _connect(server, token, last_seq=0))
+                await _next(connection, "heartbeat")  # authenticated and pumping
+            # The streams' only connection is taken: their next read waits past its timeout.
+            held = await stack.enter_async_context(services.engine.connect())
+            await held.execute(text("SELECT 1"))
+            if failing == "opening":
+                connection = await stack.enter_async_context(
+                    await _connect(server, token, last_seq=0))
+            await connection.send(json.dumps({"action": "subscribe", "symbols": ["AAPL"]}))
+            with contextlib.suppress(websockets.ConnectionClosed):
+                await _next(connection, "never")
+    assert connection.close_code == 1011
+    assert "reconnect" in (connection.close_reason or "")
+    assert [r.getMessage() for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR
+            or "Exception in ASGI" in r.getMessage()] == []
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "QueuePool limit" in warning.getMessage()
+    if failing == "serving":
+        assert user_id in warning.getMessage()
