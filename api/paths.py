@@ -39,3 +39,4 @@ def uuid_segment(name: str) -> str:
 ORDER_ID: Final = uuid_segment("order_id")
 TRADE_ID: Final = uuid_segment("trade_id")
 USER_ID: Final = uuid_segment("user_id")
+PORTFOLIO_ID: Final = uuid_segment("portfolio_id")

@@ -137,6 +137,9 @@ class PlaceOrder(BaseModel):
         str | None, BeforeValidator(lambda v: v.strip().lower() if isinstance(v, str) else v)
     ] = None
     account_id: uuid.UUID | None = None
+    portfolio_id: uuid.UUID | None = Field(
+        default=None, description="one of your portfolios: the order's fills roll up under it "
+                                  "(GET /portfolios/{portfolio_id}); its exits inherit it")
     # Indian brokers' margin product; defaults to CNC (delivery) there, refused elsewhere.
     product: Annotated[Product | None, Upper] = None
     order_class: Annotated[OrderClass, BeforeValidator(
@@ -183,6 +186,7 @@ class LegOut(BaseModel):
         description="a leg's entry (bracket, oto) or oco order; null for the others")
     broker: str
     account_id: uuid.UUID = Field(description="the paper account or the broker connection")
+    portfolio_id: uuid.UUID | None = Field(description="the portfolio the order rolls up under")
     product: Product | None
     broker_order_id: str | None
     status: OrderStatus

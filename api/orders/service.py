@@ -21,6 +21,7 @@ from api.market.service import InstrumentCache
 from api.orders import pretrade
 from api.orders.rate import OrderRate
 from api.orders.schemas import PlaceOrder
+from api.portfolio import books
 from shared.brokers.catalog import (
     CAPABILITIES,
     Broker,
@@ -74,11 +75,18 @@ class Route:
 _CLASS_FIELDS = {"order_class", "take_profit", "stop_loss"}
 
 
-def request_hash(body: PlaceOrder) -> str:
-    """Fingerprint a request body, so an Idempotency-Key reused with other content is caught."""
+def _unset(body: PlaceOrder) -> set[str]:
+    """Fields left out of the fingerprint: those of a simple order's class, and a portfolio
+    not named (a retry sent before either existed still matches)."""
     simple = (body.order_class is OrderClass.SIMPLE and body.take_profit is None
               and body.stop_loss is None)
-    canonical = json.dumps(body.model_dump(mode="json", exclude=_CLASS_FIELDS if simple else None),
+    return (_CLASS_FIELDS if simple else set()) | (
+        {"portfolio_id"} if body.portfolio_id is None else set())
+
+
+def request_hash(body: PlaceOrder) -> str:
+    """Fingerprint a request body, so an Idempotency-Key reused with other content is caught."""
+    canonical = json.dumps(body.model_dump(mode="json", exclude=_unset(body)),
                            sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -186,6 +194,7 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
     gate = pretrade.Gate(clock or clock_from(settings), calendar or calendar_from(settings), rate)
     now = gate.clock.now()
     route = await _route(conn, user_id, body)
+    await books.owned_id(conn, user_id, body.portfolio_id)
     instrument = await _validate(body, route, instruments, now)
     fingerprint = request_hash(body) if idempotency_key else None
     async with pretrade.exposure_lock(conn) as lock:
@@ -264,6 +273,7 @@ async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder
         order_class=body.order_class,
         exit_terms=(None if body.order_class is OrderClass.SIMPLE
                     else exits_of(body).to_json()),
+        portfolio_id=body.portfolio_id,
     )
 
 

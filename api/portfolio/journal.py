@@ -20,6 +20,7 @@ from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.pages import keyset_cursor, read_keyset_cursor
+from api.portfolio import books
 from api.portfolio.periods import require_order, require_zones
 from api.portfolio.schemas import TradeIn, TradeOut
 from shared.db.repositories import accounts, trades
@@ -90,6 +91,7 @@ async def _fields(conn: AsyncConnection, user_id: uuid.UUID, body: TradeIn,
                 body.executed_at, now)
     account = await account_for(conn, user_id, body.account_id)
     await check_symbol(conn, body.symbol, account)
+    await books.owned_id(conn, user_id, body.portfolio_id)
     return {**body.model_dump(exclude={"account_id"}), "side": body.side.value,
             "account_id": account["id"]}
 

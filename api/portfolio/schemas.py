@@ -7,11 +7,20 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 
 from api.accounts.schemas import PositionOut
 from api.orders.schemas import AmountText, Price, Quantity, Upper, _amount, _documented
 from shared.domain.enums import Side
+from shared.domain.names import MAX_NAME_LENGTH
+from shared.domain.portfolio import portfolio_name
 from shared.domain.values import MAX_NOTIONAL, ZERO
 
 Charge = Annotated[Decimal, BeforeValidator(_amount(MAX_NOTIONAL)),
@@ -98,6 +107,9 @@ class TradeIn(BaseModel):
                                                                    "(its currency must be the "
                                                                    "instrument's); default: "
                                                                    "paper")
+    portfolio_id: uuid.UUID | None = Field(default=None, description="one of your portfolios: "
+                                                                     "the trade rolls up under "
+                                                                     "it")
 
 
 class TradeOut(BaseModel):
@@ -117,6 +129,7 @@ class TradeOut(BaseModel):
     source: Literal["manual", "tradebook"] = Field(description="typed in, or imported from a "
                                                                "tradebook")
     external_id: str | None = Field(description="the broker's trade id of an imported trade")
+    portfolio_id: uuid.UUID | None = Field(description="the portfolio it rolls up under")
     created_at: datetime
     updated_at: datetime
 
@@ -166,3 +179,86 @@ class PnlReport(BaseModel):
     to: datetime
     items: list[PnlRow]
     totals: list[PnlTotals]
+
+
+# --- Portfolios: named groups of orders and journaled trades -----------------------------------
+
+PortfolioName = Annotated[
+    str, Field(min_length=1, max_length=4 * MAX_NAME_LENGTH, examples=["Long term"],
+               description=f"1 to {MAX_NAME_LENGTH} characters, unique among your portfolios"
+                           " whatever their case; white space is trimmed and collapsed"),
+    AfterValidator(portfolio_name)]
+Description = Annotated[str | None, Field(
+    max_length=1000, pattern=r"^[^\x00-\x08\x0b-\x1f\x7f]*$",
+    description="free text; no control characters but tab and newline")]
+
+
+class CreatePortfolio(BaseModel):
+    """A new portfolio."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PortfolioName
+    description: Description = None
+
+
+class PatchPortfolio(BaseModel):
+    """What to change of a portfolio: the fields given (a null description clears it)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: PortfolioName | None = None
+    description: Description = None
+
+
+class PortfolioOut(BaseModel):
+    """A portfolio, without its positions (GET /portfolios/{portfolio_id} adds them)."""
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class PortfolioPage(BaseModel):
+    """A page of your portfolios, newest first."""
+
+    items: list[PortfolioOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on "
+                                                "the last page")
+
+
+class PortfolioAccount(BaseModel):
+    """The portfolio's positions in one account, summed in its currency."""
+
+    account_id: uuid.UUID
+    broker: str
+    currency: str
+    market_value: AmountText = Field(description="the positions at their marks (unmarked: at "
+                                                 "cost)")
+    realized_pnl: AmountText
+    unrealized_pnl: AmountText
+    total_pnl: AmountText = Field(description="realized plus unrealized")
+    charges: AmountText = Field(description="fills' commission, journal brokerage and MTF")
+
+
+class PortfolioTotals(BaseModel):
+    """The portfolio's accounts of one currency, summed."""
+
+    currency: str
+    market_value: AmountText
+    realized_pnl: AmountText
+    unrealized_pnl: AmountText
+    total_pnl: AmountText
+    charges: AmountText
+
+
+class PortfolioDetail(PortfolioOut):
+    """A portfolio with its positions and P&L, per account and per currency."""
+
+    positions: list[PositionOut] = Field(description="per account and symbol, built from the "
+                                                     "fills of the orders and the journaled "
+                                                     "trades that name the portfolio")
+    accounts: list[PortfolioAccount]
+    totals: list[PortfolioTotals]

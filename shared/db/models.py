@@ -8,6 +8,7 @@ from sqlalchemy import (
     CheckConstraint,
     Column,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
     MetaData,
@@ -66,9 +67,9 @@ users = Table(
     Column("token_generation", Integer, nullable=False, server_default=text("0")),
     # What the user may do beyond their own trading (api.deps.require_admin).
     Column("role", String(8), nullable=False, server_default=Role.USER.value),
-    _created_at(),
     # When a login by a mailed code first proved the address (REQUIRE_EMAIL_VERIFICATION).
     Column("email_verified_at", Timestamp),
+    _created_at(),
     CheckConstraint(_one_of("role", Role), name="role"),
     Index("uq_users_username_lower", func.lower(text("username")), unique=True),
     # The admin's search by prefix (e-mails are stored in lower case) and its pages.
@@ -223,6 +224,8 @@ orders = Table(
     Column("expire_at", Timestamp),
     Column("order_class", String(8), nullable=False, server_default="simple"),
     Column("parent_id", UUID(as_uuid=True), ForeignKey("orders.id")),
+    # One of the user's portfolios, or none (fk_orders_user_id_portfolios: the user's own).
+    Column("portfolio_id", UUID(as_uuid=True)),
     # An entry's take-profit / stop-loss terms, opened as legs by its fills (or an oco's accept).
     Column("exit_terms", JSONB),
     # The new terms a PENDING_REPLACE waits to have confirmed.
@@ -282,6 +285,10 @@ orders = Table(
     Index("ix_orders_at_brokers", "created_at", postgresql_where=text("broker <> 'paper'")),
     Index("ix_orders_parent", "parent_id", postgresql_where=text("parent_id IS NOT NULL")),
     Index("ix_orders_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+    ForeignKeyConstraint(["user_id", "portfolio_id"], ["portfolios.user_id", "portfolios.id"],
+                         name="fk_orders_user_id_portfolios"),
+    Index("ix_orders_portfolio", "portfolio_id",
+          postgresql_where=text("portfolio_id IS NOT NULL")),
     Index(
         "ix_orders_due_dispatch",
         "next_dispatch_at",
@@ -545,6 +552,7 @@ trades = Table(
     Column("source", String(16), nullable=False, server_default="manual"),  # or tradebook
     # The broker's trade id of an imported trade: importing a tradebook again adds nothing.
     Column("external_id", String(64)),
+    Column("portfolio_id", UUID(as_uuid=True)),  # one of the user's portfolios, or none
     _created_at(),
     Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
     CheckConstraint("quantity > 0 AND price > 0", name="positive"),
@@ -555,4 +563,25 @@ trades = Table(
     UniqueConstraint("account_id", "external_id", name="uq_trades_account_external"),
     Index("ix_trades_user_executed", "user_id", text("executed_at DESC"), text("id DESC")),
     Index("ix_trades_account_symbol", "account_id", "symbol", "executed_at"),
+    ForeignKeyConstraint(["user_id", "portfolio_id"], ["portfolios.user_id", "portfolios.id"],
+                         name="fk_trades_user_id_portfolios"),
+    Index("ix_trades_portfolio", "portfolio_id",
+          postgresql_where=text("portfolio_id IS NOT NULL")),
+)
+
+# A user's named group of orders and journaled trades; positions and P&L roll up under it.
+portfolios = Table(
+    "portfolios",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("name", String(64), nullable=False),
+    # shared.domain.names.name_key(name): names are unique per user whatever their case.
+    Column("name_key", Text, nullable=False),
+    Column("description", Text),
+    _created_at(),
+    Column("updated_at", Timestamp, nullable=False, server_default=func.now()),
+    UniqueConstraint("user_id", "name_key", name="uq_portfolios_user_name_key"),
+    UniqueConstraint("user_id", "id", name="uq_portfolios_user_id"),
+    Index("ix_portfolios_user_created", "user_id", text("created_at DESC"), text("id DESC")),
 )

@@ -230,7 +230,7 @@ def new_legs(entry: Order, exits: Exits, quantity: Decimal, *, oco: bool,
             quantity=quantity, price=leg.price, stop_price=leg.stop_price,
             time_in_force=tif, expire_at=expire_at, status=_S.PENDING_NEW, version=1,
             created_at=now, updated_at=now, order_class=entry.order_class,
-            parent_id=entry.id, product=entry.product,
+            parent_id=entry.id, product=entry.product, portfolio_id=entry.portfolio_id,
             # A broker holds the position and checks its own sells: nothing is held here.
             reserved_quantity=(quantity if not legs and not oco and entry.is_paper
                                else Decimal(0))))

@@ -140,6 +140,8 @@ class Order:
     expire_at: datetime | None = None
     order_class: OrderClass = OrderClass.SIMPLE
     parent_id: uuid.UUID | None = None
+    # One of the user's portfolios the order's fills roll up under (its legs inherit it).
+    portfolio_id: uuid.UUID | None = None
     # The terms a PENDING_REPLACE waits to have confirmed (None in every other status).
     pending_terms: ev.Terms | None = None
     # Bookkeeping read with the order, never changed by `apply`.

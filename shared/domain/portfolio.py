@@ -5,12 +5,14 @@ Pure functions over decimals; the repositories fetch the rows and the routes sha
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time
 from decimal import Decimal, localcontext
+from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
+from shared.domain import names
 from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder
 from shared.domain.positions import Position, apply_fill, cash_delta
@@ -64,6 +66,28 @@ def replay(trades: Iterable[Trade]) -> Position:
     return position
 
 
+Key = TypeVar("Key", bound=Hashable)
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """What one symbol's trades in one account leave: the position and every charge paid."""
+
+    position: Position
+    charges: Decimal
+
+
+def books(trades: Iterable[tuple[Key, Trade]]) -> dict[Key, Book]:
+    """The position and charges each key (an account and symbol) is left with by its trades,
+    given in the order they executed; the keys in the order they first appear."""
+    found: dict[Key, Book] = {}
+    for key, trade in trades:
+        book = found.get(key, Book(Position.flat(), ZERO))
+        found[key] = Book(apply_fill(book.position, trade.side, trade.quantity, trade.price),
+                          book.charges + trade.charges)
+    return found
+
+
 def realized_steps(trades: Sequence[Trade]) -> list[Decimal]:
     """The P&L each trade of one symbol realized, in the order they executed (before charges)."""
     steps: list[Decimal] = []
@@ -112,3 +136,16 @@ def check_trade(quantity: Decimal, price: Decimal, charges: Mapping[str, Decimal
     if executed_at > now:
         raise InvalidOrder(f"executed_at {executed_at.isoformat()} is in the future",
                            code="invalid_trade", details={"field": "executed_at"})
+
+
+MAX_PORTFOLIOS_PER_USER: Final = 50
+
+
+def portfolio_name(raw: str) -> str:
+    """Return a portfolio name as it is shown (shared.domain.names.display_name)."""
+    return names.display_name(raw, "portfolio")
+
+
+def portfolio_key(name: str) -> str:
+    """The key under which a user's portfolio names are unique, whatever their case."""
+    return names.name_key(name, "portfolio")

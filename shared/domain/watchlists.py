@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from typing import Final
-
-MAX_NAME_LENGTH: Final = 64
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-_SPACES: Final = re.compile(r"\s+")
+from shared.domain import names
+from shared.domain.names import MAX_NAME_LENGTH as MAX_NAME_LENGTH  # re-exported
 
 
 def watchlist_name(raw: str) -> str:
-    """Return a watchlist name as it is shown; ValueError if it is empty, longer than
-    MAX_NAME_LENGTH or holds control characters.
-
-    NFKC, so that a full-width "Ｔｅｃｈ" is stored as "Tech"; runs of white space become one
-    space, and none is kept at either end.
-    """
-    if _CONTROL.search(raw):
-        raise ValueError("a watchlist name may not contain control characters")
-    text = _SPACES.sub(" ", unicodedata.normalize("NFKC", raw)).strip()
-    if not text:
-        raise ValueError("a watchlist name may not be empty")
-    if len(text) > MAX_NAME_LENGTH:
-        raise ValueError(f"a watchlist name is at most {MAX_NAME_LENGTH} characters,"
-                         f" was {len(text)}")
-    return text
+    """Return a watchlist name as it is shown (shared.domain.names.display_name)."""
+    return names.display_name(raw, "watchlist")
 
 
 def name_key(name: str) -> str:
-    """The key under which a user's watchlist names are unique, whatever their case.
-
-    Casefolded, so "Straße" and "STRASSE" are one name (SQL's lower() would keep them apart).
-    """
-    return watchlist_name(name).casefold()
+    """The key under which a user's watchlist names are unique, whatever their case."""
+    return names.name_key(name, "watchlist")

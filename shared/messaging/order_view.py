@@ -18,7 +18,7 @@ ORDER_FIELDS = (
     "id", "client_order_id", "symbol", "side", "order_type", "quantity", "price", "stop_price",
     "trail_price", "trail_percent", "hwm", "time_in_force", "expire_at", "order_class", "parent_id",
     "broker",
-    "account_id", "product", "broker_order_id", "status",
+    "account_id", "portfolio_id", "product", "broker_order_id", "status",
     "broker_status", "status_detail", "filled_quantity", "avg_fill_price", "reject_reason",
     "created_at", "updated_at",
 )

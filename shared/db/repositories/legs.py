@@ -20,11 +20,11 @@ _INSERT_LEG = text(f"""
 WITH inserted AS (
     INSERT INTO orders (id, user_id, account_id, symbol, side, order_type, quantity, price,
         stop_price, time_in_force, expire_at, broker, status, reserved_quantity, order_class,
-        parent_id, product, broker_tag, next_dispatch_at)
+        parent_id, product, broker_tag, next_dispatch_at, portfolio_id)
     VALUES (:id, :user_id, :account_id, :symbol, :side, :order_type, :quantity, :price,
         :stop_price, :time_in_force, :expire_at, :broker, 'PENDING_NEW', :reserved_quantity,
         :order_class, :parent_id, :product, :broker_tag,
-        now() + make_interval(secs => CAST(:dispatch_in AS double precision)))
+        now() + make_interval(secs => CAST(:dispatch_in AS double precision)), :portfolio_id)
     RETURNING {ORDER_COLUMNS}
 ), logged AS (
     INSERT INTO order_events (order_id, user_id, version, from_status, to_status, actor)
@@ -49,6 +49,7 @@ async def insert_leg(conn: AsyncConnection, leg: Order, *, actor: str,
         "broker": leg.broker, "reserved_quantity": leg.reserved_quantity,
         "order_class": leg.order_class.value, "parent_id": leg.parent_id, "actor": actor,
         "product": leg.product, "broker_tag": leg.broker_tag, "dispatch_in": dispatch_in,
+        "portfolio_id": leg.portfolio_id,
     })).mappings().one()
     return to_order(row)
 

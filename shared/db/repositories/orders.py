@@ -36,7 +36,7 @@ ORDER_COLUMNS = (
     " request_hash, created_at, updated_at, product, broker_tag, broker_status, status_detail,"
     " placement, placement_attempts, dispatch_attempts, previous_status, trade_ids,"
     " filled_notional, trail_price, trail_percent, hwm, expire_at, order_class, parent_id,"
-    " pending_terms"
+    " pending_terms, portfolio_id"
 )
 
 
@@ -60,6 +60,7 @@ class NewOrder:
     order_class: OrderClass = OrderClass.SIMPLE
     # A bracket/oto entry's or an oco order's exits, stored until its fills (or accept) open them.
     exit_terms: Mapping[str, Any] | None = None
+    portfolio_id: uuid.UUID | None = None  # checked to be the user's (and by its foreign key)
 
 
 # One statement, so one round trip and atomic without BEGIN/COMMIT: reserve, insert, log the event.
@@ -97,12 +98,12 @@ inserted AS (
     INSERT INTO orders (id, user_id, account_id, client_order_id, idempotency_key, request_hash,
         symbol, side, order_type, quantity, price, stop_price, time_in_force, broker, status,
         reserved_cash, reserved_quantity, product, broker_tag, next_dispatch_at,
-        trail_price, trail_percent, expire_at, order_class, exit_terms)
+        trail_price, trail_percent, expire_at, order_class, exit_terms, portfolio_id)
     SELECT :id, :user_id, account_id, :client_order_id, :idempotency_key, :request_hash,
         :symbol, :side, :order_type, :quantity, :price, :stop_price, :time_in_force, :broker,
         'PENDING_NEW', :reserve_cash, :reserve_quantity, :product, :broker_tag,
         now() + make_interval(secs => :grace), :trail_price, :trail_percent, :expire_at,
-        :order_class, CAST(:exit_terms AS jsonb)
+        :order_class, CAST(:exit_terms AS jsonb), :portfolio_id
     FROM reserved
     RETURNING {ORDER_COLUMNS}
 ), logged AS (
@@ -138,6 +139,7 @@ async def insert_order(conn: AsyncConnection, order: NewOrder) -> RowMapping | N
         "trail_price": req.trail_price, "trail_percent": req.trail_percent,
         "expire_at": req.expire_at, "order_class": order.order_class.value,
         "exit_terms": None if order.exit_terms is None else json.dumps(order.exit_terms),
+        "portfolio_id": order.portfolio_id,
     }
     statement = INSERT_AT_BROKER if at_broker else INSERT_BUY if is_buy else INSERT_SELL
     result = await conn.execute(statement, params)
@@ -168,7 +170,8 @@ def to_order(row: Mapping[Any, Any]) -> Order:
         dispatch_attempts=row["dispatch_attempts"], request_hash=row["request_hash"],
         trail_price=row["trail_price"], trail_percent=row["trail_percent"], hwm=row["hwm"],
         expire_at=row["expire_at"], order_class=OrderClass(row["order_class"]),
-        parent_id=row["parent_id"], pending_terms=_terms(row["pending_terms"]))
+        parent_id=row["parent_id"], pending_terms=_terms(row["pending_terms"]),
+        portfolio_id=row["portfolio_id"])
 
 
 def _terms(stored: Mapping[str, Any] | None) -> ev.Terms | None:

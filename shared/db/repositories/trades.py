@@ -13,9 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from shared.db.repositories.pages import Cursor, keyset
 
 COLUMNS = ("id, account_id, symbol, side, quantity, price, executed_at, brokerage_charge,"
-           " mtf_charge, type, notes, source, external_id, created_at, updated_at")
+           " mtf_charge, type, notes, source, external_id, portfolio_id, created_at,"
+           " updated_at")
 _FIELDS = ("account_id", "symbol", "side", "quantity", "price", "executed_at",
            "brokerage_charge", "mtf_charge", "type", "notes")
+_WRITTEN = (*_FIELDS, "portfolio_id")  # what a typed-in trade sets
 
 
 async def instrument(conn: AsyncConnection, symbol: str) -> RowMapping | None:
@@ -34,8 +36,8 @@ async def currencies(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str,
 async def insert(conn: AsyncConnection, user_id: uuid.UUID, fields: dict[str, Any]) -> RowMapping:
     """Journal one trade."""
     result = await conn.execute(
-        text(f"INSERT INTO trades (id, user_id, {', '.join(_FIELDS)})"
-             f" VALUES (:id, :user_id, {', '.join(':' + f for f in _FIELDS)})"
+        text(f"INSERT INTO trades (id, user_id, {', '.join(_WRITTEN)})"
+             f" VALUES (:id, :user_id, {', '.join(':' + f for f in _WRITTEN)})"
              f" RETURNING {COLUMNS}"),
         {"id": uuid.uuid4(), "user_id": user_id, **fields})
     return result.mappings().one()
@@ -76,7 +78,7 @@ async def replace(conn: AsyncConnection, user_id: uuid.UUID, trade_id: uuid.UUID
                   fields: dict[str, Any]) -> RowMapping:
     """Replace every field of the user's trade (locked by get_owned)."""
     result = await conn.execute(
-        text(f"UPDATE trades SET {', '.join(f'{f} = :{f}' for f in _FIELDS)},"
+        text(f"UPDATE trades SET {', '.join(f'{f} = :{f}' for f in _WRITTEN)},"
              f" updated_at = now() WHERE id = :id AND user_id = :user_id RETURNING {COLUMNS}"),
         {"id": trade_id, "user_id": user_id, **fields})
     return result.mappings().one()

@@ -30,6 +30,7 @@ class Owned:
             "watchlist": f"/api/v1/watchlists/{self.ids['watchlist_id']}",
             "items": f"/api/v1/watchlists/{self.ids['watchlist_id']}/items",
             "trade": f"/api/v1/trades/{self.ids['trade_id']}",
+            "portfolio": f"/api/v1/portfolios/{self.ids['portfolio_id']}",
             "connection": f"/api/v1/brokers/groww/connections/{self.ids['connection_id']}",
             "account": f"/api/v1/account?account_id={self.ids['account_id']}",
             "settings": f"/api/v1/account/settings?account_id={self.ids['account_id']}",
@@ -43,7 +44,7 @@ class Owned:
 async def owner(client: httpx.AsyncClient, engine: AsyncEngine,
                 account: uuid.UUID, auth: dict[str, str]) -> Owned:
     """The `auth` user with a resting order, an API key, a watchlist, a journaled trade, a
-    Groww connection and its paper account."""
+    portfolio the trade names, a Groww connection and its paper account."""
     await set_quote(engine, "AAPL", "199.99", "200.01")
     order = await place(client, auth, symbol="AAPL", side="BUY", order_type="LIMIT",
                         quantity="1", price="100.00", time_in_force="GTC")
@@ -52,13 +53,16 @@ async def owner(client: httpx.AsyncClient, engine: AsyncEngine,
     watchlist = await client.post("/api/v1/watchlists", json={"name": "tech"}, headers=auth)
     await client.post(f"/api/v1/watchlists/{watchlist.json()['id']}/items",
                       json={"symbol": "AAPL"}, headers=auth)
+    portfolio = await client.post("/api/v1/portfolios", json={"name": "core"}, headers=auth)
     trade = await client.post("/api/v1/trades", headers=auth, json={
         "symbol": "AAPL", "side": "BUY", "quantity": "10", "price": "100",
-        "executed_at": "2026-03-02T10:00:00+00:00"})
+        "executed_at": "2026-03-02T10:00:00+00:00", "portfolio_id": portfolio.json()["id"]})
     assert key.status_code == watchlist.status_code == trade.status_code == 201, trade.text
+    assert portfolio.status_code == 201, portfolio.text
     paper = await get_ok(client, auth, "/api/v1/account")
     return Owned(auth, {"order_id": order, "key_id": key.json()["id"],
                         "watchlist_id": watchlist.json()["id"], "trade_id": trade.json()["id"],
+                        "portfolio_id": portfolio.json()["id"],
                         "connection_id": str(account), "account_id": paper["account_id"]},
                  key.json()["key"])
 

@@ -19,7 +19,8 @@ from tests.integration.security.conftest import Owned
 pytestmark = pytest.mark.integration
 
 # Parameters naming one user's object: the owner fixture's id of each kind.
-OBJECTS = {"order_id", "key_id", "watchlist_id", "trade_id", "connection_id", "account_id"}
+OBJECTS = {"order_id", "key_id", "watchlist_id", "trade_id", "connection_id", "account_id",
+           "portfolio_id"}
 # Parameters naming nothing a user owns, and why each is safe.
 NOT_OBJECTS = {
     "broker": "a broker's name; the connection id beside it is checked",
@@ -35,6 +36,7 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PATCH", "/api/v1/watchlists/{watchlist_id}"): {"json": {"name": "mine now"}},
     ("POST", "/api/v1/watchlists/{watchlist_id}/items"): {"json": {"symbol": "MSFT"}},
     ("PUT", "/api/v1/watchlists/{watchlist_id}/order"): {"json": {"symbols": ["AAPL"]}},
+    ("PATCH", "/api/v1/portfolios/{portfolio_id}"): {"json": {"name": "mine now"}},
     ("PUT", "/api/v1/trades/{trade_id}"): {"json": {
         "symbol": "AAPL", "side": "SELL", "quantity": "1", "price": "1",
         "executed_at": "2026-03-02T10:00:00+00:00"}},
@@ -143,6 +145,7 @@ async def test_api1_bola_lists_show_only_your_own(
 ) -> None:
     for path in ("/api/v1/orders", "/api/v1/fills", "/api/v1/positions", "/api/v1/trades",
                  "/api/v1/api-keys", "/api/v1/watchlists", "/api/v1/brokers/connections",
+                 "/api/v1/portfolios",
                  "/api/v1/me/audit", f"/api/v1/me/audit?user_id={owner.ids['account_id']}"):
         response = await client.get(path, headers=intruder)
         assert response.status_code == 200, (path, response.text)

@@ -61,6 +61,8 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("POST", "/api/v1/admin/brokers/{broker}/pause"): {"reason": "maintenance"},
     ("POST", "/api/v1/trades"): TRADE,
     ("PUT", "/api/v1/trades/{trade_id}"): TRADE,
+    ("POST", "/api/v1/portfolios"): {"name": "long term", "description": "core"},
+    ("PATCH", "/api/v1/portfolios/{portfolio_id}"): {"name": "renamed", "description": "d"},
     ("PATCH", "/api/v1/account/settings"): {"outside_session": True,
                                             "risk_limits": {"max_open_orders": 5}},
     ("POST", "/api/v1/brokers/{broker}/connections"): {"api_key": "k", "api_secret": "s",
@@ -90,7 +92,7 @@ NOT_AN_AMOUNT = st.sampled_from(['"\u0661\u0662\u0663"', '"\uff11"', '"1_000"', 
                                  '"0x10"', "-2.5", '"-2.5"', '"1e999999"', '"1E-999999"'])
 TABLES = ("users", "accounts", "orders", "order_events", "api_keys", "watchlists",
           "watchlist_items", "trades", "user_settings", "positions", "cash_journal",
-          "dispatch_pauses", "refresh_tokens", "login_codes")
+          "dispatch_pauses", "refresh_tokens", "login_codes", "portfolios")
 
 
 @pytest.fixture(scope="module")
