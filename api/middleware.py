@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 from urllib.parse import parse_qsl
 
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import INTERNAL_ERROR, error_document
@@ -54,9 +55,9 @@ class RequestContext:
 
 class Unexpected:
     """The answer to an exception no route handler took: the one error shape, 500
-    `internal_error`, and nothing about the code. Given here, inside every other layer, so it
-    carries the request id, the security headers and CORS like any answer; Starlette gives
-    its own outside them all, so a 500 had none of them."""
+    `internal_error`, and nothing about the code; a client that went away gets none. Given
+    here, inside every other layer, so it carries the request id, the security headers and
+    CORS like any answer; Starlette gives its own outside them all, so a 500 had none of them."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -74,6 +75,11 @@ class Unexpected:
 
         try:
             await self.app(scope, receive, tracked)
+        except ClientDisconnect:
+            # The client hung up before its request was in: nobody is left to answer, and it
+            # is no fault of ours (Observe counts it as 499, not 500).
+            log.info("client went away during its request: %s %s", scope["method"],
+                     scope["path"])
         except Exception:
             log.error("unhandled error on %s %s", scope["method"], scope["path"], exc_info=True)
             if started:  # too late for an answer of our own: the server closes the connection

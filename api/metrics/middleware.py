@@ -12,6 +12,8 @@ from shared import logs, metrics
 log = logging.getLogger("api.access")
 # A path no route matched is not a label: every scanner's guess would become a new series.
 UNMATCHED = "<unmatched>"
+# nginx's status for a request whose client hung up before any answer: not an error of ours.
+CLIENT_CLOSED = 499
 
 
 class Observe:
@@ -36,10 +38,15 @@ class Observe:
                 answered.append((message["status"], time.perf_counter() - started))
             await send(message)
 
+        failed = True
         try:
             await self.app(scope, receive, timed_send)
+            failed = False
         finally:
-            status, seconds = answered[0] if answered else (500, time.perf_counter() - started)
+            # No answer: a failure (the server answers 500), or a client that went away.
+            unanswered = 500 if failed else CLIENT_CLOSED
+            status, seconds = answered[0] if answered else (unanswered,
+                                                            time.perf_counter() - started)
             route, path = _route_and_path(scope)
             metrics.HTTP_REQUEST_SECONDS.labels(scope["method"], route, str(status)).observe(
                 seconds)
