@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from cli import admin, orders, output, queue, runtime, stack, tradebook
+from cli import admin, market, orders, output, queue, runtime, stack, tradebook
 
 EXIT_CODES = (
     "Exit codes: 0 done; 1 not found, or a check or part of the work failed; 2 a bad option or "
@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 for command in (stack.migrate, stack.seed, stack.run, stack.rotate_keys,
                 stack.import_instruments, stack.import_ticks, tradebook.import_tradebook,
-                stack.replay, admin.create_admin):
+                market.import_indices, stack.replay, admin.create_admin):
     app.command(epilog=EXIT_CODES)(command)
 app.add_typer(orders.app, name="orders")
 app.add_typer(queue.app, name="queue")
