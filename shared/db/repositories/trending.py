@@ -1,0 +1,91 @@
+"""SQL for the trending lists: each symbol's latest day of recorded ticks, ranked."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from shared.db.repositories.ticks import TICK_COLUMNS, TICK_KEY
+
+
+class Kind(StrEnum):
+    """Which trending list: biggest rise, biggest fall, or most traded."""
+
+    GAINERS = "gainers"
+    LOSERS = "losers"
+    ACTIVE = "active"
+
+
+_DESC = ", ".join(f"{name} DESC" for name in TICK_KEY)
+# A symbol's day is the local day (at its exchange) of its latest tick, found in tick_ranges
+# (one row per symbol, kept by the import) rather than by scanning ticks. Each figure is then
+# a probe or a range read of the unique (symbol, ts, ltp, ltq, ...) index: the last tick, the
+# day's first, the last before the day (the previous close), and the day's volume, an
+# index-only range scan (ltq is in the index). The change is from the previous close, or from
+# the day's first tick for a symbol with no earlier day.
+TRENDING_QUERY = f"""
+WITH days AS (
+  SELECT r.symbol, i.name, i.exchange, i.currency, r.last_ts,
+         CAST(r.last_ts AT TIME ZONE coalesce(z.zone, 'UTC') AS date) AS day,
+         date_trunc('day', r.last_ts AT TIME ZONE coalesce(z.zone, 'UTC'))
+           AT TIME ZONE coalesce(z.zone, 'UTC') AS day_start
+  FROM tick_ranges r
+  JOIN instruments i ON i.symbol = r.symbol
+  LEFT JOIN unnest(CAST(:exchanges AS text[]), CAST(:zones AS text[])) AS z(exchange, zone)
+    ON z.exchange = i.exchange
+), figures AS (
+  SELECT d.symbol, d.name, d.exchange, d.currency, d.last_ts, d.day,
+         latest.ltp AS last, first.ltp AS open, closed.ltp AS previous_close,
+         day.volume, day.ticks
+  FROM days d
+  CROSS JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol AND t.ts = d.last_ts
+                      ORDER BY {_DESC} LIMIT 1) latest
+  CROSS JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol
+                        AND t.ts >= d.day_start ORDER BY {TICK_COLUMNS} LIMIT 1) first
+  LEFT JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol
+                       AND t.ts < d.day_start ORDER BY {_DESC} LIMIT 1) closed ON TRUE
+  CROSS JOIN LATERAL (SELECT sum(ltq) AS volume, count(*) AS ticks FROM ticks t
+                      WHERE t.symbol = d.symbol AND t.ts >= d.day_start
+                        AND t.ts <= d.last_ts) day
+), ranked AS (
+  SELECT *, coalesce(previous_close, open) AS reference,
+         round((last - coalesce(previous_close, open)) * 100
+               / coalesce(previous_close, open), 2) AS change_pct
+  FROM figures
+)
+SELECT symbol, name, exchange, currency, last_ts, day, last, open, previous_close,
+       last - reference AS change, change_pct, volume, ticks
+FROM ranked
+WHERE {{where}}
+ORDER BY {{order}}, symbol
+LIMIT :limit
+"""
+_RANKS = {
+    Kind.GAINERS: ("change_pct > 0", "change_pct DESC"),
+    Kind.LOSERS: ("change_pct < 0", "change_pct ASC"),
+    Kind.ACTIVE: ("volume > 0", "volume DESC"),
+}
+
+
+def trending_query(kind: Kind) -> str:
+    """The SQL of a trending list (shown by EXPLAIN in the tests)."""
+    where, order = _RANKS[kind]
+    return TRENDING_QUERY.format(where=where, order=order)
+
+
+def trending_params(zones: Mapping[str, str], limit: int) -> dict[str, Any]:
+    """The parameters of `trending_query`: each exchange's time zone, and the list's length."""
+    exchanges = sorted(zones)
+    return {"exchanges": exchanges, "zones": [zones[name] for name in exchanges],
+            "limit": limit}
+
+
+async def trending(conn: AsyncConnection, kind: Kind, zones: Mapping[str, str],
+                   limit: int) -> Sequence[RowMapping]:
+    """The top `limit` symbols of `kind` on each one's latest day of ticks."""
+    result = await conn.execute(text(trending_query(kind)), trending_params(zones, limit))
+    return result.mappings().all()
