@@ -8,6 +8,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.errors import header_field
 from api.middleware import send_error
 
 # Nothing in a JSON answer is to be run, framed or loaded from; a browser tricked into
@@ -83,7 +84,7 @@ class TrustedHosts:
         else:
             await send_error(send, scope, 400, "invalid_host",
                              "this server does not answer for the host this request names",
-                             details={"host": host})
+                             details={"field": header_field("Host"), "host": host})
 
 
 def _host(header: str) -> str:

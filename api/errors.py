@@ -156,6 +156,12 @@ def forbidden(message: str, code: AuthCode = AuthCode.FORBIDDEN,
     return ApiError(403, message, code=code, details=details)
 
 
+def header_field(name: str) -> str:
+    """How `details.field` names a request header: as request validation does (FastAPI's
+    location `header`), so that a client reads one vocabulary whoever refused the value."""
+    return f"header.{name}"
+
+
 def email_unverified() -> ApiError:
     """The 403 of an account that has not proven its address (REQUIRE_EMAIL_VERIFICATION)."""
     return forbidden("confirm your e-mail address first: log in once with the code mailed to"

@@ -20,7 +20,7 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
-from api.errors import ApiError
+from api.errors import ApiError, header_field
 
 MAX_DEPTH: Final = 32
 _STRING: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
@@ -181,7 +181,7 @@ def _unsupported(content_type: str | None) -> ApiError:
     named = f"the Content-Type {content_type!r}" if content_type else "no Content-Type"
     return ApiError(415, f"this route takes a JSON body (Content-Type: application/json),"
                          f" sent with {named}", code="unsupported_media_type",
-                    details={"content_type": content_type})
+                    details={"field": header_field("Content-Type"), "content_type": content_type})
 
 
 def strict_json(router: APIRouter) -> APIRouter:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.admin.schemas import AdjustCash
 from api.audit import Who
+from api.errors import header_field
 from api.pages import keyset_cursor, read_keyset_cursor
 from shared.brokers.catalog import Broker
 from shared.db.repositories import cash, pauses, users
@@ -124,7 +125,7 @@ async def adjust_cash(conn: AsyncConnection, who: Who, raw_id: str, body: Adjust
         if earlier["request_hash"] != fingerprint:
             raise CashAdjustmentRefused(
                 "this Idempotency-Key was already used with a different request body",
-                code="idempotency_key_reused", details={"field": "Idempotency-Key"})
+                code="idempotency_key_reused", details={"field": header_field("Idempotency-Key")})
         return _entry(earlier), True
     after = cash_after(account["cash"], account["reserved_cash"], body.amount)
     assert who.user_id is not None, "an admin is logged in"

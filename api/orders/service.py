@@ -17,6 +17,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from api.errors import header_field
 from api.market.service import InstrumentCache
 from api.orders import pretrade
 from api.orders.rate import OrderRate
@@ -336,7 +337,7 @@ async def _earlier(conn: AsyncConnection, user_id: uuid.UUID, key: str,
     if earlier["request_hash"] != fingerprint:
         raise InvalidOrder(
             "this Idempotency-Key was already used with a different request body",
-            code="idempotency_key_reused", details={"field": "Idempotency-Key"})
+            code="idempotency_key_reused", details={"field": header_field("Idempotency-Key")})
     return earlier
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
-from api.errors import ApiError
+from api.errors import ApiError, header_field
 from api.pages import Limit, PageCursor
 from api.paths import TRADE_ID
 from api.portfolio import journal
@@ -70,7 +70,9 @@ async def import_tradebook(
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "text/csv":
         raise ApiError(415, "this route takes a CSV body (Content-Type: text/csv)",
-                       code="unsupported_media_type", details={"content_type": content_type})
+                       code="unsupported_media_type",
+                       details={"field": header_field("Content-Type"),
+                                "content_type": content_type})
     try:
         text = (await request.body()).decode("utf-8")
     except UnicodeDecodeError as error:

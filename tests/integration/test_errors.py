@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
 from shared.settings import Settings
+from tests.helpers import user_id_of
+from tests.integration.admins import new_admin
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +65,36 @@ async def test_database_down_is_503_with_retry_after() -> None:
             ready = await client.get("/ready")
             assert ready.status_code == 503
             assert "postgres" in ready.json()["down"]
+
+
+async def test_every_error_about_a_header_names_it_as_header_dot_its_name(
+    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine,
+) -> None:
+    """One vocabulary: request validation names a header `header.<Name>`, and so does every
+    other refusal of a header's value (a Host not allowed: test_http_edge)."""
+    order = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
+             "price": "10"}
+    admin = await new_admin(client, engine)
+    cash = f"/api/v1/admin/users/{user_id_of(auth)}/cash"
+    named: dict[str, httpx.Response] = {}
+
+    named["header.Idempotency-Key"] = await client.post(  # validation: too long
+        "/api/v1/orders", json=order, headers={**auth, "Idempotency-Key": "k" * 256})
+    key = {"Idempotency-Key": f"vocabulary-{uuid.uuid4()}"}
+    assert (await client.post("/api/v1/orders", json=order,
+                              headers={**auth, **key})).status_code == 202
+    reused = await client.post("/api/v1/orders", json={**order, "quantity": "2"},
+                               headers={**auth, **key})
+    assert reused.json()["error"]["code"] == "idempotency_key_reused"
+    assert (await client.post(cash, json={"amount": "1", "reason": "top-up"},
+                              headers={**admin, **key})).status_code == 201
+    reused_cash = await client.post(cash, json={"amount": "2", "reason": "top-up"},
+                                    headers={**admin, **key})
+    assert reused_cash.json()["error"]["code"] == "idempotency_key_reused"
+    not_json = await client.post("/api/v1/orders", content=b"{}",
+                                 headers={**auth, "Content-Type": "text/plain"})
+
+    for field, response in [*named.items(), ("header.Idempotency-Key", reused),
+                            ("header.Idempotency-Key", reused_cash),
+                            ("header.Content-Type", not_json)]:
+        assert response.json()["error"]["details"]["field"] == field, response.text

@@ -111,7 +111,7 @@ async def test_any_other_host_is_400_invalid_host_in_the_error_shape(host: str) 
         response = await client.post("/api/v1/auth/login", json={"email": "a@b.c",
                                                                 "password": "x" * 12})
     error = _error(response, 400, "invalid_host")
-    assert error["details"] == {"host": host.split(":")[0]}
+    assert error["details"] == {"field": "header.Host", "host": host.split(":")[0]}
     assert response.headers["x-content-type-options"] == "nosniff"
 
 
@@ -201,7 +201,7 @@ async def test_an_order_without_a_json_content_type_is_415_and_stores_nothing(
         b'{"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",'
         b' "price": "1.00", "time_in_force": "GTC", "client_order_id": "%s"}' % marker.encode()))
     error = _error(response, 415, "unsupported_media_type")
-    assert error["details"] == {"content_type": content_type}
+    assert error["details"] == {"field": "header.Content-Type", "content_type": content_type}
     async with engine.connect() as conn:
         stored = await conn.scalar(text("SELECT count(*) FROM orders WHERE client_order_id = :m"),
                                    {"m": marker})
