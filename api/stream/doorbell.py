@@ -9,12 +9,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import RowMapping
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -106,13 +107,18 @@ class Doorbell:
 
 
 class QuoteFeed:
-    """Reads the quotes of every subscribed symbol once per interval and hands out changes."""
+    """Reads the quotes of every subscribed symbol once per interval and hands out changes.
+
+    Each subscriber's last quote is kept apart: a subscriber starts at the quote its
+    subscribe read (not at what the feed last read), so it gets neither that quote again nor
+    a change the feed read before it came.
+    """
 
     def __init__(self, engine: AsyncEngine, interval: float) -> None:
         self._engine = engine
         self._interval = interval
-        self._subscribers: dict[str, set[Deliver]] = {}
-        self._seen: dict[str, int] = {}  # quote seq last handed out, per symbol
+        # Per symbol, each subscriber and the seq of the last quote it was given.
+        self._subscribers: dict[str, dict[Deliver, int]] = {}
         self._running = False
         self._task: asyncio.Task[None] | None = None
 
@@ -129,39 +135,45 @@ class QuoteFeed:
                 async with asyncio.timeout(self._interval + 5):
                     await asyncio.shield(self._task)
 
-    def subscribe(self, symbols: set[str], deliver: Deliver) -> None:
-        """Hand each change of these symbols' quotes to `deliver`."""
-        for symbol in symbols:
-            self._subscribers.setdefault(symbol, set()).add(deliver)
+    def subscribe(self, quotes: Iterable[RowMapping], deliver: Deliver) -> None:
+        """Hand `deliver` each later change of these symbols' quotes (it has these)."""
+        for quote in quotes:
+            self._subscribers.setdefault(quote["symbol"], {})[deliver] = quote["seq"]
 
     def unsubscribe(self, symbols: set[str], deliver: Deliver) -> None:
         """Stop handing these symbols' quotes to `deliver`."""
         for symbol in symbols:
-            delivers = self._subscribers.get(symbol, set())
-            delivers.discard(deliver)
+            delivers = self._subscribers.get(symbol, {})
+            delivers.pop(deliver, None)
             if not delivers:
                 self._subscribers.pop(symbol, None)
-                self._seen.pop(symbol, None)
 
     async def _poll(self) -> None:
         while self._running:
             await asyncio.sleep(self._interval)
-            if not self._subscribers:
-                continue
-            try:
-                async with self._engine.connect() as conn:
-                    rows = await stream_repo.quotes_of(conn, sorted(self._subscribers))
-            except (SQLAlchemyError, OSError) as error:
-                log.warning("quote feed: read failed (%s)", error)
-                continue
-            self._hand_out(rows)
+            await self.tick()
+
+    async def tick(self) -> None:
+        """Read the subscribed symbols' quotes once and hand out what changed."""
+        if not self._subscribers:
+            return
+        try:
+            async with self._engine.connect() as conn:
+                rows = await stream_repo.quotes_of(conn, sorted(self._subscribers))
+        except (SQLAlchemyError, OSError) as error:
+            log.warning("quote feed: read failed (%s)", error)
+            return
+        self._hand_out(rows)
 
     def _hand_out(self, rows: Any) -> None:
         for row in rows:
             quote: Mapping[str, Any] = row
-            if self._seen.get(quote["symbol"]) == quote["seq"]:
+            delivers = self._subscribers.get(quote["symbol"], {})
+            # Not "later than": a simulator restarted numbers its quotes from 0 again.
+            behind = [deliver for deliver, seen in delivers.items() if seen != quote["seq"]]
+            if not behind:
                 continue
-            self._seen[quote["symbol"]] = quote["seq"]
             message = quote_message(quote)
-            for deliver in tuple(self._subscribers.get(quote["symbol"], ())):
+            for deliver in behind:
+                delivers[deliver] = quote["seq"]
                 deliver(message)

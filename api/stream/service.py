@@ -213,9 +213,9 @@ class Session:
         if unknown := sorted(wanted - known):
             return messages.error("unknown_symbol", f"no quotes for {', '.join(unknown)}")
         self.symbols |= known
-        self._services.quotes.subscribe(known, self.offer)
         for row in quoted:
             self.offer(messages.quote_message(row))
+        self._services.quotes.subscribe(quoted, self.offer)  # changes after these
         return messages.subscribed(sorted(self.symbols))
 
     def unsubscribe(self, symbols: list[str]) -> dict[str, Any]:
