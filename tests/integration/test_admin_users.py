@@ -163,12 +163,11 @@ async def test_a_user_id_that_is_no_uuid_is_404_on_every_admin_route_before_its_
     # As /orders/{order_id}: such a path names no route, so neither a bad body nor a missing
     # Idempotency-Key is looked at (those were 422s naming them).
     for bad in ("not-a-uuid", "0", f"{uuid.uuid4()}0", f"{uuid.uuid4()}".replace("-", "")):
-        calls = [("GET", f"{USERS}/{bad}", None, {}),
-                 ("PUT", f"{USERS}/{bad}/role", {"role": "king"}, {}),
-                 ("POST", f"{USERS}/{bad}/cash", {"amount": "1", "reason": "top-up"}, {}),
-                 ("OPTIONS", f"{USERS}/{bad}/cash", None, {})]
-        for method, path, body, headers in calls:
-            response = await client.request(method, path, json=body,
-                                            headers={**admin, **headers})
+        calls: list[tuple[str, str, dict[str, str] | None]] = [
+            ("GET", f"{USERS}/{bad}", None), ("PUT", f"{USERS}/{bad}/role", {"role": "king"}),
+            ("POST", f"{USERS}/{bad}/cash", {"amount": "1", "reason": "top-up"}),
+            ("OPTIONS", f"{USERS}/{bad}/cash", None)]
+        for method, path, body in calls:
+            response = await client.request(method, path, json=body, headers=admin)
             assert response.status_code == 404, (method, path, response.text)
             assert response.json()["error"]["code"] == "not_found", (method, path)
