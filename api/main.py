@@ -48,6 +48,7 @@ from api.orders.bulk_schemas import PlaceBatch
 from api.orders.router import router as orders_router
 from api.orders.schemas import PlaceOrder
 from api.portfolio.dashboard import router as dashboard_router
+from api.portfolio.holdings import router as holdings_router
 from api.portfolio.portfolios import router as portfolios_router
 from api.portfolio.reports import router as reports_router
 from api.portfolio.trades import router as trades_router
@@ -109,7 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for router in (auth_router, orders_router, bulk_orders_router, positions_router,
                    market_router, webhooks_router, quality_router, api_keys_router,
                    watchlists_router, me_router, admin_router, dashboard_router,
-                   trades_router, reports_router, portfolios_router):
+                   trades_router, reports_router, portfolios_router, holdings_router):
         app.include_router(strict_json(_summarized(router)), prefix="/api/v1")
     # An API key may read these but never change broker logins, risk limits or settings, nor
     # lift the kill switch (halting stays open to a `trade` key).

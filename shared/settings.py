@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.domain.fees import PROFILES, FeeSchedule
 from shared.domain.sessions import Hours
+from shared.domain.settlement import MAX_SETTLEMENT_DAYS
 
 DEV_JWT_SECRET = "change-me-in-production-please-32-bytes-min"
 # Fernet keys (urlsafe base64 of 32 bytes). Development only: production refuses them.
@@ -107,6 +108,12 @@ class Settings(BaseSettings):
     # {"NYSE": "America/New_York 09:30-16:00"}; and holidays: {"NYSE": ["2026-12-25"]}.
     session_hours: dict[str, str] = Field(default_factory=dict)
     session_holidays: dict[str, list[date]] = Field(default_factory=dict)
+    # Trading days after which a BUY's shares settle into holdings, per exchange, as JSON:
+    # {"NSE": 1}; an exchange not named settles T+1 (NSE and BSE cash, US since 2024).
+    settlement_days: dict[str, Annotated[int, Field(ge=0, le=MAX_SETTLEMENT_DAYS)]] = Field(
+        default_factory=dict)
+    # How often beat runs the end-of-day settlement; each exchange's closed day settles once.
+    settlement_interval_seconds: float = Field(default=600.0, gt=0)
     # Shifts every process's notion of now (sessions, expiry): tests set the clock with it.
     clock_offset_seconds: float = 0.0
     expiry_interval_seconds: float = Field(default=2.0, gt=0)
@@ -285,6 +292,11 @@ class Settings(BaseSettings):
     def paper_fees(self) -> FeeSchedule:
         """The fee schedule the paper exchange charges."""
         return PROFILES[self.paper_fee_profile]
+
+    @field_validator("settlement_days")
+    @classmethod
+    def _settlement_exchanges_upper(cls, days: dict[str, int]) -> dict[str, int]:
+        return {exchange.upper(): count for exchange, count in days.items()}
 
     @field_validator("session_hours")
     @classmethod

@@ -115,6 +115,14 @@ async def delete(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> None
     await portfolios.delete(conn, user_id, portfolio_id)
 
 
+async def owned(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> uuid.UUID:
+    """The id of one of the user's portfolios; 404 for another user's or none."""
+    portfolio_id = parse_id(raw_id)
+    if await portfolios.get(conn, user_id, portfolio_id) is None:
+        raise _not_found(raw_id)
+    return portfolio_id
+
+
 async def detail(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str) -> dict[str, Any]:
     """One of the user's portfolios with its positions and P&L per account and currency."""
     portfolio_id = parse_id(raw_id)

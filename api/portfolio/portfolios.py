@@ -9,8 +9,10 @@ from api.deps import EngineDep, PrincipalDep
 from api.pages import Limit, PageCursor
 from api.paths import PORTFOLIO_ID
 from api.portfolio import books
+from api.portfolio.holdings import PAGE_ERRORS, holdings_page
 from api.portfolio.schemas import (
     CreatePortfolio,
+    HoldingPage,
     PatchPortfolio,
     PortfolioDetail,
     PortfolioOut,
@@ -68,6 +70,21 @@ async def get_portfolio(portfolio_id: str, principal: PrincipalDep,
     async with engine.connect() as conn:
         found = await books.detail(conn, principal.user_id, portfolio_id)
     return JSONResponse(found)
+
+
+@router.get(f"/{PORTFOLIO_ID}/holdings", response_model=HoldingPage,
+            responses={**READ, **_NOT_FOUND, **PAGE_ERRORS})
+async def list_portfolio_holdings(portfolio_id: str, principal: PrincipalDep,
+                                  engine: EngineDep, limit: Limit = 100,
+                                  cursor: PageCursor = None) -> JSONResponse:
+    """List the delivery holdings of one of your portfolios by symbol (settled `quantity`,
+    `t1_quantity` not settled yet), from the orders and journaled trades that name it, as of
+    each exchange's last settled trading day."""
+    async with engine.connect() as conn:
+        found = await books.owned(conn, principal.user_id, portfolio_id)
+        page = await holdings_page(conn, principal.user_id, found, account_id=None,
+                                   limit=limit, cursor=cursor)
+    return JSONResponse(page)
 
 
 @router.patch(f"/{PORTFOLIO_ID}", response_model=PortfolioOut,

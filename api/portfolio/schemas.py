@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Literal
 
@@ -262,3 +262,31 @@ class PortfolioDetail(PortfolioOut):
                                                      "trades that name the portfolio")
     accounts: list[PortfolioAccount]
     totals: list[PortfolioTotals]
+
+
+class HoldingOut(BaseModel):
+    """A delivery holding as of the last settled trading day, in its account's currency."""
+
+    account_id: uuid.UUID
+    broker: str
+    currency: str
+    exchange: str
+    symbol: str
+    quantity: AmountText = Field(description="settled: delivered by the exchange")
+    t1_quantity: AmountText = Field(description="bought, not settled yet (T+1 at NSE and "
+                                                "BSE; SETTLEMENT_DAYS per exchange)")
+    avg_price: AmountText
+    last_price: AmountText | None = Field(description="the quote's last; null without one")
+    market_value: AmountText | None = Field(description="quantity and t1_quantity at the last "
+                                                        "price")
+    unrealized_pnl: AmountText | None
+    trading_day: date = Field(description="the trading day whose end these quantities are "
+                                          "as of (local to the exchange)")
+
+
+class HoldingPage(BaseModel):
+    """A page of holdings by symbol, then account."""
+
+    items: list[HoldingOut]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on "
+                                                "the last page")

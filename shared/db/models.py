@@ -7,8 +7,10 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Date,
     ForeignKey,
     ForeignKeyConstraint,
+    Identity,
     Index,
     Integer,
     MetaData,
@@ -584,4 +586,34 @@ portfolios = Table(
     UniqueConstraint("user_id", "name_key", name="uq_portfolios_user_name_key"),
     UniqueConstraint("user_id", "id", name="uq_portfolios_user_id"),
     Index("ix_portfolios_user_created", "user_id", text("created_at DESC"), text("id DESC")),
+)
+
+# Delivery quantities as of a settled trading day (shared.domain.settlement), per account and
+# symbol (portfolio_id null) and per portfolio; written by the end-of-day task only.
+holdings = Table(
+    "holdings",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts"), nullable=False),
+    Column("portfolio_id", UUID(as_uuid=True), _owner("portfolios")),
+    Column("symbol", String(32), nullable=False),
+    Column("exchange", String(16), nullable=False),
+    Column("quantity", Amount, nullable=False),  # settled
+    Column("t1_quantity", Amount, nullable=False),  # bought, not settled yet
+    Column("avg_price", Amount, nullable=False),
+    Column("trading_day", Date, nullable=False),
+    CheckConstraint("quantity >= 0 AND t1_quantity >= 0", name="held"),
+    Index("uq_holdings_book", "user_id", "portfolio_id", "symbol", "account_id", unique=True,
+          postgresql_nulls_not_distinct=True),
+    Index("ix_holdings_exchange", "exchange"),
+)
+
+# One row per exchange and trading day the end-of-day task settled: a second run is a no-op.
+settlement_runs = Table(
+    "settlement_runs",
+    metadata,
+    Column("exchange", String(16), primary_key=True),
+    Column("trading_day", Date, primary_key=True),
+    Column("settled_at", Timestamp, nullable=False, server_default=func.now()),
 )

@@ -13,6 +13,8 @@ SWEEP_ORDERS: Final = "orders.sweep"
 PAPER_MATCH: Final = "paper.match"
 # Expire the orders whose time in force ran out (Celery beat).
 EXPIRE_ORDERS: Final = "orders.expire"
+# Roll positions into holdings once each exchange's trading day has closed (Celery beat).
+SETTLE_HOLDINGS: Final = "holdings.settle"
 
 # Work on one broker's queue: place and sync take a list of order ids, cancel one order id,
 # webhooks.process one stored delivery id.

@@ -145,7 +145,7 @@ async def test_api1_bola_lists_show_only_your_own(
 ) -> None:
     for path in ("/api/v1/orders", "/api/v1/fills", "/api/v1/positions", "/api/v1/trades",
                  "/api/v1/api-keys", "/api/v1/watchlists", "/api/v1/brokers/connections",
-                 "/api/v1/portfolios",
+                 "/api/v1/portfolios", "/api/v1/holdings",
                  "/api/v1/me/audit", f"/api/v1/me/audit?user_id={owner.ids['account_id']}"):
         response = await client.get(path, headers=intruder)
         assert response.status_code == 200, (path, response.text)
