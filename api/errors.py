@@ -67,23 +67,52 @@ class ErrorBody(BaseModel):
     error: ErrorDetail
 
 
+_Answers = dict[str, dict[str, Any]]
+
+
+def _header(description: str) -> dict[str, Any]:
+    return {"description": description, "schema": {"type": "integer", "minimum": 0}}
+
+
+_RETRY_AFTER: Final = _header("seconds to wait before trying again")
+# The tightest budget the request was held to (api/ratelimit.py), on every metered answer
+# (none while Redis cannot count and the budgets fail open).
+BUDGET_HEADERS: Final = {
+    "RateLimit-Limit": _header("requests the tightest budget allows in its window"),
+    "RateLimit-Remaining": _header("requests left in that budget's window"),
+    "RateLimit-Reset": _header("seconds until the oldest counted request leaves the window"),
+}
 # What the middleware (api/middleware.py, api/ratelimit.py) may answer on any route.
-EVERY_ROUTE: Final = {
+EVERY_ROUTE: Final[_Answers] = {
     "503": {"description": "the process is at capacity (`overloaded`) or a store it needs is"
-                           " down (`unavailable`); retry after `Retry-After` seconds"},
+                           " down (`unavailable`); retry after `Retry-After` seconds",
+            "headers": {"Retry-After": _RETRY_AFTER}},
     "504": {"description": "no answer within REQUEST_TIMEOUT_SECONDS (`deadline_exceeded`):"
                            " a change may or may not have happened"},
 }
-SECURED: Final = {"401": {"description": "no valid bearer token or API key (`unauthenticated`,"
-                                          " `token_expired`, `token_revoked`; see AuthCode)"}}
-METERED: Final = {"429": {"description": "a request budget is spent (`rate_limited`,"
-                                         " `Retry-After`)"}}
-WITH_BODY: Final = {
+SECURED: Final[_Answers] = {
+    "401": {"description": "no valid bearer token or API key (`unauthenticated`,"
+                           " `token_expired`, `token_revoked`; see AuthCode)"},
+}
+# Any route that takes credentials takes an API key, which may be refused (api/deps.py).
+KEY_REFUSED: Final[_Answers] = {
+    "403": {"description": "an API key used from outside its allow-list (`ip_not_allowed`)"},
+}
+KEY_REFUSED_WRITE: Final[_Answers] = {
+    "403": {"description": "a `read` API key used to change something (`insufficient_scope`),"
+                           " or a key used from outside its allow-list (`ip_not_allowed`)"},
+}
+METERED: Final[_Answers] = {
+    "429": {"description": "a request budget is spent (`rate_limited`, `details.budget` names"
+                           " it; retry after `Retry-After` seconds)",
+            "headers": {"Retry-After": _RETRY_AFTER, **BUDGET_HEADERS}},
+}
+WITH_BODY: Final[_Answers] = {
     "408": {"description": "the body did not arrive within BODY_TIMEOUT_SECONDS"
                            " (`request_timeout`)"},
     "413": {"description": "the body is larger than the API takes (`body_too_large`)"},
 }
-WITH_JSON_BODY: Final = {
+WITH_JSON_BODY: Final[_Answers] = {
     "400": {"description": "the body is not JSON (`invalid_json`: not UTF-8, unparsable or"
                            " nested too deep) or names a key twice (`duplicate_key`)"},
     "415": {"description": "the body is not declared JSON (`unsupported_media_type`): send"
@@ -93,8 +122,8 @@ WITH_JSON_BODY: Final = {
 
 def document_errors(schema: dict[str, Any], metered: Callable[[str], bool]) -> None:
     """Give every error answer in an OpenAPI document the one error body, and add those
-    the middleware may give (on `metered` paths, the request budgets' 429) and the 401 of
-    every route that takes credentials.
+    the middleware may give (on `metered` paths, the request budgets' 429 and their headers
+    on every answer) and the 401 and 403 of every route that takes credentials.
 
     Routes declare their own error statuses with a description each; FastAPI would also
     declare its own validation-error body for 422, which this API never sends.
@@ -105,22 +134,32 @@ def document_errors(schema: dict[str, Any], metered: Callable[[str], bool]) -> N
     components[ErrorBody.__name__] = body
     content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
     for path, operations in schema.get("paths", {}).items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             responses = operation.setdefault("responses", {})
             sent = operation.get("requestBody", {}).get("content", {})
+            secured = bool(operation.get("security"))
+            key_refused = KEY_REFUSED if method.upper() in _SAFE else KEY_REFUSED_WRITE
             for extra in (EVERY_ROUTE, METERED if metered(path) else {},
-                          SECURED if operation.get("security") else {},
+                          SECURED if secured else {}, key_refused if secured else {},
                           WITH_BODY if sent else {},
                           WITH_JSON_BODY if "application/json" in sent else {}):
                 for status, answer in extra.items():
                     responses.setdefault(status, dict(answer))
+                    # A route's own description of the status keeps it; the headers the
+                    # middleware adds are the same whoever describes the answer.
+                    responses[status].setdefault("headers", {}).update(answer.get("headers", {}))
             for status, answer in responses.items():
                 if status[0] in "45" and _schema_of(answer) in _GENERATED:
                     answer["content"] = content
+                if status[0] == "2" and metered(path):
+                    answer.setdefault("headers", {}).update(BUDGET_HEADERS)
+                if not answer.get("headers"):
+                    answer.pop("headers", None)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
 
 
+_SAFE: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # What an answer is documented with unless its route names a model of its own: nothing, or
 # FastAPI's validation-error body (an answer a route names a model for, like /ready's 503,
 # keeps it).

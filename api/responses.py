@@ -43,5 +43,6 @@ MALFORMED_BODY: Final[Responses] = {
 ADMIN: Final[Responses] = {
     401: _UNAUTHORIZED,
     403: {"description": "the caller is not an admin (`forbidden`), or is an admin calling with"
-                         " an API key (`login_required`: API keys never carry admin rights)"},
+                         " an API key (`login_required`: API keys never carry admin rights), or"
+                         " a key used from outside its allow-list (`ip_not_allowed`)"},
 }

@@ -51,7 +51,8 @@ async def patch_me(body: MeUpdate, principal: PrincipalDep, engine: EngineDep) -
                  **_WRITE,
                  403: {"description": "the current password is wrong (`invalid_credentials`,"
                                       " `details.field`: current_password), or called with an"
-                                      " API key (`login_required`)"},
+                                      " API key (`login_required`; from outside its"
+                                      " allow-list: `ip_not_allowed`)"},
                  409: {"description": "the password changed during this request; try again"},
                  429: {"description": "too many password checks for this account"
                                       " (`rate_limited`, the `login_account` budget)"},

@@ -163,7 +163,8 @@ async def logout(body: RefreshRequest, engine: EngineDep) -> Response:
 @router.post(
     "/logout-all", status_code=204, response_class=Response,
     responses={401: {"description": "no valid access token"},
-               403: {"description": "called with an API key (`login_required`)"}},
+               403: {"description": "called with an API key (`login_required`; from outside"
+                                    " its allow-list: `ip_not_allowed`)"}},
     dependencies=[login_only()],
 )
 async def logout_all(request: Request, principal: PrincipalDep, engine: EngineDep) -> Response:

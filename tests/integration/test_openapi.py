@@ -7,6 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
+from api.ratelimit import is_metered
 from shared.brokers.catalog import REAL_BROKERS, Broker
 
 pytestmark = pytest.mark.integration
@@ -79,6 +80,29 @@ async def test_the_answers_of_the_edge_are_documented_on_every_route_they_reach(
     place = schema["paths"]["/api/v1/orders"]["post"]["responses"]
     assert "unsupported_media_type" in place["415"]["description"]
     assert "invalid_json" in place["400"]["description"]
+
+
+async def test_every_metered_route_documents_its_budget_headers_and_every_secured_one_403(
+    client: httpx.AsyncClient,
+) -> None:
+    """A 429 says when to come back (Retry-After) and which budget it met (RateLimit-*), a 503
+    when to retry, an answer that was metered what is left; a route that takes credentials
+    can refuse an API key (403: `ip_not_allowed` on any, `insufficient_scope` on writes)."""
+    budget = {"RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"}
+    schema = (await client.get("/openapi.json")).json()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            responses = operation["responses"]
+            where = (path, method)
+            assert "Retry-After" in responses["503"].get("headers", {}), where
+            if is_metered(path):
+                assert {"Retry-After", *budget} <= set(responses["429"].get("headers", {})), where
+                for status, answer in responses.items():
+                    if status.startswith("2"):
+                        assert budget <= set(answer.get("headers", {})), (where, status)
+            if operation.get("security"):
+                assert {"401", "403"} <= set(responses), where
+                assert "ip_not_allowed" in responses["403"]["description"], where
 
 
 async def test_readiness_documents_the_body_it_answers_with_when_ready_and_when_not(
