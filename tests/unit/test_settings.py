@@ -150,3 +150,18 @@ def test_webhook_secrets_list_the_current_one_first_then_the_rotating_ones() -> 
     settings = Settings(broker_webhook_secret="current-secret-123",
                         broker_webhook_additional_secrets=" old-secret-1 ,, old-secret-2 ")
     assert settings.webhook_secrets == ["current-secret-123", "old-secret-1", "old-secret-2"]
+
+
+# A setting that holds a secret, or a URL that may carry a password (database, Redis).
+_SECRET_LIKE = re.compile(r"secret|password|_token$|_keys$|(^|_)(database|redis|storage)_url$")
+
+
+def test_every_secret_setting_has_a_row_in_the_readme_on_rotating_it() -> None:
+    readme = (ROOT / "README.md").read_text()
+    section = readme.split("### Rotating secrets", 1)[1].split("\n#", 1)[0]
+    rows = [line.split("|")[1] for line in section.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+    secrets = {name.upper() for name in Settings.model_fields
+               if _SECRET_LIKE.search(name) and not name.startswith("max_")}
+    assert {"JWT_SECRET", "SMTP_PASSWORD", "DATABASE_URL"} <= secrets
+    assert secrets - named == set()
