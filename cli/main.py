@@ -22,7 +22,7 @@ app = typer.Typer(
 )
 for command in (stack.migrate, stack.seed, stack.run, stack.rotate_keys,
                 stack.import_instruments, stack.import_ticks, tradebook.import_tradebook,
-                market.import_indices, stack.replay, admin.create_admin):
+                market.import_indices, market.import_news, stack.replay, admin.create_admin):
     app.command(epilog=EXIT_CODES)(command)
 app.add_typer(orders.app, name="orders")
 app.add_typer(queue.app, name="queue")

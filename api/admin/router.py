@@ -27,6 +27,7 @@ from api.admin.schemas import (
 )
 from api.audit import ActionQuery, AuditPage, SinceQuery, UntilQuery, Who
 from api.deps import AdminDep, EngineDep, require_admin
+from api.market import news
 from api.pages import Limit, PageCursor
 from api.paths import USER_ID
 from api.responses import ADMIN, MALFORMED_BODY, Responses
@@ -147,3 +148,7 @@ async def read_audit(
     filters = Filters(user_id=user_id, action=action, since=since, until=until)
     async with engine.connect() as conn:
         return JSONResponse(await audit.page(conn, filters, limit, cursor))
+
+
+# The news an admin posts lives with the market's (api.market.news); its route is an admin one.
+router.include_router(news.admin_router)

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api.deps import EngineDep, PrincipalDep
-from api.market import cursors, indices, ticks, trending
+from api.market import cursors, indices, news, ticks, trending
 from api.market.service import parse_symbols
 from api.pages import Limit, PageCursor
 from api.responses import READ
@@ -130,3 +130,4 @@ async def get_quotes(_: PrincipalDep, engine: EngineDep,
 router.include_router(ticks.router)
 router.include_router(indices.router)
 router.include_router(trending.router)
+router.include_router(news.router)

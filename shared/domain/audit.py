@@ -28,3 +28,4 @@ class Action(StrEnum):
     DISPATCH_PAUSED = "admin.dispatch_paused"
     DISPATCH_RESUMED = "admin.dispatch_resumed"
     ROLE_CHANGED = "admin.role_changed"
+    NEWS_POSTED = "admin.news_posted"

@@ -59,6 +59,9 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
     ("PUT", "/api/v1/admin/users/{user_id}/role"): {"role": "admin"},
     ("POST", "/api/v1/admin/users/{user_id}/cash"): {"amount": "100", "reason": "top-up"},
     ("POST", "/api/v1/admin/brokers/{broker}/pause"): {"reason": "maintenance"},
+    ("POST", "/api/v1/admin/news"): {"title": "Markets open late", "summary": "At 10:00.",
+                                     "source": "desk", "symbols": ["AAPL"],
+                                     "published_at": "2026-12-01T09:00:00+00:00"},
     ("POST", "/api/v1/trades"): TRADE,
     ("PUT", "/api/v1/trades/{trade_id}"): TRADE,
     ("POST", "/api/v1/portfolios"): {"name": "long term", "description": "core"},
@@ -92,7 +95,8 @@ NOT_AN_AMOUNT = st.sampled_from(['"\u0661\u0662\u0663"', '"\uff11"', '"1_000"', 
                                  '"0x10"', "-2.5", '"-2.5"', '"1e999999"', '"1E-999999"'])
 TABLES = ("users", "accounts", "orders", "order_events", "api_keys", "watchlists",
           "watchlist_items", "trades", "user_settings", "positions", "cash_journal",
-          "dispatch_pauses", "refresh_tokens", "login_codes", "portfolios")
+          "dispatch_pauses", "refresh_tokens", "login_codes", "portfolios", "news_articles",
+          "news_symbols")
 
 
 @pytest.fixture(scope="module")
