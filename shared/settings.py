@@ -114,6 +114,8 @@ class Settings(BaseSettings):
         default_factory=dict)
     # How often beat runs the end-of-day settlement; each exchange's closed day settles once.
     settlement_interval_seconds: float = Field(default=600.0, gt=0)
+    # How often beat snapshots P&L (GET /portfolios/{id}/history); one snapshot a UTC day.
+    snapshot_interval_seconds: float = Field(default=600.0, gt=0)
     # Shifts every process's notion of now (sessions, expiry): tests set the clock with it.
     clock_offset_seconds: float = 0.0
     expiry_interval_seconds: float = Field(default=2.0, gt=0)

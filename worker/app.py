@@ -21,7 +21,8 @@ settings = settings_or_exit()  # a refusal is one line, not a traceback
 
 app = Celery("ordergate", broker=settings.redis_url,
              include=["worker.tasks.orders", "worker.tasks.brokers", "worker.tasks.paper",
-                      "worker.tasks.expiry", "worker.tasks.mail", "worker.tasks.holdings"])
+                      "worker.tasks.expiry", "worker.tasks.mail", "worker.tasks.holdings",
+                      "worker.tasks.snapshots"])
 app.conf.update(
     task_acks_late=True,  # ack after the work, so a crash mid-task redelivers it
     task_reject_on_worker_lost=True,  # a killed child's message goes back to the queue
@@ -40,6 +41,7 @@ app.conf.update(
         tasks.RECONCILE: {"queue": tasks.DEFAULT_QUEUE},
         tasks.EXPIRE_ORDERS: {"queue": tasks.DEFAULT_QUEUE},
         tasks.SETTLE_HOLDINGS: {"queue": tasks.DEFAULT_QUEUE},
+        tasks.SNAPSHOT_PNL: {"queue": tasks.DEFAULT_QUEUE},
     },
     task_time_limit=settings.task_time_limit_seconds,  # far below the visibility timeout
     task_soft_time_limit=max(1, settings.task_time_limit_seconds - 10),
@@ -65,6 +67,11 @@ app.conf.update(
             "task": tasks.SETTLE_HOLDINGS,
             "schedule": settings.settlement_interval_seconds,
             "options": {"expires": settings.settlement_interval_seconds * 2},
+        },
+        "snapshot-pnl": {
+            "task": tasks.SNAPSHOT_PNL,
+            "schedule": settings.snapshot_interval_seconds,
+            "options": {"expires": settings.snapshot_interval_seconds * 2},
         },
     },
     timezone="UTC",

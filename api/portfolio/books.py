@@ -28,8 +28,8 @@ from shared.domain.portfolio import (
     Trade,
     books,
     portfolio_key,
+    valuation,
 )
-from shared.domain.positions import market_value, unrealized_pnl
 from shared.messaging.order_view import json_value
 
 _SUMMED = ("market_value", "realized_pnl", "unrealized_pnl", "total_pnl", "charges")
@@ -153,22 +153,22 @@ def _position(entry: RowMapping, book: Book) -> dict[str, Any]:
 
 def _per_account(about: dict[tuple[uuid.UUID, str], RowMapping],
                  held: dict[tuple[uuid.UUID, str], Book]) -> list[dict[str, Any]]:
-    """Each account's positions summed in its currency; an unmarked position counts at cost."""
-    sums: dict[uuid.UUID, dict[str, Any]] = {}
+    """Each account's positions valued in its currency (an unmarked one at cost)."""
+    grouped: dict[uuid.UUID, list[tuple[tuple[uuid.UUID, str], Book]]] = {}
     for key, book in held.items():
-        entry, position = about[key], book.position
-        into = sums.setdefault(key[0], {"account_id": key[0], "broker": entry["broker"],
-                                        "currency": entry["currency"],
-                                        **dict.fromkeys(_SUMMED, Decimal(0))})
-        mark = entry["mark"] if entry["mark"] is not None else position.avg_price
-        unrealized = unrealized_pnl(position, mark)
-        into["market_value"] += market_value(position, mark)
-        into["realized_pnl"] += position.realized_pnl
-        into["unrealized_pnl"] += unrealized
-        into["total_pnl"] += position.realized_pnl + unrealized
-        into["charges"] += book.charges
-    return [{name: json_value(value) for name, value in account.items()}
-            for account in sums.values()]
+        grouped.setdefault(key[0], []).append((key, book))
+    accounts = []
+    for account_id, items in grouped.items():
+        first = about[items[0][0]]
+        value = valuation((book.position, about[key]["mark"]) for key, book in items)
+        amounts = {"market_value": value.market_value, "realized_pnl": value.realized_pnl,
+                   "unrealized_pnl": value.unrealized_pnl,
+                   "total_pnl": value.realized_pnl + value.unrealized_pnl,
+                   "charges": sum((book.charges for _, book in items), Decimal(0))}
+        accounts.append({"account_id": str(account_id), "broker": first["broker"],
+                         "currency": first["currency"],
+                         **{name: json_value(v) for name, v in amounts.items()}})
+    return accounts
 
 
 def _out(row: RowMapping) -> dict[str, Any]:

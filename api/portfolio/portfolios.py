@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from datetime import UTC
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.deps import EngineDep, PrincipalDep
+from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.pages import Limit, PageCursor
 from api.paths import PORTFOLIO_ID
-from api.portfolio import books
+from api.portfolio import books, history
 from api.portfolio.holdings import PAGE_ERRORS, holdings_page
 from api.portfolio.schemas import (
     CreatePortfolio,
     HoldingPage,
     PatchPortfolio,
     PortfolioDetail,
+    PortfolioHistory,
     PortfolioOut,
     PortfolioPage,
 )
 from api.responses import MALFORMED_BODY, READ, SCOPED, Responses
+from shared.clock import clock_from
 from shared.domain.portfolio import MAX_PORTFOLIOS_PER_USER
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
@@ -85,6 +90,23 @@ async def list_portfolio_holdings(portfolio_id: str, principal: PrincipalDep,
         page = await holdings_page(conn, principal.user_id, found, account_id=None,
                                    limit=limit, cursor=cursor)
     return JSONResponse(page)
+
+
+@router.get(f"/{PORTFOLIO_ID}/history", response_model=PortfolioHistory,
+            responses={**READ, **_NOT_FOUND,
+                       422: {"description": "`period` is not 1D, 1W, 1M or 1Y"}})
+async def get_portfolio_history(
+    portfolio_id: str, principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,
+    period: Annotated[history.Period, Query(description="how far back: the last day, week, "
+                                                        "month (30 days) or year")] = "1M",
+) -> JSONResponse:
+    """Return the end-of-day snapshots of one of your portfolios (taken by Celery beat once a
+    UTC day): market value and P&L per account and per currency each day."""
+    today = clock_from(settings).now().astimezone(UTC).date()
+    async with engine.connect() as conn:
+        found = await books.owned(conn, principal.user_id, portfolio_id)
+        answer = await history.history(conn, principal.user_id, found, period, today)
+    return JSONResponse(answer)
 
 
 @router.patch(f"/{PORTFOLIO_ID}", response_model=PortfolioOut,

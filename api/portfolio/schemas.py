@@ -290,3 +290,37 @@ class HoldingPage(BaseModel):
     items: list[HoldingOut]
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on "
                                                 "the last page")
+
+
+class HistoryPoint(BaseModel):
+    """One account's part of a portfolio at the end of one UTC day."""
+
+    day: date
+    account_id: uuid.UUID
+    broker: str
+    currency: str
+    market_value: AmountText
+    realized_pnl: AmountText
+    unrealized_pnl: AmountText
+    total_pnl: AmountText
+
+
+class HistoryTotal(BaseModel):
+    """A portfolio's accounts of one currency at the end of one UTC day, summed."""
+
+    day: date
+    currency: str
+    market_value: AmountText
+    realized_pnl: AmountText
+    unrealized_pnl: AmountText
+    total_pnl: AmountText
+
+
+class PortfolioHistory(BaseModel):
+    """A portfolio's end-of-day snapshots over a period, oldest first (at most 366 days, so
+    one answer: no pages)."""
+
+    period: Literal["1D", "1W", "1M", "1Y"]
+    since: date = Field(description="the first UTC day the period covers")
+    items: list[HistoryPoint]
+    totals: list[HistoryTotal] = Field(description="per day and currency")

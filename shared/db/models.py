@@ -617,3 +617,24 @@ settlement_runs = Table(
     Column("trading_day", Date, primary_key=True),
     Column("settled_at", Timestamp, nullable=False, server_default=func.now()),
 )
+
+# End-of-day equity, cash and P&L per account (portfolio_id null) and per portfolio and account,
+# one a UTC day (the first taken is kept); written by the pnl.snapshot task only.
+pnl_snapshots = Table(
+    "pnl_snapshots",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("user_id", UUID(as_uuid=True), _owner(), nullable=False),
+    Column("account_id", UUID(as_uuid=True), _owner("accounts"), nullable=False),
+    Column("portfolio_id", UUID(as_uuid=True), _owner("portfolios")),
+    Column("day", Date, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("cash", Amount),  # an account's; a portfolio holds no cash
+    Column("equity", Amount),
+    Column("market_value", Amount, nullable=False),
+    Column("realized_pnl", Amount, nullable=False),
+    Column("unrealized_pnl", Amount, nullable=False),
+    Column("taken_at", Timestamp, nullable=False, server_default=func.now()),
+    Index("uq_pnl_snapshots_book", "user_id", "portfolio_id", "day", "account_id", unique=True,
+          postgresql_nulls_not_distinct=True),
+)

@@ -15,7 +15,13 @@ from zoneinfo import ZoneInfo
 from shared.domain import names
 from shared.domain.enums import Side
 from shared.domain.errors import InvalidOrder
-from shared.domain.positions import Position, apply_fill, cash_delta
+from shared.domain.positions import (
+    Position,
+    apply_fill,
+    cash_delta,
+    market_value,
+    unrealized_pnl,
+)
 from shared.domain.values import ARITHMETIC, ZERO, to_ledger
 
 
@@ -149,3 +155,23 @@ def portfolio_name(raw: str) -> str:
 def portfolio_key(name: str) -> str:
     """The key under which a user's portfolio names are unique, whatever their case."""
     return names.name_key(name, "portfolio")
+
+
+@dataclass(frozen=True, slots=True)
+class Valuation:
+    """Positions at their marks (an unmarked one at cost), summed in one currency."""
+
+    market_value: Decimal
+    realized_pnl: Decimal
+    unrealized_pnl: Decimal
+
+
+def valuation(positions: Iterable[tuple[Position, Decimal | None]]) -> Valuation:
+    """Sum positions, each with its mark (None: at its average cost)."""
+    value = realized = unrealized = ZERO
+    for position, mark in positions:
+        at = position.avg_price if mark is None else mark
+        value += market_value(position, at)
+        realized += position.realized_pnl
+        unrealized += unrealized_pnl(position, at)
+    return Valuation(value, realized, unrealized)

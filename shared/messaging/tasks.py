@@ -15,6 +15,8 @@ PAPER_MATCH: Final = "paper.match"
 EXPIRE_ORDERS: Final = "orders.expire"
 # Roll positions into holdings once each exchange's trading day has closed (Celery beat).
 SETTLE_HOLDINGS: Final = "holdings.settle"
+# Snapshot equity, cash and P&L of every account and portfolio once a day (Celery beat).
+SNAPSHOT_PNL: Final = "pnl.snapshot"
 
 # Work on one broker's queue: place and sync take a list of order ids, cancel one order id,
 # webhooks.process one stored delivery id.

@@ -1,0 +1,77 @@
+"""Every SQL statement about end-of-day P&L snapshots; user-facing reads start from the owner."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import RowMapping, text
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+_NAMES = ("user_id", "account_id", "portfolio_id", "currency", "cash", "equity",
+          "market_value", "realized_pnl", "unrealized_pnl")
+
+
+async def accounts(conn: AsyncConnection) -> Sequence[RowMapping]:
+    """Every account, with its owner, currency and cash."""
+    result = await conn.execute(text("SELECT id, user_id, currency, cash FROM accounts"))
+    return result.mappings().all()
+
+
+async def positions(conn: AsyncConnection) -> Sequence[RowMapping]:
+    """Every position that holds shares or P&L, with its symbol's last price (`mark`)."""
+    result = await conn.execute(text(
+        "SELECT p.account_id, p.quantity, p.avg_price, p.realized_pnl, q.last AS mark"
+        " FROM positions p LEFT JOIN quotes q ON q.symbol = p.symbol"
+        " WHERE p.quantity <> 0 OR p.realized_pnl <> 0"))
+    return result.mappings().all()
+
+
+async def portfolio_entries(conn: AsyncConnection) -> Sequence[RowMapping]:
+    """Every fill of an order and every journaled trade that names a portfolio, per portfolio,
+    account and symbol in the order they executed, with the owner, the account's currency
+    and the symbol's last price (`mark`)."""
+    result = await conn.execute(text(
+        "SELECT h.*, a.user_id, a.currency, q.last AS mark FROM ("
+        " SELECT o.portfolio_id, f.account_id, f.symbol, f.side, f.quantity, f.price,"
+        "  f.executed_at, f.created_at, f.id"
+        "  FROM orders o JOIN fills f ON f.order_id = o.id WHERE o.portfolio_id IS NOT NULL"
+        " UNION ALL"
+        " SELECT portfolio_id, account_id, symbol, side, quantity, price, executed_at,"
+        "  created_at, id FROM trades WHERE portfolio_id IS NOT NULL) h"
+        " JOIN accounts a ON a.id = h.account_id LEFT JOIN quotes q ON q.symbol = h.symbol"
+        " ORDER BY h.portfolio_id, h.account_id, h.symbol, h.executed_at, h.created_at, h.id"))
+    return result.mappings().all()
+
+
+async def insert(conn: AsyncConnection, day: date, rows: Sequence[dict[str, Any]]) -> int:
+    """Store the day's snapshots; a book that has one for the day keeps it. Returns how many
+    were stored."""
+    if not rows:
+        return 0
+    result = await conn.execute(
+        text("INSERT INTO pnl_snapshots (day, user_id, account_id, portfolio_id, currency,"
+             " cash, equity, market_value, realized_pnl, unrealized_pnl)"
+             " SELECT :day, r.* FROM unnest(CAST(:user_id AS uuid[]),"
+             " CAST(:account_id AS uuid[]), CAST(:portfolio_id AS uuid[]),"
+             " CAST(:currency AS text[]), CAST(:cash AS numeric[]), CAST(:equity AS numeric[]),"
+             " CAST(:market_value AS numeric[]), CAST(:realized_pnl AS numeric[]),"
+             " CAST(:unrealized_pnl AS numeric[])) AS r"
+             " ON CONFLICT DO NOTHING RETURNING id"),
+        {"day": day, **{name: [row[name] for row in rows] for name in _NAMES}})
+    return len(result.all())
+
+
+async def history(conn: AsyncConnection, user_id: uuid.UUID, portfolio_id: uuid.UUID,
+                  since: date) -> Sequence[RowMapping]:
+    """The portfolio's snapshots from `since` on, by day then account."""
+    result = await conn.execute(
+        text("SELECT s.day, s.account_id, a.broker, s.currency, s.market_value,"
+             " s.realized_pnl, s.unrealized_pnl FROM pnl_snapshots s"
+             " JOIN accounts a ON a.id = s.account_id"
+             " WHERE s.user_id = :user_id AND s.portfolio_id = :portfolio_id"
+             " AND s.day >= :since ORDER BY s.day, s.account_id"),
+        {"user_id": user_id, "portfolio_id": portfolio_id, "since": since})
+    return result.mappings().all()

@@ -1,0 +1,84 @@
+"""P&L history through the real API and PostgreSQL: end-of-day snapshots taken by the task
+(called as beat calls it), once a day, read back per period; ownership."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from shared.settings import get_settings
+from tests.helpers import get_ok, register_and_login, set_quote, user_id_of
+from tests.integration.ending import api_fixture, quotes_fixture  # noqa: F401 - the fixtures
+from tests.integration.test_order_responses import OpenApi
+from worker.handlers.snapshots import snapshot_day
+from worker.runtime import Runtime
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def runtime(app: FastAPI) -> Runtime:
+    return Runtime(get_settings(), engine=app.state.engine, redis=app.state.redis)
+
+
+async def test_each_day_is_snapshotted_once_and_read_back_by_period(
+    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine, runtime: Runtime,
+    api: OpenApi,
+) -> None:
+    portfolio = (await client.post("/api/v1/portfolios", json={"name": "History"},
+                                   headers=auth)).json()
+    trade = await client.post("/api/v1/trades", headers=auth, json={
+        "symbol": "AAPL", "side": "BUY", "quantity": "10", "price": "100",
+        "executed_at": "2026-10-01T15:00:00+00:00", "portfolio_id": portfolio["id"]})
+    assert trade.status_code == 201, trade.text
+    now = datetime.now(UTC)
+    path = f"/api/v1/portfolios/{portfolio['id']}/history"
+
+    await snapshot_day(runtime, now - timedelta(days=8))  # AAPL's last is 200
+    await set_quote(engine, "AAPL", "209.99", "210.01")
+    await snapshot_day(runtime, now)  # yesterday, at 210
+    await set_quote(engine, "AAPL", "219.99", "220.01")
+    await snapshot_day(runtime, now + timedelta(minutes=1))  # the same day again: kept
+
+    month = api.check(await client.get(path, params={"period": "1M"}, headers=auth))
+    week = api.check(await client.get(path, params={"period": "1W"}, headers=auth))
+
+    days = [(now - timedelta(days=9)).date().isoformat(),
+            (now - timedelta(days=1)).date().isoformat()]
+    assert [(p["day"], p["market_value"], p["unrealized_pnl"], p["total_pnl"])
+            for p in month["items"]] == [(days[0], "2000", "1000", "1000"),
+                                          (days[1], "2100", "1100", "1100")]
+    assert [(t["day"], t["currency"], t["market_value"]) for t in month["totals"]] == [
+        (days[0], "USD", "2000"), (days[1], "USD", "2100")]
+    assert [p["day"] for p in week["items"]] == [days[1]]
+    async with engine.connect() as conn:  # the account's own, with its cash and equity
+        account = (await conn.execute(text(
+            "SELECT cash, equity, market_value FROM pnl_snapshots WHERE user_id = :user"
+            " AND portfolio_id IS NULL AND day = :day"),
+            {"user": user_id_of(auth), "day": now.date() - timedelta(days=1)})).one()
+    assert account.equity == account.cash + account.market_value
+    assert account.market_value == Decimal(2100)
+
+
+async def test_a_period_is_one_of_four_and_another_users_history_is_not_found(
+    client: httpx.AsyncClient, auth: dict[str, str],
+) -> None:
+    portfolio = (await client.post("/api/v1/portfolios", json={"name": "Mine"},
+                                   headers=auth)).json()
+    path = f"/api/v1/portfolios/{portfolio['id']}/history"
+
+    bad = await client.get(path, params={"period": "2D"}, headers=auth)
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["details"]["field"] == "period"
+    assert (await get_ok(client, auth, path))["period"] == "1M"
+    intruder = await register_and_login(client)
+    for url in (path, f"/api/v1/portfolios/{uuid.uuid4()}/history"):
+        response = await client.get(url, headers=intruder)
+        assert response.status_code == 404, response.text
