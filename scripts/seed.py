@@ -1,4 +1,5 @@
-"""Demo data for `make run`: a demo trader with a few orders, created through the real API.
+"""Demo data for `make run`: a demo trader with two portfolios and a few orders in them,
+created through the real API.
 
 Idempotent: a second run finds the demo user and changes nothing.
 """
@@ -15,11 +16,14 @@ from shared.settings import get_settings
 
 DEMO_EMAIL = os.environ.get("DEMO_EMAIL", "demo@ordergate.dev")
 DEMO_PASSWORD = os.environ.get("DEMO_PASSWORD", "demo-password-123")
+DEMO_PORTFOLIOS = {"Long term": "core holdings, bought to keep",
+                   "Swing": "positions held for days or weeks"}
+# Each order names the portfolio it rolls up under.
 DEMO_ORDERS = [
-    {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "10"},
-    {"symbol": "MSFT", "side": "BUY", "order_type": "MARKET", "quantity": "5"},
-    {"symbol": "NVDA", "side": "BUY", "order_type": "LIMIT", "quantity": "20", "price": "100.00",
-     "time_in_force": "GTC"},
+    ("Long term", {"symbol": "AAPL", "side": "BUY", "order_type": "MARKET", "quantity": "10"}),
+    ("Long term", {"symbol": "MSFT", "side": "BUY", "order_type": "MARKET", "quantity": "5"}),
+    ("Swing", {"symbol": "NVDA", "side": "BUY", "order_type": "LIMIT", "quantity": "20",
+               "price": "100.00", "time_in_force": "GTC"}),
 ]
 
 
@@ -43,8 +47,15 @@ async def _place_demo_orders(client: httpx.AsyncClient) -> None:
                               json={"email": DEMO_EMAIL, "password": DEMO_PASSWORD})
     login.raise_for_status()
     headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
-    for number, order in enumerate(DEMO_ORDERS):
-        response = await client.post("/api/v1/orders", json=order,
+    portfolios = {}
+    for name, description in DEMO_PORTFOLIOS.items():
+        created = await client.post("/api/v1/portfolios", headers=headers,
+                                    json={"name": name, "description": description})
+        created.raise_for_status()
+        portfolios[name] = created.json()["id"]
+    for number, (portfolio, order) in enumerate(DEMO_ORDERS):
+        response = await client.post("/api/v1/orders",
+                                     json={**order, "portfolio_id": portfolios[portfolio]},
                                      headers={**headers, "Idempotency-Key": f"demo-{number}"})
         response.raise_for_status()
 

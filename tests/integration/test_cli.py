@@ -229,7 +229,7 @@ def test_a_refused_setting_is_exit_4_naming_it() -> None:
     assert "plenty" not in line
 
 
-def test_seed_creates_the_demo_trader_and_its_orders_once() -> None:
+def test_seed_creates_the_demo_trader_its_portfolios_and_orders_once() -> None:
     email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
 
     first = ordergate("seed", env={"DEMO_EMAIL": email})
@@ -241,3 +241,6 @@ def test_seed_creates_the_demo_trader_and_its_orders_once() -> None:
     assert (again.returncode, again.stdout) == (0, first.stdout)
     items = json_of(orders)["items"]
     assert sorted(item["symbol"] for item in items) == ["AAPL", "MSFT", "NVDA"]
+    portfolio = {item["symbol"]: item["portfolio_id"] for item in items}
+    assert portfolio["AAPL"] == portfolio["MSFT"] != portfolio["NVDA"]
+    assert None not in portfolio.values()
