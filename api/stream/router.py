@@ -16,6 +16,7 @@ from sse_starlette import EventSourceResponse
 from api.errors import ApiError, unauthenticated
 from api.stream import messages
 from api.stream.doorbell import BLOCK_MS, Doorbell, QuoteFeed
+from api.stream.reader import Readers
 from api.stream.requests import (
     MAX_MESSAGE_BYTES,
     BadRequest,
@@ -54,10 +55,11 @@ async def lifespan(app: Any) -> AsyncIterator[None]:
     # Its own client: a blocking XREAD outlasts the app client's publish timeout.
     redis = Redis.from_url(settings.redis_url, socket_timeout=BLOCK_MS / 1000 + 5,
                            socket_connect_timeout=settings.publish_timeout_seconds)
+    doorbell = Doorbell(redis)
     services = StreamServices(settings, engine,
                               engine.execution_options(isolation_level="AUTOCOMMIT"),
-                              Doorbell(redis), QuoteFeed(engine, settings.stream_poll_seconds),
-                              Drain())
+                              doorbell, QuoteFeed(engine, settings.stream_poll_seconds),
+                              Drain(), Readers(engine, doorbell, settings.stream_poll_seconds))
     services.doorbell.start()
     services.quotes.start()
     app.state.stream = services

@@ -12,8 +12,9 @@ row lock of the user's counter, held until the commit is visible. Per user the s
 commit order without gaps, and "seq > cursor" at any moment reads the complete rest of the log.
 The cost is one counter row update and one event row update per committing transaction.
 
-Redis only rings a doorbell; a stream re-reads the log every STREAM_POLL_SECONDS anyway, so
-a lost publish (and the API's unpublished PENDING_NEW) costs latency, never an event.
+Redis only rings a doorbell; the log is re-read every STREAM_POLL_SECONDS anyway, so a lost
+publish (and the API's unpublished PENDING_NEW) costs latency, never an event. A caught-up
+stream takes its reads from its user's one reader in the process (api/stream/reader.py).
 
 Positions and accounts are not in the log: their tables hold only the present, and no row
 says which seq it stood at. So after the events of each read, a stream sends the position of
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import RowMapping
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.apikeys import keys
 from api.apikeys import service as api_keys
@@ -43,13 +44,12 @@ from api.errors import ApiError
 from api.security import Principal, Scope, still_current, verify_access_token
 from api.stream import messages
 from api.stream.doorbell import Doorbell, QuoteFeed
+from api.stream.reader import BATCH, Readers, read_log
 from api.stream.shutdown import Drain
 from shared.clock import clock_from
-from shared.db.repositories import accounts
 from shared.db.repositories import stream as stream_repo
 from shared.settings import Settings
 
-BATCH = 200  # events read per query
 SLOW_CONSUMER = 4008  # a WebSocket close code of our own (4000-4999)
 
 
@@ -71,6 +71,7 @@ class StreamServices:
     doorbell: Doorbell
     quotes: QuoteFeed
     drain: Drain
+    readers: Readers
 
 
 async def authenticate(services: StreamServices, token: str,
@@ -89,24 +90,6 @@ async def authenticate(services: StreamServices, token: str,
                      scopes=frozenset(Scope(scope) for scope in key.scopes))
 
 
-async def books_after(conn: AsyncConnection, user_id: uuid.UUID,
-                      rows: Sequence[RowMapping]) -> list[dict[str, Any]]:
-    """The positions the fills among these events changed, and the accounts any of them
-    changed (a placement reserves, a cancel or an expiry releases), as they stand now."""
-    if not rows:
-        return []
-    filled = sorted({(row["account_id"], row["symbol"]) for row in rows if messages.is_fill(row)})
-    as_of = rows[-1]["seq"]
-    books = [messages.position_message(row, as_of)
-             for row in await stream_repo.positions_of(conn, user_id, filled)] if filled else []
-    for account_id in sorted({row["account_id"] for row in rows}):
-        account = await accounts.get_owned(conn, user_id, account_id)
-        if account is not None:
-            held = await accounts.positions_for_user(conn, user_id, account_id)
-            books.append(messages.account_message(account, held, as_of))
-    return books
-
-
 class Session:
     """The messages waiting for one client, at most STREAM_MAX_QUEUED of them."""
 
@@ -121,7 +104,7 @@ class Session:
         self._stopped = asyncio.Event()
         self._stop_reason: Exception | None = None
         self._pumping = True
-        self._bell: asyncio.Event | None = None
+        self._alone = asyncio.Event()  # set: leave the user's reader and read alone
 
     @classmethod
     async def open(cls, services: StreamServices, user_id: uuid.UUID,
@@ -162,25 +145,53 @@ class Session:
             return messages.heartbeat(self.cursor)
 
     async def pump(self) -> None:
-        """Queue the user's events after the cursor, the missed ones, then live, until stopped."""
-        self._bell = bell = await self._services.doorbell.join(self.user_id)
-        try:
-            while self._pumping:
-                bell.clear()  # before reading: a ring during the read means read again
-                async with self._services.engine.connect() as conn:
-                    rows = await stream_repo.events_after(conn, self.user_id, self.cursor, BATCH)
-                    books = await books_after(conn, self.user_id, rows)
-                for row in rows:
-                    await self._put(messages.event_message(row))
-                    self.cursor = row["seq"]
-                for book in books:
-                    await self._put(book)
-                if len(rows) < BATCH:
-                    with suppress(TimeoutError):
-                        async with asyncio.timeout(self.settings.stream_poll_seconds):
-                            await bell.wait()
-        finally:
-            self._services.doorbell.leave(self.user_id, bell)
+        """Queue the user's events after the cursor, the missed ones, then live, until stopped:
+        alone until caught up, then from the user's reader (api/stream/reader.py)."""
+        while True:
+            await self._read_alone()
+            if not self._pumping:
+                return
+            # From the check to the wait nothing awaits: no batch or stop can come between.
+            reader = self._services.readers.join(self.user_id, self)
+            if reader is None:
+                continue  # the reader has read further meanwhile: catch up again
+            self._alone.clear()
+            try:
+                await self._alone.wait()
+            finally:
+                reader.leave(self)
+
+    async def _read_alone(self) -> None:
+        """Read and queue the log after the cursor until a read comes back short of a batch."""
+        while self._pumping:
+            rows, books = await read_log(self._services.engine, self.user_id, self.cursor)
+            for row in rows:
+                await self._put(messages.event_message(row))
+                self.cursor = row["seq"]
+            for book in books:
+                await self._put(book)
+            if len(rows) < BATCH:
+                return
+
+    def take(self, rows: Sequence[RowMapping], books: list[dict[str, Any]]) -> None:
+        """Queue a batch the reader read: the events after the cursor and, when there were
+        any, the snapshots after them; with no room for them, go back to reading alone."""
+        fresh = [row for row in rows if row["seq"] > self.cursor]
+        if not fresh:
+            return
+        if self._outbox.maxsize - self._outbox.qsize() < len(fresh) + len(books):
+            self._alone.set()  # its own reads wait for room, then cut it off if none comes
+            return
+        for row in fresh:
+            self._outbox.put_nowait(messages.event_message(row))
+            self.cursor = row["seq"]
+        for book in books:
+            self._outbox.put_nowait(book)
+
+    def fail(self, error: Exception) -> None:
+        """End the stream with the reader's error (its client reconnects)."""
+        self._stop(error)
+        self._alone.set()
 
     async def watch(self) -> None:
         """Raise SlowConsumer once a message found the queue full, ServerClosing at shutdown."""
@@ -233,8 +244,7 @@ class Session:
         pump that missed it would read the log for ever and hold its stream open.
         """
         self._pumping = False
-        if self._bell is not None:
-            self._bell.set()
+        self._alone.set()
 
     def close(self) -> None:
         """Stop pumping, leave the quote feed and the process's open streams."""

@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
+from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
+from redis.asyncio import Redis
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.stream.doorbell import QuoteFeed
+from api.stream.reader import Readers
 from api.stream.service import Session, StreamServices
-from tests.helpers import new_instrument, set_quote
+from shared.messaging.publish import user_stream_key
+from tests.helpers import new_instrument, place, set_quote
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +77,68 @@ async def _quotes(session: Session) -> list[int]:
         assert message["type"] == "quote", message
         seqs.append(int(message["quote_seq"]))
     return seqs
+
+
+STREAMS = 10  # of one user, in one process
+RESTING_BUY = {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT", "quantity": "1",
+               "price": "1.00"}
+
+
+async def test_the_streams_of_one_user_share_one_read_of_the_log_per_doorbell_ring(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str], redis_url: str,
+) -> None:
+    live: StreamServices = app.state.stream
+    # Readers of the test's own that only a ring wakes (no poll within the test).
+    readers = Readers(live.engine, live.doorbell, poll_seconds=3600)
+    services = replace(live, readers=readers)
+    user_id = uuid.UUID((await client.get("/api/v1/me", headers=auth)).json()["id"])
+    missed = await place(client, auth, **RESTING_BUY)
+    sessions = [await Session.open(services, user_id, last_seq=0) for _ in range(STREAMS)]
+    pumps = [asyncio.create_task(session.pump()) for session in sessions]
+    bell = Redis.from_url(redis_url)
+    try:
+        for session in sessions:  # each reads what it missed on its own
+            assert [m["order_id"] for m in await _events(session, 1)] == [missed]
+        async with asyncio.timeout(30):
+            while readers.following(user_id) < STREAMS:
+                await asyncio.sleep(0.01)
+        with _log_reads(live.engine, user_id) as reads:
+            live_one = await place(client, auth, **RESTING_BUY)
+            await bell.xadd(user_stream_key(str(user_id)), {"order_id": live_one})
+            for session in sessions:
+                assert [m["order_id"] for m in await _events(session, 1)] == [live_one]
+        # One read for all ten (two if the reader's first read, as it started, came late).
+        assert 1 <= len(reads) <= 2
+    finally:
+        await bell.aclose()
+        for session in sessions:
+            session.close()
+        await asyncio.gather(*pumps, return_exceptions=True)
+    assert readers.following(user_id) == 0
+
+
+async def _events(session: Session, count: int) -> list[dict[str, Any]]:
+    """The next `count` order events queued for this session (snapshots pass by)."""
+    events: list[dict[str, Any]] = []
+    async with asyncio.timeout(30):
+        while len(events) < count:
+            message = await session.next_message()
+            if message["type"] == "order":
+                events.append(message)
+    return events
+
+
+@contextmanager
+def _log_reads(engine: AsyncEngine, user_id: uuid.UUID) -> Iterator[list[str]]:
+    """The reads of this user's order events made through this engine in the block."""
+    reads: list[str] = []
+
+    def counted(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if "FROM order_events" in statement and user_id in tuple(parameters or ()):
+            reads.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", counted)
+    try:
+        yield reads
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", counted)
