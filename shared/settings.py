@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     settlement_interval_seconds: float = Field(default=600.0, gt=0)
     # How often beat snapshots P&L (GET /portfolios/{id}/history); one snapshot a UTC day.
     snapshot_interval_seconds: float = Field(default=600.0, gt=0)
+    # ?source=broker: how long a broker's answer is reused, and how long a request waits for it.
+    broker_read_cache_seconds: float = Field(default=5.0, ge=1, le=300)
+    broker_read_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # Shifts every process's notion of now (sessions, expiry): tests set the clock with it.
     clock_offset_seconds: float = 0.0
     expiry_interval_seconds: float = Field(default=2.0, gt=0)

@@ -10,14 +10,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import JSONResponse
 
-from api.accounts import service
+from api.accounts import broker_source, service
 from api.accounts.schemas import (
     AccountOut,
     AccountSettingsOut,
     AccountSettingsPatch,
+    BrokerFunds,
+    BrokerPositions,
     PositionOut,
 )
-from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.deps import EngineDep, PrincipalDep, RedisDep, SettingsDep
 from shared.db.repositories import accounts
 from shared.domain.errors import NotFound
 from shared.domain.positions import Position, market_value, unrealized_pnl
@@ -67,15 +69,24 @@ def account_view(account: Mapping[Any, Any], rows: Sequence[Mapping[Any, Any]]) 
     return {key: json_value(v) for key, v in view.items()}
 
 
-@router.get("/account", response_model=AccountOut,
+@router.get("/account", response_model=AccountOut | BrokerFunds,
             responses={401: {"description": "missing or invalid access token"},
-                       404: {"description": "no such account of yours (absent or foreign)"}})
+                       404: {"description": "no such account of yours (absent or foreign)"},
+                       **broker_source.FROM_BROKER})
 async def get_account(
-    principal: PrincipalDep, engine: EngineDep,
+    principal: PrincipalDep, engine: EngineDep, redis: RedisDep, settings: SettingsDep,
     account_id: Annotated[uuid.UUID | None, Query(
         description="one of your accounts (a broker connection's id); default: paper")] = None,
+    source: broker_source.Source = "ordergate",
 ) -> Response:
-    """Return one account's cash, buying power, equity and P&L, in its own currency."""
+    """Return one account's cash, buying power, equity and P&L, in its own currency; with
+    source=broker, the funds its broker reports (BrokerFunds)."""
+    if source == "broker":
+        async with engine.connect() as conn:
+            found = None if account_id is None else await broker_source.owned_account(
+                conn, principal.user_id, account_id)
+        return JSONResponse(await broker_source.from_broker(
+            redis, settings, broker_source.broker_account(found), "funds"))
     async with engine.connect() as conn:
         if account_id is None:
             account = await accounts.get_for_user(conn, principal.user_id)
@@ -89,15 +100,29 @@ async def get_account(
     return JSONResponse(account_view(account, rows))
 
 
-@router.get("/positions", response_model=list[PositionOut],
-            responses={401: {"description": "missing or invalid access token"}})
-async def list_positions(principal: PrincipalDep, engine: EngineDep) -> Response:
-    """List your positions in every account, each marked in its account's currency.
+@router.get("/positions", response_model=list[PositionOut] | BrokerPositions,
+            responses={401: {"description": "missing or invalid access token"},
+                       404: {"description": "an `account_id` that is not yours"},
+                       **broker_source.FROM_BROKER})
+async def list_positions(
+    principal: PrincipalDep, engine: EngineDep, redis: RedisDep, settings: SettingsDep,
+    account_id: Annotated[uuid.UUID | None, Query(
+        description="only this account's; default: every account of yours")] = None,
+    source: broker_source.Source = "ordergate",
+) -> Response:
+    """List your positions in every account (or one), each marked in its account's currency;
+    with source=broker, what the broker of `account_id` reports (BrokerPositions).
 
     Flat ones are listed too, for their realized P&L.
     """
     async with engine.connect() as conn:
-        rows = await accounts.positions_for_user(conn, principal.user_id)
+        found = None if account_id is None else await broker_source.owned_account(
+            conn, principal.user_id, account_id)
+        if source == "ordergate":
+            rows = await accounts.positions_for_user(conn, principal.user_id, account_id)
+    if source == "broker":
+        return JSONResponse(await broker_source.from_broker(
+            redis, settings, broker_source.broker_account(found), "positions"))
     return JSONResponse([position_view(row) for row in rows])
 
 

@@ -103,3 +103,41 @@ class AccountSettingsOut(BaseModel):
     default_risk_limits: RiskLimitsOut = Field(description="the settings' limits")
     effective_risk_limits: RiskLimitsOut = Field(description="the limits orders are checked "
                                                              "against")
+
+
+# --- ?source=broker: what the broker itself reports --------------------------------------------
+
+class BrokerPositionOut(BaseModel):
+    """A position or holding as the broker reports it (a delivery position counts both)."""
+
+    symbol: str
+    exchange: str
+    quantity: Decimal
+    avg_price: Decimal
+    product: str | None
+
+
+class BrokerPositions(BaseModel):
+    """The broker's own positions and holdings of one connection, as it answered."""
+
+    account_id: uuid.UUID
+    broker: str
+    source: Literal["broker"]
+    positions: list[BrokerPositionOut]
+
+
+class BrokerFundsOut(BaseModel):
+    """Cash the broker says is available, and margin used, in its currency."""
+
+    currency: str
+    available_cash: Decimal
+    used_margin: Decimal
+
+
+class BrokerFunds(BaseModel):
+    """The broker's own funds of one connection, as it answered."""
+
+    account_id: uuid.UUID
+    broker: str
+    source: Literal["broker"]
+    funds: BrokerFundsOut

@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import EngineDep, PrincipalDep
+from api.accounts import broker_source
+from api.accounts.schemas import BrokerPositions
+from api.deps import EngineDep, PrincipalDep, RedisDep, SettingsDep
 from api.pages import Limit, PageCursor, decode_pair, encode_pair, invalid_cursor
-from api.portfolio import journal
 from api.portfolio.schemas import HoldingPage
 from api.responses import READ, Responses
 from shared.db.repositories import holdings
@@ -62,20 +63,28 @@ def _holding(row: RowMapping) -> dict[str, Any]:
     return {name: json_value(value) for name, value in view.items()}
 
 
-@router.get("/holdings", response_model=HoldingPage,
-            responses={**READ, **PAGE_ERRORS,
+@router.get("/holdings", response_model=HoldingPage | BrokerPositions,
+            responses={**READ, **PAGE_ERRORS, **broker_source.FROM_BROKER,
                        404: {"description": "an `account_id` that is not yours"}})
 async def list_holdings(
-    principal: PrincipalDep, engine: EngineDep, limit: Limit = 100, cursor: PageCursor = None,
+    principal: PrincipalDep, engine: EngineDep, redis: RedisDep, settings: SettingsDep,
+    limit: Limit = 100, cursor: PageCursor = None,
     account_id: Annotated[uuid.UUID | None, Query(
         description="only this account's (another user's is not found: 404)")] = None,
+    source: broker_source.Source = "ordergate",
 ) -> JSONResponse:
     """List your delivery holdings by symbol: settled `quantity` and `t1_quantity` (bought,
     not settled yet) as of each exchange's last settled trading day, marked to the last
-    price. Positions (GET /positions) are what your trades hold now."""
+    price. Positions (GET /positions) are what your trades hold now. With source=broker, the
+    positions and holdings the broker of `account_id` reports (BrokerPositions: the adapters
+    answer both in one list, a delivery position counting both)."""
     async with engine.connect() as conn:
-        if account_id is not None:
-            await journal.account_for(conn, principal.user_id, account_id)
-        page = await holdings_page(conn, principal.user_id, None, account_id=account_id,
-                                   limit=limit, cursor=cursor)
+        found = None if account_id is None else await broker_source.owned_account(
+            conn, principal.user_id, account_id)
+        if source == "ordergate":
+            page = await holdings_page(conn, principal.user_id, None, account_id=account_id,
+                                       limit=limit, cursor=cursor)
+    if source == "broker":
+        page = await broker_source.from_broker(redis, settings,
+                                               broker_source.broker_account(found), "positions")
     return JSONResponse(page)

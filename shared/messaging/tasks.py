@@ -24,6 +24,8 @@ BROKER_PLACE: Final = "broker.place"
 BROKER_SYNC: Final = "broker.sync"
 BROKER_CANCEL: Final = "broker.cancel"
 BROKER_MODIFY: Final = "broker.modify"
+# An account's positions or funds as the broker reports them, for the API (via Redis).
+BROKER_READ: Final = "broker.read"
 WEBHOOK_PROCESS: Final = "webhooks.process"
 RECONCILE: Final = "brokers.reconcile"
 

@@ -11,8 +11,15 @@ from typing import Any
 from celery import shared_task
 
 from shared.messaging import tasks
-from worker.handlers import broker_cancel, broker_modify, broker_orders, reconcile
+from worker.handlers import broker_cancel, broker_modify, broker_orders, broker_reads, reconcile
 from worker.runtime import get_runtime
+
+
+@shared_task(name=tasks.BROKER_READ)
+def read_account(account_id: str, kind: str) -> None:
+    """Ask the broker for an account's positions or funds, for the API (cached in Redis)."""
+    runtime = get_runtime()
+    runtime.run(broker_reads.read_account(runtime, account_id, kind))
 
 
 @shared_task(name=tasks.BROKER_PLACE)
