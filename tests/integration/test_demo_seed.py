@@ -1,0 +1,104 @@
+"""`ordergate seed` (what `make run` runs): a seeded database answers the market and dashboard
+screens with data, and seeding again changes nothing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from tests.helpers import get_ok
+from tests.integration.cli import ordergate
+
+pytestmark = pytest.mark.integration
+
+
+async def _login(client: httpx.AsyncClient, email: str, password: str) -> dict[str, str]:
+    response = await client.post("/api/v1/auth/login",
+                                 json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['access_token']}"}
+
+
+async def _counts(engine: AsyncEngine) -> tuple[int, ...]:
+    async with engine.connect() as conn:
+        return tuple([(await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
+                      for table in ("ticks", "trades", "watchlist_items", "news_articles",
+                                    "orders")])
+
+
+@pytest.fixture(scope="module")
+def seeded() -> dict[str, str]:
+    """Seed once for the module, as fresh demo users."""
+    tag = uuid.uuid4().hex[:8]
+    env = {"DEMO_EMAIL": f"demo-{tag}@example.com", "DEMO2_EMAIL": f"demo2-{tag}@example.com"}
+    result = ordergate("seed", env=env)
+    assert result.returncode == 0, result.stderr
+    return {**env, "stdout": result.stdout}
+
+
+async def test_both_demo_traders_see_holdings_watchlists_and_history(
+    client: httpx.AsyncClient, seeded: dict[str, str],
+) -> None:
+    first = await _login(client, seeded["DEMO_EMAIL"], "demo-password-123")
+    second = await _login(client, seeded["DEMO2_EMAIL"], "demo-password-456")
+
+    for auth, held in ((first, {"AAPL", "MSFT"}), (second, {"NVDA", "TSLA", "KO"})):
+        dashboard = await get_ok(client, auth, "/api/v1/dashboard")
+        exposure = {row["symbol"] for account in dashboard["accounts"]
+                    for row in account["exposure"]}
+        assert exposure == held, dashboard
+        assert (await get_ok(client, auth, "/api/v1/trades"))["items"]
+    lists = (await get_ok(client, first, "/api/v1/watchlists"))["items"]
+    assert sorted(item["name"] for item in lists) == ["Big tech", "India"]
+    india = next(item for item in lists if item["name"] == "India")
+    listed = (await get_ok(client, first, f"/api/v1/watchlists/{india['id']}/items"))["items"]
+    assert [item["symbol"] for item in listed] == ["RELIANCE", "TCS", "INFY", "HDFCBANK"]
+    assert all(item["quote"] is not None for item in listed)
+    orders = (await get_ok(client, first, "/api/v1/orders"))["items"]
+    assert sorted(order["symbol"] for order in orders) == ["AAPL", "MSFT", "NVDA"]
+
+
+async def test_the_market_screens_have_a_day_of_ticks_indices_trending_and_news(
+    client: httpx.AsyncClient, seeded: dict[str, str],
+) -> None:
+    auth = await _login(client, seeded["DEMO_EMAIL"], "demo-password-123")
+
+    tickers = (await get_ok(client, auth, "/api/v1/market/tickers?q=KO"))["items"]
+    ko = next(item for item in tickers if item["symbol"] == "KO")
+    first_at = datetime.fromisoformat(ko["first_tick_at"])
+    last_at = datetime.fromisoformat(ko["last_tick_at"])
+    bars = (await get_ok(client, auth, "/api/v1/market/ohlc?" + str(httpx.QueryParams({
+        "symbol": "KO", "interval": "1h", "start": first_at.isoformat(),
+        "end": (last_at + timedelta(seconds=1)).isoformat()}))))["bars"]
+    gainers = (await get_ok(client, auth, "/api/v1/market/trending?kind=gainers"))["items"]
+    losers = (await get_ok(client, auth, "/api/v1/market/trending?kind=losers"))["items"]
+    active = (await get_ok(client, auth, "/api/v1/market/trending?kind=active"))["items"]
+    indices = {item["code"]: item for item in
+               (await get_ok(client, auth, "/api/v1/market/indices"))["items"]}
+    news = (await get_ok(client, auth, "/api/v1/market/news?symbol=AAPL"))["items"]
+
+    assert ko["tick_count"] >= 4500  # a session at a tick every 5 seconds
+    assert last_at - first_at == timedelta(hours=6, minutes=30)  # New York's session
+    assert len(bars) == 7
+    assert gainers or losers
+    assert active
+    spx: dict[str, Any] = indices["SPX"]
+    assert spx["level"] is not None
+    assert spx["previous_close"] == "5600"  # each name closed at its reference price
+    assert "Apple and Microsoft lead a quiet session" in {item["title"] for item in news}
+
+
+async def test_seeding_again_changes_nothing(engine: AsyncEngine,
+                                             seeded: dict[str, str]) -> None:
+    before = await _counts(engine)
+
+    again = ordergate("seed", env={key: seeded[key] for key in ("DEMO_EMAIL", "DEMO2_EMAIL")})
+
+    assert (again.returncode, again.stdout) == (0, seeded["stdout"])
+    assert await _counts(engine) == before
