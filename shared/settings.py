@@ -152,6 +152,9 @@ class Settings(BaseSettings):
     # Connections of the streams' own pool per API process, apart from DB_POOL_SIZE: streams
     # wait for each other, never for order entry's connections.
     stream_db_pool_size: int = Field(default=5, ge=1)
+    # Longest a stream's read waits for that pool. Longer than DB_POOL_TIMEOUT_SECONDS: a
+    # stream failed fast reconnects (handshake, auth, catch-up), adding to what is queued.
+    stream_db_pool_timeout_seconds: float = Field(default=10.0, gt=0)
 
     # --- Brokers -----------------------------------------------------------------------
     # Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).

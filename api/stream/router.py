@@ -49,9 +49,11 @@ RECONNECT = "internal error; reconnect with last_seq"
 async def lifespan(app: Any) -> AsyncIterator[None]:
     """Start this process's doorbell and quote feed, and end its streams on SIGTERM first."""
     settings = app.state.settings
-    # A pool of their own: a thousand streams polling on a starved loop wait for each other,
-    # never for the connections order entry needs.
-    engine = make_engine(settings, pool_size=settings.stream_db_pool_size)
+    # A pool of their own: a thousand streams polling on a starved loop wait for each other
+    # (longer than a request would: see STREAM_DB_POOL_TIMEOUT_SECONDS), never for the
+    # connections order entry needs.
+    engine = make_engine(settings, pool_size=settings.stream_db_pool_size,
+                         pool_timeout=settings.stream_db_pool_timeout_seconds)
     # Its own client: a blocking XREAD outlasts the app client's publish timeout.
     redis = Redis.from_url(settings.redis_url, socket_timeout=BLOCK_MS / 1000 + 5,
                            socket_connect_timeout=settings.publish_timeout_seconds)

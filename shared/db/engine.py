@@ -22,7 +22,8 @@ def connect_args(settings: Settings) -> dict[str, Any]:
     }
 
 
-def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEngine:
+def make_engine(settings: Settings, *, pool_size: int | None = None,
+                pool_timeout: float | None = None) -> AsyncEngine:
     """Create the async engine for DATABASE_URL with sane pool settings and timeouts."""
     return create_async_engine(
         settings.database_url,
@@ -34,7 +35,7 @@ def make_engine(settings: Settings, *, pool_size: int | None = None) -> AsyncEng
         # pool then discards every connection of the old server.
         pool_pre_ping=False,
         # Waiting long for a connection only builds a queue; fail fast and let callers retry.
-        pool_timeout=settings.db_pool_timeout_seconds,
+        pool_timeout=pool_timeout or settings.db_pool_timeout_seconds,
         pool_recycle=1800,
         connect_args=connect_args(settings),
     )

@@ -330,7 +330,7 @@ async def _drain(connection: ClientConnection) -> tuple[list[dict[str, Any]], in
 async def one_connection_server() -> AsyncIterator[Server]:
     """A server whose streams share one database connection and wait briefly for it."""
     settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
-                        stream_db_pool_size=1, db_pool_timeout_seconds=0.5,
+                        stream_db_pool_size=1, stream_db_pool_timeout_seconds=0.5,
                         stream_heartbeat_seconds=1.0)
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
@@ -369,3 +369,32 @@ async def test_a_stream_whose_database_read_fails_closes_1011_with_one_warning_n
     assert "QueuePool limit" in warning.getMessage()
     if failing == "serving":
         assert user_id in warning.getMessage()
+
+
+@pytest.fixture
+async def patient_server() -> AsyncIterator[Server]:
+    """One stream connection, and requests that give up on their pool after half a second."""
+    settings = Settings(redis_url=os.environ["REDIS_URL"], paper_always_open=True,
+                        stream_db_pool_size=1, db_pool_timeout_seconds=0.5)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    async with _serving(settings, listener) as served:
+        yield served
+
+
+async def test_a_stream_waits_its_turn_for_a_busy_stream_pool_rather_than_failing(
+    patient_server: Server,
+) -> None:
+    server = patient_server
+    services: StreamServices = server.app.state.stream
+    auth, token = await _user(server)
+    async with services.engine.connect() as held:
+        await held.execute(text("SELECT 1"))
+        connection = await _connect(server, token, last_seq=0)
+        # Longer than a request waits for its pool: a stream's reads queue, and reconnecting
+        # (a handshake, an auth, the catch-up again) would only add to what is queued.
+        await asyncio.sleep(1.5)
+    async with connection:
+        order_id = await place(server.http, auth, **RESTING_BUY)
+        assert (await _next(connection, "order"))["order_id"] == order_id
+    assert connection.close_code in {None, 1000}
