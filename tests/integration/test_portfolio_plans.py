@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.repositories import accounts, trades
+from shared.db.repositories import accounts, portfolios, trades
 from tests.helpers import user_id_of
 
 pytestmark = pytest.mark.integration
@@ -81,3 +81,45 @@ async def test_the_trades_page_and_a_positions_history_use_the_journals_indexes(
                if table == "trades" or (index or "").startswith("ix_trades")]
     assert ("ix_trades_account_symbol" in {index for _, index in journal}), history
     assert all(node != "Seq Scan" for node, _ in journal), history
+
+
+async def test_a_portfolios_positions_read_its_orders_and_trades_by_their_indexes(
+    engine: AsyncEngine, auth: dict[str, str],
+) -> None:
+    user_id = user_id_of(auth)
+    portfolio_id = uuid.uuid4()
+    async with engine.begin() as conn:
+        account = await accounts.get_for_user(conn, user_id)
+        assert account is not None
+        await conn.execute(text("INSERT INTO portfolios (id, user_id, name, name_key)"
+                                " VALUES (:id, :user_id, 'plans', 'plans')"),
+                           {"id": portfolio_id, "user_id": user_id})
+        # 20,000 journaled trades, one in ten in the portfolio.
+        await conn.execute(text(
+            "INSERT INTO trades (id, user_id, account_id, symbol, side, quantity, price,"
+            " executed_at, portfolio_id)"
+            " SELECT gen_random_uuid(), :user_id, :account_id, 'AAPL', 'BUY', 1, 10,"
+            " timestamptz '2026-01-01T00:00:00Z' + g * interval '20 minutes',"
+            " CASE WHEN g % 10 = 0 THEN CAST(:portfolio_id AS uuid) END"
+            " FROM generate_series(0, 19999) g"),
+            {"user_id": user_id, "account_id": account["id"], "portfolio_id": portfolio_id})
+        # And 20,000 orders (canceled, so no fills), one in ten in the portfolio.
+        await conn.execute(text(
+            "INSERT INTO orders (id, user_id, account_id, symbol, side, order_type, quantity,"
+            " price, time_in_force, broker, status, portfolio_id)"
+            " SELECT gen_random_uuid(), :user_id, :account_id, 'AAPL', 'BUY', 'LIMIT', 1, 10,"
+            " 'GTC', 'paper', 'CANCELED',"
+            " CASE WHEN g % 10 = 0 THEN CAST(:portfolio_id AS uuid) END"
+            " FROM generate_series(0, 19999) g"),
+            {"user_id": user_id, "account_id": account["id"], "portfolio_id": portfolio_id})
+        await conn.execute(text("ANALYZE trades"))
+        await conn.execute(text("ANALYZE orders"))
+
+    async with engine.connect() as conn:
+        plan = await _plan(conn, lambda c: portfolios.entries(c, user_id, portfolio_id))
+
+    indexes = {index for _, _, index in plan}
+    assert "ix_trades_portfolio" in indexes, plan
+    # The fills branch reads by an index too (here the user's fills, then each one's order).
+    assert all(node != "Seq Scan" for node, table, _ in plan
+               if table in ("trades", "orders", "fills")), plan

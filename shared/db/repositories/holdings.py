@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories.executions import EXECUTIONS, IN_ORDER
+
 HoldingCursor = tuple[str, str]  # (symbol, account id) of the last item of a page
 
 _COLUMNS = ("h.account_id, a.broker, a.currency, h.exchange, h.symbol, h.quantity,"
@@ -32,16 +34,9 @@ async def entries(conn: AsyncConnection, exchange: str, until: datetime,
     it is still unsettled (executed at or after `unsettled_from`)."""
     result = await conn.execute(
         text("SELECT h.user_id, h.account_id, h.portfolio_id, h.symbol, h.side, h.quantity,"
-             " h.price, h.executed_at >= :unsettled_from AS unsettled FROM ("
-             " SELECT f.user_id, f.account_id, o.portfolio_id, f.symbol, f.side, f.quantity,"
-             "  f.price, f.executed_at, f.created_at, f.id"
-             "  FROM fills f JOIN orders o ON o.id = f.order_id"
-             "  WHERE f.executed_at < :until"
-             " UNION ALL"
-             " SELECT user_id, account_id, portfolio_id, symbol, side, quantity, price,"
-             "  executed_at, created_at, id FROM trades WHERE executed_at < :until) h"
+             f" h.price, h.executed_at >= :unsettled_from AS unsettled FROM {EXECUTIONS} h"
              " JOIN instruments i ON i.symbol = h.symbol AND i.exchange = :exchange"
-             " ORDER BY h.account_id, h.symbol, h.executed_at, h.created_at, h.id"),
+             f" WHERE h.executed_at < :until ORDER BY {IN_ORDER}"),
         {"exchange": exchange, "until": until, "unsettled_from": unsettled_from})
     return result.mappings().all()
 

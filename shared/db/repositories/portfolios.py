@@ -16,6 +16,7 @@ from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories import pages
+from shared.db.repositories.executions import EXECUTIONS, IN_ORDER
 from shared.db.repositories.pages import Cursor
 
 COLUMNS = "id, name, description, created_at, updated_at"
@@ -109,17 +110,10 @@ async def entries(conn: AsyncConnection, user_id: uuid.UUID,
     and symbol in the order they executed, each with its charges, its account's broker and
     currency and the symbol's last price (`mark`, null without a quote)."""
     result = await conn.execute(
-        text("SELECT h.*, a.broker, a.currency, q.last AS mark FROM ("
-             " SELECT f.account_id, f.symbol, f.side, f.quantity, f.price,"
-             "  f.commission AS charges, f.executed_at, f.created_at, f.id"
-             "  FROM orders o JOIN fills f ON f.order_id = o.id"
-             "  WHERE o.user_id = :user_id AND o.portfolio_id = :portfolio_id"
-             " UNION ALL"
-             " SELECT account_id, symbol, side, quantity, price,"
-             "  brokerage_charge + mtf_charge, executed_at, created_at, id FROM trades"
-             "  WHERE user_id = :user_id AND portfolio_id = :portfolio_id) h"
+        text(f"SELECT h.*, a.broker, a.currency, q.last AS mark FROM {EXECUTIONS} h"
              " JOIN accounts a ON a.id = h.account_id"
              " LEFT JOIN quotes q ON q.symbol = h.symbol"
-             " ORDER BY h.account_id, h.symbol, h.executed_at, h.created_at, h.id"),
+             " WHERE h.user_id = :user_id AND h.portfolio_id = :portfolio_id"
+             f" ORDER BY {IN_ORDER}"),
         {"user_id": user_id, "portfolio_id": portfolio_id})
     return result.mappings().all()

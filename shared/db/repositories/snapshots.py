@@ -10,6 +10,8 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.db.repositories.executions import EXECUTIONS, IN_ORDER
+
 _NAMES = ("user_id", "account_id", "portfolio_id", "currency", "cash", "equity",
           "market_value", "realized_pnl", "unrealized_pnl")
 
@@ -34,15 +36,9 @@ async def portfolio_entries(conn: AsyncConnection) -> Sequence[RowMapping]:
     account and symbol in the order they executed, with the owner, the account's currency
     and the symbol's last price (`mark`)."""
     result = await conn.execute(text(
-        "SELECT h.*, a.user_id, a.currency, q.last AS mark FROM ("
-        " SELECT o.portfolio_id, f.account_id, f.symbol, f.side, f.quantity, f.price,"
-        "  f.executed_at, f.created_at, f.id"
-        "  FROM orders o JOIN fills f ON f.order_id = o.id WHERE o.portfolio_id IS NOT NULL"
-        " UNION ALL"
-        " SELECT portfolio_id, account_id, symbol, side, quantity, price, executed_at,"
-        "  created_at, id FROM trades WHERE portfolio_id IS NOT NULL) h"
+        f"SELECT h.*, a.currency, q.last AS mark FROM {EXECUTIONS} h"
         " JOIN accounts a ON a.id = h.account_id LEFT JOIN quotes q ON q.symbol = h.symbol"
-        " ORDER BY h.portfolio_id, h.account_id, h.symbol, h.executed_at, h.created_at, h.id"))
+        f" WHERE h.portfolio_id IS NOT NULL ORDER BY h.portfolio_id, {IN_ORDER}"))
     return result.mappings().all()
 
 
