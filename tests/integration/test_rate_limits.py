@@ -7,16 +7,25 @@ so that budgets counted by earlier tests (or runs) in the shared Redis never get
 from __future__ import annotations
 
 import asyncio
+import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from limits import parse
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from redis.asyncio import ConnectionPool
 
 from api.main import create_app
+from api.ratelimit import API, KEY_PREFIX, Limiter
+from scripts import devstack
 from shared.settings import Settings
 from tests.helpers import PASSWORD
 
@@ -220,3 +229,63 @@ async def test_with_redis_down_logins_and_sign_ups_are_refused_and_reads_go_on(
         assert answer.headers["retry-after"] == "1"
     assert account.status_code == 200, account.text
     assert "ratelimit-limit" not in account.headers
+
+
+async def test_a_budget_is_counted_as_the_limits_library_counts_it() -> None:
+    """One round trip per check, and still limits' moving window: the library's own reader
+    sees what the API counted, and the API sees what the library counted."""
+    settings = Settings().model_copy(update={"rate_limit_api": "5/minute"})
+    limiter = Limiter(settings)
+    url = settings.rate_limit_storage_url or settings.redis_url
+    pool: Any = ConnectionPool.from_url(url)  # closed below; limits types it loosely
+    library = MovingWindowRateLimiter(RedisStorage(f"async+{url}", implementation="redispy",
+                                                   key_prefix=KEY_PREFIX,
+                                                   connection_pool=pool))
+    item, ours, theirs = parse("5/minute"), uuid.uuid4().hex, uuid.uuid4().hex
+    try:
+        verdicts = [await limiter.hit(API, ours) for _ in range(6)]
+        assert [(v.allowed, v.remaining) for v in verdicts if v is not None] == [
+            (True, 4), (True, 3), (True, 2), (True, 1), (True, 0), (False, 0)]
+        assert all(1 <= v.reset_seconds <= 60 for v in verdicts if v is not None)
+        assert (await library.get_window_stats(item, "api", ours)).remaining == 0
+        assert not await library.test(item, "api", ours)
+
+        assert await library.hit(item, "api", theirs)
+        assert await library.hit(item, "api", theirs)
+        after = await limiter.hit(API, theirs)
+        assert after is not None
+        assert (after.allowed, after.remaining) == (True, 2)
+    finally:
+        await limiter.aclose()
+        await pool.disconnect()
+
+
+async def test_a_redis_that_never_saw_the_scripts_counts_from_the_first_request(
+    tmp_path: Path,
+) -> None:
+    """The checks run the library's scripts by their digest; a fresh (or restarted) Redis has
+    none loaded, so the first check loads them and is still counted exactly once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen(
+        [str(devstack.redis_server_binary()), "--port", str(port), "--bind", "127.0.0.1",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    limiter = Limiter(Settings().model_copy(update={
+        "rate_limit_storage_url": f"redis://127.0.0.1:{port}/0", "rate_limit_api": "3/minute"}))
+    try:
+        first = None
+        for _ in range(100):  # until the server listens: fail-open budgets answer None
+            first = await limiter.hit(API, "fresh")
+            if first is not None:
+                break
+            await asyncio.sleep(0.05)
+        later = [await limiter.hit(API, "fresh") for _ in range(3)]
+        assert first is not None
+        assert [(v.allowed, v.remaining) for v in [first, *later] if v is not None] == [
+            (True, 2), (True, 1), (True, 0), (False, 0)]
+    finally:
+        await limiter.aclose()
+        server.terminate()
+        server.wait(10)
