@@ -12,6 +12,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, WebSocket, WebSocketDisconnect
 from redis.asyncio import Redis
 from sse_starlette import EventSourceResponse
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
 
 from api.errors import ApiError, unauthenticated
 from api.stream import messages
@@ -249,8 +251,25 @@ async def stream_sse(
     if symbols:
         reply = await session.subscribe([s.strip().upper() for s in symbols.split(",")])
         session.offer(reply)
-    return EventSourceResponse(_sse_events(session),
-                               send_timeout=services.settings.stream_send_timeout_seconds)
+    return _Events(session, services.settings.stream_send_timeout_seconds)
+
+
+class _Events(EventSourceResponse):
+    """A session's events; a client that takes none for the send timeout is cut off with one
+    warning line, as a WebSocket's slow consumer is: sse-starlette raises SendTimeoutError,
+    which reached the server as an unhandled error with its traceback."""
+
+    def __init__(self, session: Session, send_timeout: float) -> None:
+        super().__init__(_sse_events(session), send_timeout=send_timeout)
+        self._user_id = session.user_id
+        self._send_timeout = send_timeout
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except* SendTimeoutError:
+            log.warning("SSE stream of user %s closed: slow consumer: an event waited more"
+                        " than %g s to be sent", self._user_id, self._send_timeout)
 
 
 async def _sse_events(session: Session) -> AsyncIterator[dict[str, str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,12 +16,15 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import Message, Scope
 
+from api.main import create_app
 from api.stream.doorbell import QuoteFeed
 from api.stream.reader import Readers
 from api.stream.service import Session, StreamServices
 from shared.messaging.publish import user_stream_key
-from tests.helpers import new_instrument, place, set_quote
+from shared.settings import Settings
+from tests.helpers import new_instrument, place, register_and_login, set_quote
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +146,48 @@ def _log_reads(engine: AsyncEngine, user_id: uuid.UUID) -> Iterator[list[str]]:
         yield reads
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", counted)
+
+
+@pytest.fixture
+def impatient_app() -> FastAPI:
+    """Made before the test (its logging setup would drop caplog's handler within it)."""
+    return create_app(Settings(stream_send_timeout_seconds=0.5))
+
+
+async def test_a_slow_sse_client_is_cut_off_with_one_warning_and_no_traceback(
+    impatient_app: FastAPI, caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = impatient_app
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            token = (await register_and_login(http))["Authorization"].removeprefix("Bearer ")
+        arrived: list[Message] = [{"type": "http.request", "body": b"", "more_body": False}]
+        sent: list[Message] = []
+
+        async def receive() -> Message:
+            if arrived:
+                return arrived.pop()
+            await asyncio.Event().wait()  # the client never hangs up
+            raise AssertionError("unreachable")
+
+        async def send(message: Message) -> None:
+            sent.append(message)
+            if message["type"] == "http.response.body" and message.get("body"):
+                await asyncio.Event().wait()  # it stopped reading after its first event
+
+        scope: Scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                        "method": "GET", "scheme": "http", "path": "/api/v1/stream/sse",
+                        "raw_path": b"/api/v1/stream/sse", "root_path": "",
+                        "query_string": f"token={token}&symbols=AAPL".encode(),
+                        "headers": [(b"host", b"testserver")],
+                        "client": ("127.0.0.1", 50000), "server": ("testserver", 80)}
+        with caplog.at_level(logging.INFO):
+            async with asyncio.timeout(30):
+                await app(scope, receive, send)  # ends: no exception for the server
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 200
+    assert [r.getMessage() for r in caplog.records
+            if r.exc_info or r.levelno >= logging.ERROR] == []
+    [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert "slow consumer" in warning.getMessage()
