@@ -17,6 +17,7 @@ from shared.messaging import heartbeat
 from shared.messaging.queues import QUEUES
 from tests.helpers import PASSWORD
 from tests.integration.cli import json_of, one_line_failure, ordergate
+from tests.integration.fresh_database import fresh_database
 
 pytestmark = pytest.mark.integration
 
@@ -232,9 +233,12 @@ def test_a_refused_setting_is_exit_4_naming_it() -> None:
 def test_seed_creates_the_demo_trader_its_portfolios_and_orders_once() -> None:
     email = f"demo-{uuid.uuid4().hex[:8]}@example.com"
 
-    first = ordergate("seed", env={"DEMO_EMAIL": email})
-    again = ordergate("seed", env={"DEMO_EMAIL": email})
-    orders = ordergate("orders", "list", "--user", email, "--json")
+    # A database of its own: the seed's demo ticks would be counted by other tests.
+    with fresh_database() as url:
+        env = {"DEMO_EMAIL": email, "DATABASE_URL": url}
+        first = ordergate("seed", env=env)
+        again = ordergate("seed", env=env)
+        orders = ordergate("orders", "list", "--user", email, "--json", env=env)
 
     assert first.returncode == 0, first.stderr
     assert first.stdout.startswith(f"login {email} / ")
