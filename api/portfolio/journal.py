@@ -183,7 +183,8 @@ MAX_REPORTED = 100  # bad rows named in one answer
 
 async def import_tradebook(conn: AsyncConnection, user_id: uuid.UUID,
                            account_id: uuid.UUID | None, lines: Iterable[str],
-                           now: datetime) -> dict[str, Any]:
+                           now: datetime, *,
+                           portfolio_id: uuid.UUID | None = None) -> dict[str, Any]:
     """Journal a Zerodha tradebook's trades in the account, all or none: any bad row is a
     422 naming every bad line, and nothing is imported. A trade id the account already has
     is left as it is, so importing a file again changes nothing."""
@@ -209,7 +210,8 @@ async def import_tradebook(conn: AsyncConnection, user_id: uuid.UUID,
     added = await trades.insert_many(conn, user_id, account["id"], [
         {"symbol": row.symbol, "side": row.side.value, "quantity": row.quantity,
          "price": row.price, "executed_at": row.executed_at, "brokerage_charge": ZERO,
-         "mtf_charge": ZERO, "type": row.type, "notes": None, "external_id": row.trade_id}
+         "mtf_charge": ZERO, "type": row.type, "notes": None, "external_id": row.trade_id,
+         "portfolio_id": portfolio_id}
         for row in good])
     touched = {row["symbol"] for row in added}
     await rebook(conn, [(account["id"], user_id, symbol) for symbol in touched],

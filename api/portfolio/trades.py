@@ -13,7 +13,7 @@ from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.errors import ApiError, header_field
 from api.pages import Limit, PageCursor
 from api.paths import TRADE_ID
-from api.portfolio import journal
+from api.portfolio import books, journal
 from api.portfolio.schemas import TradebookImported, TradeIn, TradeOut, TradePage
 from api.query import IsoDatetime
 from api.responses import MALFORMED_BODY, READ, SCOPED, Responses
@@ -23,7 +23,7 @@ router = APIRouter(prefix="/trades", tags=["trades journal"])
 
 _NOT_FOUND: Responses = {
     404: {"description": "no such trade among yours (another user's is not found either), or "
-                         "an `account_id` that is not yours"},
+                         "an `account_id` (on the import, a `portfolio_id`) that is not yours"},
 }
 _INVALID: Responses = {
     422: {"description": "a field is invalid (`details.field`): quantity or price not "
@@ -63,6 +63,9 @@ async def import_tradebook(
     account_id: Annotated[uuid.UUID | None, Query(
         description="the account the trades book in (its currency must be theirs); default: "
                     "your paper account")] = None,
+    portfolio_id: Annotated[uuid.UUID | None, Query(
+        description="one of your portfolios the trades roll up under (another user's is not "
+                    "found: 404)")] = None,
 ) -> JSONResponse:
     """Import a Zerodha tradebook into the journal, all of it or nothing. A trade whose
     `trade_id` the account already has is left as it is: importing a file again changes
@@ -79,9 +82,12 @@ async def import_tradebook(
         raise ApiError(422, f"the file is not UTF-8 (byte {error.start})",
                        code="invalid_tradebook", details={"bad_rows": []}) from None
     async with engine.begin() as conn:
+        if portfolio_id is not None:
+            await books.owned(conn, principal.user_id, str(portfolio_id))
         summary = await journal.import_tradebook(conn, principal.user_id, account_id,
                                                  io.StringIO(text, newline=""),
-                                                 clock_from(settings).now())
+                                                 clock_from(settings).now(),
+                                                 portfolio_id=portfolio_id)
     return JSONResponse(summary)
 
 

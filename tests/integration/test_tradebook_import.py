@@ -183,3 +183,25 @@ async def test_ordergate_import_tradebook_refuses_an_unknown_user_or_anothers_ac
     assert one_line_failure(foreign, 1) == (
         f"ordergate: account {zerodha} not found for {email}")
     assert (await get_ok(client, other, "/api/v1/trades"))["items"] == []
+
+
+async def test_an_import_may_name_one_of_your_portfolios(
+    client: httpx.AsyncClient, auth: dict[str, str], zerodha: uuid.UUID,
+) -> None:
+    portfolio = (await client.post("/api/v1/portfolios", json={"name": "Kite"},
+                                   headers=auth)).json()
+    theirs = (await client.post("/api/v1/portfolios", json={"name": "Theirs"},
+                                headers=await register_and_login(client))).json()
+    body = (FIXTURES / "tradebook.csv").read_bytes()
+
+    foreign = await client.post(IMPORT, content=body, headers={**auth, **CSV}, params={
+        "account_id": str(zerodha), "portfolio_id": theirs["id"]})
+    imported = await client.post(IMPORT, content=body, headers={**auth, **CSV}, params={
+        "account_id": str(zerodha), "portfolio_id": portfolio["id"]})
+
+    assert foreign.status_code == 404, foreign.text
+    assert foreign.json()["error"]["details"]["field"] == "portfolio_id"
+    assert imported.json()["imported"] == 5, imported.text
+    held = (await get_ok(client, auth, f"/api/v1/portfolios/{portfolio['id']}"))["positions"]
+    assert {p["symbol"]: p["quantity"] for p in held} == {"INFY": "9", "TCS": "2",
+                                                          "RELIANCE": "1"}

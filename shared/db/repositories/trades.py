@@ -49,16 +49,18 @@ async def insert_many(conn: AsyncConnection, user_id: uuid.UUID, account_id: uui
     has are skipped. Returns the ones added."""
     if not rows:
         return []
-    names = (*_FIELDS[1:], "external_id")
+    names = (*_FIELDS[1:], "external_id", "portfolio_id")
     columns = {name: [row[name] for row in rows] for name in names}
     result = await conn.execute(
         text("INSERT INTO trades (id, user_id, account_id, source, symbol, side, quantity,"
-             " price, executed_at, brokerage_charge, mtf_charge, type, notes, external_id)"
+             " price, executed_at, brokerage_charge, mtf_charge, type, notes, external_id,"
+             " portfolio_id)"
              " SELECT gen_random_uuid(), :user_id, :account_id, 'tradebook', r.* FROM unnest("
              " CAST(:symbol AS text[]), CAST(:side AS text[]), CAST(:quantity AS numeric[]),"
              " CAST(:price AS numeric[]), CAST(:executed_at AS timestamptz[]),"
              " CAST(:brokerage_charge AS numeric[]), CAST(:mtf_charge AS numeric[]),"
-             " CAST(:type AS text[]), CAST(:notes AS text[]), CAST(:external_id AS text[]))"
+             " CAST(:type AS text[]), CAST(:notes AS text[]), CAST(:external_id AS text[]),"
+             " CAST(:portfolio_id AS uuid[]))"
              " AS r ON CONFLICT (account_id, external_id) DO NOTHING"
              f" RETURNING {COLUMNS}"),
         {"user_id": user_id, "account_id": account_id, **columns})
