@@ -213,7 +213,8 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
         new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint,
                                settings, cleared.expire_at)
         try:
-            row = await _insert(conn, new)
+            async with books.refusing_deleted(new.portfolio_id):
+                row = await _insert(conn, new)
         except IntegrityError as exc:
             return await _on_conflict(conn, exc, new), True
     if row is None:

@@ -9,10 +9,13 @@ portfolio's P&L is built from them.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import RowMapping
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.accounts.router import position_view
@@ -35,6 +38,28 @@ from shared.messaging.order_view import json_value
 _SUMMED = ("market_value", "realized_pnl", "unrealized_pnl", "total_pnl", "charges")
 
 
+# The composite foreign keys by which orders and trades name a portfolio (migration 0020).
+_NAMING_KEYS = frozenset({"fk_orders_user_id_portfolios", "fk_trades_user_id_portfolios"})
+
+
+@asynccontextmanager
+async def refusing_deleted(portfolio_id: uuid.UUID | None) -> AsyncIterator[None]:
+    """Answer a write naming a portfolio deleted after it was checked (its insert waited for
+    the delete's lock, then failed the foreign key) as for an unknown one, not a 500."""
+    try:
+        yield
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
+        if constraint in _NAMING_KEYS:
+            raise _unknown(portfolio_id) from None
+        raise
+
+
+def _unknown(portfolio_id: uuid.UUID | None) -> InvalidOrder:
+    return InvalidOrder(f"portfolio {portfolio_id} is not one of your portfolios",
+                        code="unknown_portfolio", details={"field": "portfolio_id"})
+
+
 def parse_id(raw_id: str) -> uuid.UUID:
     """The portfolio id of a path; one that is not a UUID names no portfolio of yours (404)."""
     try:
@@ -50,8 +75,7 @@ async def owned_id(conn: AsyncConnection, user_id: uuid.UUID,
     if portfolio_id is None:
         return None
     if await portfolios.get(conn, user_id, portfolio_id) is None:
-        raise InvalidOrder(f"portfolio {portfolio_id} is not one of your portfolios",
-                           code="unknown_portfolio", details={"field": "portfolio_id"})
+        raise _unknown(portfolio_id)
     return portfolio_id
 
 

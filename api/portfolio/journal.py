@@ -124,7 +124,9 @@ async def rebook(conn: AsyncConnection, books: Iterable[Book],
 async def create(conn: AsyncConnection, user_id: uuid.UUID, body: TradeIn,
                  now: datetime) -> dict[str, Any]:
     """Journal a trade and book it."""
-    row = await trades.insert(conn, user_id, await _fields(conn, user_id, body, now))
+    fields = await _fields(conn, user_id, body, now)
+    async with books.refusing_deleted(body.portfolio_id):
+        row = await trades.insert(conn, user_id, fields)
     await rebook(conn, [(row["account_id"], user_id, row["symbol"])],
                  [(row["account_id"], trade_cash(as_trade(row)))])
     return trade_out(row)
@@ -145,7 +147,9 @@ async def replace(conn: AsyncConnection, user_id: uuid.UUID, raw_id: str, body: 
     old = await trades.get_owned(conn, user_id, trade_id, lock=True)
     if old is None:
         raise _not_found(raw_id)
-    new = await trades.replace(conn, user_id, trade_id, await _fields(conn, user_id, body, now))
+    fields = await _fields(conn, user_id, body, now)
+    async with books.refusing_deleted(body.portfolio_id):
+        new = await trades.replace(conn, user_id, trade_id, fields)
     await rebook(conn, [(old["account_id"], user_id, old["symbol"]),
                         (new["account_id"], user_id, new["symbol"])],
                  [(old["account_id"], -trade_cash(as_trade(old))),
@@ -207,17 +211,24 @@ async def import_tradebook(conn: AsyncConnection, user_id: uuid.UUID,
                            code="invalid_tradebook", details={"bad_rows": [
                                {"line": row.line, "reason": row.reason}
                                for row in bad[:MAX_REPORTED]]})
-    added = await trades.insert_many(conn, user_id, account["id"], [
-        {"symbol": row.symbol, "side": row.side.value, "quantity": row.quantity,
-         "price": row.price, "executed_at": row.executed_at, "brokerage_charge": ZERO,
-         "mtf_charge": ZERO, "type": row.type, "notes": None, "external_id": row.trade_id,
-         "portfolio_id": portfolio_id}
-        for row in good])
+    async with books.refusing_deleted(portfolio_id):
+        added = await _insert_imported(conn, user_id, account["id"], good, portfolio_id)
     touched = {row["symbol"] for row in added}
     await rebook(conn, [(account["id"], user_id, symbol) for symbol in touched],
                  [(account["id"], trade_cash(as_trade(row))) for row in added])
     return {"account_id": str(account["id"]), "trades": len(good), "imported": len(added),
             "already_journaled": len(good) - len(added)}
+
+
+async def _insert_imported(conn: AsyncConnection, user_id: uuid.UUID, account_id: uuid.UUID,
+                           good: Sequence[TradebookRow],
+                           portfolio_id: uuid.UUID | None) -> Sequence[RowMapping]:
+    return await trades.insert_many(conn, user_id, account_id, [
+        {"symbol": row.symbol, "side": row.side.value, "quantity": row.quantity,
+         "price": row.price, "executed_at": row.executed_at, "brokerage_charge": ZERO,
+         "mtf_charge": ZERO, "type": row.type, "notes": None, "external_id": row.trade_id,
+         "portfolio_id": portfolio_id}
+        for row in good])
 
 
 def _refusal(row: TradebookRow, instrument: RowMapping | None, currency: str,

@@ -3,12 +3,15 @@ deletion, and the positions and P&L of the orders and journaled trades that name
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from decimal import Decimal
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.helpers import register_and_login
 from tests.integration.ending import (  # noqa: F401 - the fixtures
@@ -227,3 +230,31 @@ async def test_the_exits_a_bracket_opens_roll_up_under_its_portfolio(
 
     assert shown["status"] == "FILLED"
     assert [leg["portfolio_id"] for leg in shown["legs"]] == [portfolio["id"]] * 2
+
+
+@pytest.mark.parametrize(("path", "body"), [
+    ("/api/v1/orders", {"symbol": "AAPL", "side": "BUY", "order_type": "LIMIT",
+                        "quantity": "1", "price": "100"}),
+    ("/api/v1/trades", {"symbol": "AAPL", "side": "BUY", "quantity": "1", "price": "100",
+                        "executed_at": DAY}),
+])
+async def test_a_portfolio_deleted_while_an_order_or_trade_names_it_is_a_422_not_a_500(
+    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine, path: str,
+    body: dict[str, Any],
+) -> None:
+    portfolio = await create(client, auth, "Going")
+    async with engine.connect() as conn:
+        deleting = await conn.begin()
+        await conn.execute(text("DELETE FROM portfolios WHERE id = :id"),
+                           {"id": portfolio["id"]})
+        # The request finds the portfolio (the delete is not committed), then its insert waits
+        # for the deleted row's lock and fails its foreign key once the delete commits.
+        request = asyncio.ensure_future(client.post(
+            path, json={**body, "portfolio_id": portfolio["id"]}, headers=auth))
+        await asyncio.sleep(0.5)
+        await deleting.commit()
+    response = await request
+
+    assert error(response, 422, "unknown_portfolio")["details"]["field"] == "portfolio_id"
+    assert (await get_ok(client, auth, "/api/v1/orders"))["items"] == []
+    assert (await get_ok(client, auth, "/api/v1/trades"))["items"] == []
