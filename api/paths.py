@@ -39,4 +39,7 @@ def uuid_segment(name: str) -> str:
 ORDER_ID: Final = uuid_segment("order_id")
 TRADE_ID: Final = uuid_segment("trade_id")
 USER_ID: Final = uuid_segment("user_id")
+KEY_ID: Final = uuid_segment("key_id")
+WATCHLIST_ID: Final = uuid_segment("watchlist_id")
+CONNECTION_ID: Final = uuid_segment("connection_id")
 PORTFOLIO_ID: Final = uuid_segment("portfolio_id")

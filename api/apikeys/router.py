@@ -12,6 +12,7 @@ from api.apikeys import service
 from api.apikeys.schemas import ApiKeyOut, CreateApiKey, CreatedApiKey
 from api.audit import WhoDep
 from api.deps import ClockDep, EngineDep, PrincipalDep, SettingsDep, login_only
+from api.paths import KEY_ID
 from api.responses import LOGIN_ONLY, READ, Responses
 from shared.domain.audit import Action
 
@@ -48,14 +49,14 @@ async def list_api_keys(principal: PrincipalDep, engine: EngineDep) -> list[ApiK
         return await service.list_for(conn, principal.user_id)
 
 
-@router.get("/{key_id}", response_model=ApiKeyOut, responses={**READ, **_NOT_FOUND})
+@router.get(f"/{KEY_ID}", response_model=ApiKeyOut, responses={**READ, **_NOT_FOUND})
 async def get_api_key(key_id: str, principal: PrincipalDep, engine: EngineDep) -> ApiKeyOut:
     """Return one of your API keys, without its secret."""
     async with engine.connect() as conn:
         return await service.get(conn, principal.user_id, key_id)
 
 
-@router.delete("/{key_id}", status_code=204, response_class=Response,
+@router.delete(f"/{KEY_ID}", status_code=204, response_class=Response,
                dependencies=[login_only()], responses={**LOGIN_ONLY, **_NOT_FOUND})
 async def delete_api_key(key_id: str, principal: PrincipalDep, who: WhoDep,
                          engine: EngineDep) -> Response:

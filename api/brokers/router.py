@@ -12,6 +12,7 @@ from api.audit import Who, WhoDep
 from api.brokers import service
 from api.brokers.schemas import BrokerName, ConnectionOut, ConnectRequest, RefreshRequest
 from api.deps import EngineDep, PrincipalDep, SettingsDep
+from api.paths import CONNECTION_ID
 from shared.brokers.types import SessionExpired
 from shared.db.repositories import connections
 from shared.domain.audit import Action
@@ -75,7 +76,7 @@ async def list_at_broker(broker: BrokerName, principal: PrincipalDep, engine: En
     return [service.view(row, settings) for row in rows]
 
 
-@router.get("/{broker}/connections/{connection_id}", response_model=ConnectionOut,
+@router.get(f"/{{broker}}/connections/{CONNECTION_ID}", response_model=ConnectionOut,
             responses={**_AUTH, **_NOT_FOUND})
 async def get_connection(broker: BrokerName, connection_id: str, principal: PrincipalDep,
                          engine: EngineDep, settings: SettingsDep) -> ConnectionOut:
@@ -86,7 +87,7 @@ async def get_connection(broker: BrokerName, connection_id: str, principal: Prin
     return service.view(row, settings)
 
 
-@router.delete("/{broker}/connections/{connection_id}", status_code=204,
+@router.delete(f"/{{broker}}/connections/{CONNECTION_ID}", status_code=204,
                response_class=Response,
                responses={**_AUTH, **_NOT_FOUND,
                           409: {"description": "orders on this connection are still open "
@@ -101,7 +102,7 @@ async def disconnect(broker: BrokerName, connection_id: str, principal: Principa
     return Response(status_code=204)
 
 
-@router.post("/{broker}/connections/{connection_id}/refresh", response_model=ConnectionOut,
+@router.post(f"/{{broker}}/connections/{CONNECTION_ID}/refresh", response_model=ConnectionOut,
              responses={**_AUTH, **_NOT_FOUND, **_AT_BROKER,
                         409: {"description": "the broker wants a new login "
                                              "(code `connection_expired`)"}})

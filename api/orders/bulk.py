@@ -35,6 +35,7 @@ from api.orders.bulk_schemas import (
 from api.orders.cancels import Edges, cancel_each, cancel_item
 from api.orders.placer import Placer, PlacerDep
 from api.orders.schemas import PlaceOrder
+from api.paths import ORDER_ID
 from api.responses import PLACEMENT
 from shared.db.repositories import accounts, order_events, orders
 from shared.domain.audit import Action
@@ -153,7 +154,7 @@ def _item(raw: Any) -> PlaceOrder:
     return body
 
 
-@router.get("/orders/{order_id}/events", response_model=OrderEventPage,
+@router.get(f"/orders/{ORDER_ID}/events", response_model=OrderEventPage,
             responses={**_AUTH, 404: {"description": "no such order for this user"},
                        422: {"description": "a query parameter is invalid; `details.field` "
                                             "names it"}})

@@ -215,7 +215,7 @@ def _fill_page(rows: Sequence[RowMapping], limit: int | None) -> dict[str, Any]:
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/orders/{order_id}/fills", response_model=FillPage, responses=_ERRORS)
+@router.get(f"/orders/{ORDER_ID}/fills", response_model=FillPage, responses=_ERRORS)
 async def order_fills(order_id: str, principal: PrincipalDep, engine: EngineDep) -> Response:
     """List the fills of one of your orders."""
     oid = _order_id(order_id)

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Response
 
 from api.deps import EngineDep, PrincipalDep, SettingsDep
 from api.pages import Limit, PageCursor
+from api.paths import WATCHLIST_ID
 from api.responses import SCOPED, Responses
 from api.watchlists import service
 from api.watchlists.schemas import (
@@ -53,7 +54,7 @@ async def list_watchlists(principal: PrincipalDep, engine: EngineDep, limit: Lim
         return await service.list_page(conn, principal.user_id, limit, cursor)
 
 
-@router.get("/{watchlist_id}", response_model=WatchlistOut, responses={**SCOPED, **_NOT_FOUND})
+@router.get(f"/{WATCHLIST_ID}", response_model=WatchlistOut, responses={**SCOPED, **_NOT_FOUND})
 async def get_watchlist(watchlist_id: str, principal: PrincipalDep,
                         engine: EngineDep) -> WatchlistOut:
     """Return one of your watchlists, with how many symbols it lists."""
@@ -61,7 +62,7 @@ async def get_watchlist(watchlist_id: str, principal: PrincipalDep,
         return await service.get(conn, principal.user_id, watchlist_id)
 
 
-@router.patch("/{watchlist_id}", response_model=WatchlistOut,
+@router.patch(f"/{WATCHLIST_ID}", response_model=WatchlistOut,
               responses={**SCOPED, **_NOT_FOUND, **_NAME,
                          400: {"description": "malformed JSON, or a key given twice"}})
 async def rename_watchlist(watchlist_id: str, body: RenameWatchlist, principal: PrincipalDep,
@@ -71,7 +72,7 @@ async def rename_watchlist(watchlist_id: str, body: RenameWatchlist, principal: 
         return await service.rename(conn, principal.user_id, watchlist_id, body.name)
 
 
-@router.delete("/{watchlist_id}", status_code=204, response_class=Response,
+@router.delete(f"/{WATCHLIST_ID}", status_code=204, response_class=Response,
                responses={**SCOPED, **_NOT_FOUND})
 async def delete_watchlist(watchlist_id: str, principal: PrincipalDep,
                            engine: EngineDep) -> Response:
@@ -81,7 +82,7 @@ async def delete_watchlist(watchlist_id: str, principal: PrincipalDep,
     return Response(status_code=204)
 
 
-@router.get("/{watchlist_id}/items", response_model=ItemPage,
+@router.get(f"/{WATCHLIST_ID}/items", response_model=ItemPage,
             responses={**SCOPED, **_NOT_FOUND, **_PAGE})
 async def list_items(watchlist_id: str, principal: PrincipalDep, engine: EngineDep,
                      limit: Limit = 100, cursor: PageCursor = None) -> ItemPage:
@@ -91,7 +92,7 @@ async def list_items(watchlist_id: str, principal: PrincipalDep, engine: EngineD
 
 
 @router.post(
-    "/{watchlist_id}/items", status_code=201, response_model=ItemOut,
+    f"/{WATCHLIST_ID}/items", status_code=201, response_model=ItemOut,
     responses={**SCOPED, **_NOT_FOUND,
                400: {"description": "malformed JSON, or a key given twice"},
                409: {"description": "the symbol is already in this watchlist"
@@ -107,7 +108,7 @@ async def add_item(watchlist_id: str, body: AddItem, principal: PrincipalDep,
                                       body.symbol)
 
 
-@router.delete("/{watchlist_id}/items/{symbol}", status_code=204, response_class=Response,
+@router.delete(f"/{WATCHLIST_ID}/items/{{symbol}}", status_code=204, response_class=Response,
                responses={**SCOPED, 404: {"description": "no such watchlist among yours, or"
                                                         " the symbol is not in it"}})
 async def remove_item(watchlist_id: str, symbol: str, principal: PrincipalDep,
@@ -118,7 +119,7 @@ async def remove_item(watchlist_id: str, symbol: str, principal: PrincipalDep,
     return Response(status_code=204)
 
 
-@router.put("/{watchlist_id}/order", status_code=204, response_class=Response,
+@router.put(f"/{WATCHLIST_ID}/order", status_code=204, response_class=Response,
             responses={**SCOPED, **_NOT_FOUND,
                        400: {"description": "malformed JSON, or a key given twice"},
                        422: {"description": "`symbols` does not name each listed symbol"

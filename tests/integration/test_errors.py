@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -98,3 +99,41 @@ async def test_every_error_about_a_header_names_it_as_header_dot_its_name(
                             ("header.Idempotency-Key", reused_cash),
                             ("header.Content-Type", not_json)]:
         assert response.json()["error"]["details"]["field"] == field, response.text
+
+
+def _filled(path: str, operation: dict[str, Any], bad_id: str) -> str:
+    """`path` with every id parameter `bad_id` and the others a value they take."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] != "path":
+            continue
+        name, schema = parameter["name"], parameter.get("schema", {})
+        if name.endswith("_id"):
+            value = bad_id
+        elif "enum" in schema or "$ref" in schema or "anyOf" in schema:
+            value = "paper"  # the broker enums all take it
+        else:
+            value = "AAPL"
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
+async def test_an_id_in_any_path_that_is_no_uuid_is_a_404_whatever_the_body(
+    client: httpx.AsyncClient, auth: dict[str, str],
+) -> None:
+    """Every route of an id takes only a UUID in its 8-4-4-4-12 form: anything else names no
+    route, so it is a 404 before the body (here an unknown field) or a header is read."""
+    schema = (await client.get("/openapi.json")).json()
+    checked = set()
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if not any(p["in"] == "path" and p["name"].endswith("_id")
+                       for p in operation.get("parameters", [])):
+                continue
+            for bad in ("not-a-uuid", uuid.uuid4().hex, f"{uuid.uuid4()}0"):
+                response = await client.request(method.upper(), _filled(path, operation, bad),
+                                                json={"no_such_field": 1}, headers=auth)
+                assert response.status_code == 404, (method, path, bad, response.text)
+                assert response.json()["error"]["code"] == "not_found", (method, path, bad)
+            checked.add(path)
+    assert {"/api/v1/orders/{order_id}", "/api/v1/watchlists/{watchlist_id}",
+            "/api/v1/api-keys/{key_id}"} <= checked
