@@ -117,6 +117,11 @@ class Session:
         services.drain.opened(session)
         return session
 
+    @property
+    def queued(self) -> int:
+        """Messages waiting for the client."""
+        return self._outbox.qsize()
+
     def offer(self, message: dict[str, Any]) -> None:
         """Queue a message that cannot wait (a quote, a reply); a full queue ends the stream."""
         try:
@@ -176,6 +181,10 @@ class Session:
     def take(self, rows: Sequence[RowMapping], books: list[dict[str, Any]]) -> None:
         """Queue a batch the reader read: the events after the cursor and, when there were
         any, the snapshots after them; with no room for them, go back to reading alone."""
+        if self._alone.is_set():
+            # Sent back to read alone (or stopped): a later batch taken now would leave a
+            # gap where the one it had no room for was.
+            return
         fresh = [row for row in rows if row["seq"] > self.cursor]
         if not fresh:
             return

@@ -20,7 +20,8 @@ from starlette.types import Message, Scope
 
 from api.main import create_app
 from api.stream.doorbell import QuoteFeed
-from api.stream.reader import Readers
+from api.stream.messages import heartbeat
+from api.stream.reader import Readers, read_log
 from api.stream.service import Session, StreamServices
 from shared.messaging.publish import user_stream_key
 from shared.settings import Settings
@@ -191,3 +192,24 @@ async def test_a_slow_sse_client_is_cut_off_with_one_warning_and_no_traceback(
             if r.exc_info or r.levelno >= logging.ERROR] == []
     [warning] = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert "slow consumer" in warning.getMessage()
+
+
+async def test_a_stream_without_room_for_a_batch_reads_alone_and_skips_none(
+    app: FastAPI, client: httpx.AsyncClient, auth: dict[str, str],
+) -> None:
+    live: StreamServices = app.state.stream
+    services = replace(live, settings=live.settings.model_copy(update={"stream_max_queued": 10}))
+    user_id = uuid.UUID((await client.get("/api/v1/me", headers=auth)).json()["id"])
+    for _ in range(4):
+        await place(client, auth, **RESTING_BUY)
+    rows, _ = await read_log(live.engine, user_id, after=0)
+    session = Session(services, user_id, after=0)
+    for _ in range(9):  # one place left in its queue
+        session.offer(heartbeat(0))
+    session.take(rows[:3], [])  # no room: it goes back to reading alone, from seq 0
+    while session.queued:
+        await session.next_message()
+    session.take(rows[3:], [])  # room now, but taking it would skip the three before it
+    assert session.cursor == 0
+    assert session.queued == 0
+    session.close()
