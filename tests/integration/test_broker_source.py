@@ -120,6 +120,20 @@ async def test_a_broker_refusal_is_a_502_with_its_code(
     assert (error["code"], error["details"]["broker"]) == ("broker_error", "groww")
 
 
+async def test_a_broker_whose_circuit_is_open_is_not_asked(
+    client: httpx.AsyncClient, auth: dict[str, str], account: uuid.UUID, runtime: Runtime,
+) -> None:
+    for _ in range(runtime.settings.circuit_failure_threshold):
+        await runtime.brokers.breaker.record_failure(Broker.GROWW)
+
+    response = await asked(client, auth, runtime,
+                           f"/api/v1/account?source=broker&account_id={account}")
+
+    await runtime.brokers.breaker.record_success(Broker.GROWW)  # closed for the next tests
+    assert response.status_code == 502, response.text
+    assert response.json()["error"]["details"]["broker_code"] == "circuit_open"
+
+
 @pytest.mark.usefixtures("short_wait")
 async def test_no_answer_in_time_is_a_504(
     client: httpx.AsyncClient, auth: dict[str, str], account: uuid.UUID,

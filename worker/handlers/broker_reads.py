@@ -8,8 +8,8 @@ import logging
 import uuid
 from typing import Any
 
-from shared.brokers.catalog import Broker
-from shared.brokers.types import BrokerError, SessionExpired
+from shared.brokers.catalog import CAPABILITIES, Broker
+from shared.brokers.types import BrokerError, NotSent, SessionExpired
 from shared.db.repositories import accounts
 from shared.messaging import broker_reads
 from shared.messaging.order_view import json_value
@@ -30,6 +30,20 @@ async def read_account(runtime: Runtime, account_id: str, kind: str) -> None:
                             ex=max(1, round(runtime.settings.broker_read_cache_seconds)))
 
 
+async def _gate(runtime: Runtime, broker: Broker, account_id: uuid.UUID) -> None:
+    """Ask nothing of a broker whose circuit is open or whose request budget for the account
+    is used up: orders come first, and the client may simply ask again."""
+    retry_in = await runtime.brokers.breaker.allow(broker)
+    if retry_in is not None:
+        raise NotSent(f"{broker.value} is unavailable (circuit open); ask again in "
+                      f"{max(retry_in, 1):.0f} s", broker=broker, code="circuit_open")
+    wait = await runtime.brokers.limiter.acquire(broker, str(account_id),
+                                                 CAPABILITIES[broker].rate_limit)
+    if wait > 0:
+        raise NotSent(f"the {broker.value} request budget of this account is used up; ask "
+                      f"again in {max(wait, 1):.0f} s", broker=broker, code="rate_limited")
+
+
 async def _ask(runtime: Runtime, account_id: uuid.UUID, kind: str) -> Any:
     async with runtime.engine.connect() as conn:
         account = await accounts.connection(conn, account_id)
@@ -37,6 +51,7 @@ async def _ask(runtime: Runtime, account_id: uuid.UUID, kind: str) -> Any:
         raise SessionExpired("the connection was removed; connect the broker again",
                              broker=Broker(account["broker"]) if account else Broker.PAPER,
                              code="no_connection")
+    await _gate(runtime, Broker(account["broker"]), account_id)
     adapter = await runtime.brokers.adapter(account)
     if kind == "funds":
         funds = await adapter.funds()
