@@ -296,6 +296,13 @@ def install(app: FastAPI) -> None:
         # asyncpg's lost connections and statement_timeout arrive as plain DBAPIError.
         if exc.connection_invalidated or _sqlstate_class(exc) in UNAVAILABLE_SQLSTATE_CLASSES:
             return _unavailable(request, exc)
+        if getattr(exc.orig, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+            # Every input is bounded well inside the columns; only a sum of many (cash after
+            # thousands of huge trades) can get here. The request's transaction is rolled back.
+            log.warning("numeric overflow on %s %s", request.method, request.url.path)
+            return error_response(request, 422, "amount_out_of_range",
+                                  "the amounts would pass what an account can hold (16 digits "
+                                  "before the point); nothing was changed")
         return await _unexpected(request, exc)
 
     app.add_exception_handler(Exception, _unexpected)
@@ -320,6 +327,8 @@ def allowed_methods(request: Request) -> list[str]:
 # 08 connection exception, 53 insufficient resources (too many connections), 57 operator
 # intervention (57014 statement_timeout, 57P01 shutdown): the server, not the request, failed.
 UNAVAILABLE_SQLSTATE_CLASSES = {"08", "53", "57"}
+# 22003 numeric_value_out_of_range: a value past what its NUMERIC(24,8) column holds.
+NUMERIC_OUT_OF_RANGE: Final = "22003"
 
 
 def _sqlstate_class(exc: sa_exc.DBAPIError) -> str | None:

@@ -237,6 +237,8 @@ def _refusal(row: TradebookRow, instrument: RowMapping | None, currency: str,
         return f"unknown symbol {row.symbol} (not in the instrument master)"
     if instrument["currency"] != currency:
         return f"{row.symbol} trades in {instrument['currency']}, the account holds {currency}"
-    if row.executed_at > now:
-        return f"executed at {row.executed_at.isoformat()}, in the future"
+    try:
+        check_trade(row.quantity, row.price, {}, row.executed_at, now)
+    except InvalidOrder as refused:
+        return str(refused)
     return None

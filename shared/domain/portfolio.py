@@ -22,7 +22,16 @@ from shared.domain.positions import (
     market_value,
     unrealized_pnl,
 )
-from shared.domain.values import ARITHMETIC, ZERO, to_ledger
+from shared.domain.values import (
+    ARITHMETIC,
+    MAX_NOTIONAL,
+    MAX_PRICE,
+    MAX_QUANTITY,
+    ZERO,
+    check_amount,
+    shown,
+    to_ledger,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,10 +140,20 @@ def realized_inside(trades: Sequence[Trade], inside: Sequence[bool]) -> Realized
 def check_trade(quantity: Decimal, price: Decimal, charges: Mapping[str, Decimal],
                 executed_at: datetime, now: datetime) -> None:
     """Refuse a journaled trade no one could have done: 422 `invalid_trade` naming the field."""
-    for name, value in (("quantity", quantity), ("price", price)):
+    for name, value, most in (("quantity", quantity, MAX_QUANTITY), ("price", price, MAX_PRICE)):
         if value <= 0:
             raise InvalidOrder(f"{name} must be positive, was {value}", code="invalid_trade",
                                details={"field": name})
+        try:
+            check_amount(value, field=name, maximum=most)
+        except ValueError as error:
+            raise InvalidOrder(str(error), code="invalid_trade", details={"field": name}) from None
+    # The bound of an order's worth: what the account's cash columns hold, summed, has room.
+    with localcontext(ARITHMETIC):
+        worth = quantity * price
+    if worth > MAX_NOTIONAL:
+        raise InvalidOrder(f"quantity × price must be at most {MAX_NOTIONAL}, was {shown(worth)}",
+                           code="invalid_trade", details={"field": "quantity"})
     for name, value in charges.items():
         if value < 0:
             raise InvalidOrder(f"{name} must not be negative, was {value}",

@@ -7,11 +7,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import Request
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
 from shared.settings import Settings
-from tests.helpers import user_id_of
+from tests.helpers import register_and_login, user_id_of
 from tests.integration.admins import new_admin
 
 pytestmark = pytest.mark.integration
@@ -137,3 +139,30 @@ async def test_an_id_in_any_path_that_is_no_uuid_is_a_404_whatever_the_body(
             checked.add(path)
     assert {"/api/v1/orders/{order_id}", "/api/v1/watchlists/{watchlist_id}",
             "/api/v1/api-keys/{key_id}"} <= checked
+
+
+async def test_an_amount_past_what_a_numeric_column_holds_is_a_422_and_writes_nothing() -> None:
+    """The net under every bound of the inputs: were a sum of bounded amounts to pass what a
+    NUMERIC(24,8) column holds, PostgreSQL's refusal (22003) is the client's 422, the
+    request's transaction rolled back, not a 500."""
+    app = create_app(Settings())
+
+    @app.post("/test/overflow")
+    async def overflow(request: Request) -> None:
+        async with request.app.state.engine.begin() as conn:
+            await conn.execute(text("UPDATE accounts SET cash = cash + 1 WHERE user_id = :u"),
+                               {"u": request.query_params["user"]})
+            await conn.execute(text("UPDATE accounts SET cash = cash + 1e17 WHERE user_id = :u"),
+                               {"u": request.query_params["user"]})
+
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            auth = await register_and_login(client)
+            user = user_id_of(auth)
+            before = (await client.get("/api/v1/account", headers=auth)).json()["cash"]
+
+            response = await client.post("/test/overflow", params={"user": str(user)})
+
+            _assert_error_shape(response, 422, "amount_out_of_range")
+            assert (await client.get("/api/v1/account", headers=auth)).json()["cash"] == before

@@ -112,6 +112,30 @@ async def test_what_is_not_a_tradebook_is_refused(
     assert (response.status_code, response.json()["error"]["code"]) == (status, code)
 
 
+@pytest.mark.parametrize(("quantity", "price"), [
+    ("999999999999", "999999999999"),  # each within the format, together past any cash column
+    ("1000000000.5", "1"),  # more shares than one order may hold
+])
+async def test_a_row_worth_more_than_an_order_may_be_is_a_bad_row(
+    client: httpx.AsyncClient, auth: dict[str, str], zerodha: uuid.UUID, quantity: str,
+    price: str,
+) -> None:
+    before = await book(client, auth, zerodha)
+    header, first = (FIXTURES / "tradebook.csv").read_text().splitlines()[:2]
+    fields = first.split(",")
+    fields[8:11] = [quantity, price, "50999999"]  # its own trade id: not a duplicate
+    tradebook = "\n".join([header, first, ",".join(fields)]) + "\n"
+
+    response = await client.post(IMPORT, params={"account_id": str(zerodha)},
+                                 content=tradebook.encode(), headers={**auth, **CSV})
+
+    assert response.status_code == 422, response.text
+    rows = response.json()["error"]["details"]["bad_rows"]
+    assert [row["line"] for row in rows] == [3]
+    assert "quantity" in rows[0]["reason"]
+    assert await book(client, auth, zerodha) == before
+
+
 async def test_another_users_account_is_not_found_and_inr_trades_do_not_book_in_usd(
     client: httpx.AsyncClient, auth: dict[str, str], zerodha: uuid.UUID,
 ) -> None:

@@ -70,6 +70,9 @@ def test_each_step_realizes_what_it_closed() -> None:
     ("0", "10", "0", NOW, "quantity"), ("5", "-1", "0", NOW, "price"),
     ("5", "10", "-0.01", NOW, "brokerage_charge"),
     ("5", "10", "0", NOW + timedelta(seconds=1), "executed_at"),
+    # price × quantity past what one order may be worth (the ledger's cash could not hold it)
+    ("473758649.15", "848495775.52", "0", NOW, "quantity"),
+    ("1000000000", "1000.00000001", "0", NOW, "quantity"),
 ])
 def test_a_trade_no_one_could_have_done_is_refused_naming_its_field(
     quantity: str, price: str, charge: str, at: datetime, field: str,
@@ -82,6 +85,10 @@ def test_a_trade_no_one_could_have_done_is_refused_naming_its_field(
 
 def test_a_trade_of_now_or_before_passes() -> None:
     check_trade(D(1), D(1), {"brokerage_charge": D(0), "mtf_charge": D(0)}, NOW, NOW)
+
+
+def test_a_trade_worth_exactly_the_most_an_order_may_be_passes() -> None:
+    check_trade(D(1_000_000_000), D(1000), {}, NOW, NOW)
 
 
 def test_a_period_counts_its_own_trades_on_the_cost_built_before_it() -> None:
