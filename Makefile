@@ -8,7 +8,7 @@ OG := $(VENV)/bin/ordergate
 MYPY_PATHS := $(wildcard shared api worker scripts cli tests bench)
 
 .DEFAULT_GOAL := help
-.PHONY: help venv browser run test lint audit bench migrate rotate-keys import-instruments clean distclean
+.PHONY: help venv browser run test lint audit bench bench-data migrate rotate-keys import-instruments clean distclean
 
 help:
 	@echo "make run        start PostgreSQL, Redis, API, Celery worker+beat, Flower (Ctrl-C stops all)"
@@ -16,6 +16,7 @@ help:
 	@echo "make lint       ruff + mypy + import-linter layering contracts"
 	@echo "make audit      pip-audit: known vulnerabilities of the pinned requirements (CI runs it)"
 	@echo "make bench      throughput/latency benchmark"
+	@echo "make bench-data read endpoints' server p99 over 1M orders, 10M ticks (SCALE=0.1 a tenth)"
 	@echo "make migrate    ordergate migrate on the dev database (embedded unless URLs are set)"
 	@echo "make rotate-keys re-encrypt broker credentials under the first CREDENTIALS_KEYS key"
 	@echo "make import-instruments FILE=... import Kite's instruments CSV or a plain CSV"
@@ -83,6 +84,10 @@ test: lint browser
 
 bench: venv
 	$(PY) -m bench
+
+SCALE ?= 1
+bench-data: venv
+	$(PY) -m bench.data --scale $(SCALE)
 
 clean:
 	@if [ -x $(PY) ]; then \
