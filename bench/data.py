@@ -173,6 +173,7 @@ def _endpoints() -> dict[str, Path_]:
            .replace("+", "%2B"))
     searches = ["AAP", "BD01", "Bench Data 12", "micro", "NV", "industries 7"]
     ohlc = ["AAPL", "AMZN"]
+    kinds = ["gainers", "losers", "active"]
     return {
         "GET /orders (first page)": lambda n, c: f"{API}/orders?limit={PAGE}",
         "GET /orders (deep page)": _deep("orders"),
@@ -189,7 +190,7 @@ def _endpoints() -> dict[str, Path_]:
         "GET /market/ohlc (1 day, 1m)":
             lambda n, c: f"{API}/market/ohlc?symbol={ohlc[n % 2]}&interval=1m&{day}",
         "GET /market/news": lambda n, c: f"{API}/market/news?limit={PAGE}",
-        "GET /market/trending": lambda n, c: f"{API}/market/trending",
+        "GET /market/trending": lambda n, c: f"{API}/market/trending?kind={kinds[n % 3]}",
         "GET /market/indices": lambda n, c: f"{API}/market/indices",
     }
 
