@@ -1,6 +1,7 @@
-"""Against a real paper IB Gateway / TWS: runs only when IB_HOST is set.
+"""Against a real paper IB Gateway / TWS: not part of `make test` (tests/live is outside its
+collection, pyproject's norecursedirs); run it by name, and it fails unless IB_HOST is set:
 
-    IB_HOST=127.0.0.1 IB_PORT=4002 IB_CLIENT_ID=90 IB_ACCOUNT=DU1234567 pytest -k ibkr_live
+    IB_HOST=127.0.0.1 IB_PORT=4002 IB_CLIENT_ID=90 IB_ACCOUNT=DU1234567 pytest tests/live
 
 Places a one-share BUY LIMIT of AAPL at $1.00 (far below any recent price, so it cannot fill)
 and cancels it. Refuses to run on anything but a paper account (ids starting with "D").
@@ -21,13 +22,11 @@ from shared.settings import Settings
 from worker.brokers.ibkr.adapter import build
 from worker.brokers.ibkr.connection import shared_connection
 
-pytestmark = pytest.mark.skipif(
-    not os.environ.get("IB_HOST"),
-    reason="live IBKR test: set IB_HOST (and IB_PORT, IB_CLIENT_ID, IB_ACCOUNT) to a paper "
-           "IB Gateway")
-
 
 async def test_a_far_from_market_limit_is_placed_and_canceled_on_a_paper_account() -> None:
+    if not os.environ.get("IB_HOST"):
+        pytest.fail("live IBKR test: set IB_HOST (and IB_PORT, IB_CLIENT_ID, IB_ACCOUNT) to a "
+                    "paper IB Gateway")
     account = os.environ.get("IB_ACCOUNT", "")
     if not account.startswith("D"):
         pytest.fail(f"IB_ACCOUNT must name a paper account (DU...), was {account!r}")
