@@ -191,4 +191,9 @@ def strict_json(router: APIRouter) -> APIRouter:
             # The routers are built in their own modules with the default route class; the
             # app builds each route's handler when it includes the router, after this swap.
             route.__class__ = StrictJsonRoute
+        # FastAPI keeps a router included in another as that router (its private
+        # _IncludedRouter): its routes are swapped where they live.
+        included = getattr(route, "original_router", None)
+        if isinstance(included, APIRouter):
+            strict_json(included)
     return router
