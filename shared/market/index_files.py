@@ -22,6 +22,7 @@ from shared.market.instrument_files import (
     BadRow,
     FileFormatError,
     RowError,
+    column_names,
     numbered_records,
 )
 
@@ -51,10 +52,7 @@ class IndexRow:
 def read(lines: Iterable[str]) -> Iterator[IndexRow | BadRow]:
     """Parse an index file's decoded lines (header first) into constituents and bad rows."""
     reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        raise FileFormatError("the file is empty: expected a header row")
-    names = [name.strip().lower() for name in [header[0].removeprefix("\ufeff"), *header[1:]]]
+    names = column_names(reader)
     missing = [name for name in COLUMNS if name not in names]
     if missing:
         raise FileFormatError(f"not an index file: no {', '.join(missing)} column "

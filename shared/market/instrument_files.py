@@ -112,6 +112,15 @@ def read(lines: Iterable[str]) -> Iterator[Parsed]:
         yield _checked(line, record, names, parse, first_line)
 
 
+def column_names(reader: Iterator[list[str]]) -> list[str]:
+    """The header row's column names, trimmed and lowercased, without a UTF-8 byte order mark;
+    FileFormatError for a file without one."""
+    header = next(reader, None)
+    if header is None:
+        raise FileFormatError("the file is empty: expected a header row")
+    return [name.strip().lower() for name in [header[0].removeprefix("\ufeff"), *header[1:]]]
+
+
 def numbered_records(reader: Iterator[list[str]]) -> Iterator[tuple[int, list[str] | str]]:
     """Each record with its line, or the csv module's complaint in its place."""
     line = getattr(reader, "line_num", 0)

@@ -25,6 +25,7 @@ from shared.market.instrument_files import (
     BadRow,
     FileFormatError,
     RowError,
+    column_names,
     numbered_records,
 )
 
@@ -57,10 +58,7 @@ class TradebookRow:
 def read(lines: Iterable[str]) -> Iterator[TradebookRow | BadRow]:
     """Parse a tradebook's decoded lines (header first) into trades and bad rows."""
     reader = csv.reader(lines)
-    header = next(reader, None)
-    if header is None:
-        raise FileFormatError("the file is empty: expected a header row")
-    names = [name.strip().lower() for name in [header[0].removeprefix("\ufeff"), *header[1:]]]
+    names = column_names(reader)
     missing = [name for name in _REQUIRED if name not in names]
     if missing:
         raise FileFormatError(f"not a Zerodha tradebook: no {', '.join(missing)} column "
