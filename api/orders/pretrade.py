@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.orders.rate import OrderRate
 from shared.clock import Clock
-from shared.db.repositories import market, risk
+from shared.db.repositories import risk
 from shared.domain.enums import OrderType, Side, TimeInForce
 from shared.domain.errors import Unavailable
 from shared.domain.limits import (
@@ -105,6 +105,7 @@ class Cleared:
 
     expire_at: datetime | None  # a paper DAY order's: the close of its session
     waiting: str | None  # a paper MARKET order outside the session: why it waits
+    ask: Decimal | None  # the symbol's ask when checked (None: no quote), a BUY's reference
 
 
 def default_limits(settings: Settings) -> RiskLimits:
@@ -127,9 +128,9 @@ async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.U
 
     `lock` is taken when a limit counts the account's exposure: hold it until the insert."""
     paper = account_id is None
-    account = await risk.rules_for(conn, user_id, account_id)
+    account = await risk.rules_and_quote(conn, user_id, account_id, req.symbol)
     if account is None:
-        return Cleared(None, None)  # no paper account: the insert refuses the order
+        return Cleared(None, None, None)  # no paper account: the insert refuses the order
     if account["halted_at"] is not None:
         raise account_halted(str(account["id"]), account["halted_at"].isoformat())
     waiting = outside_session(
@@ -142,7 +143,7 @@ async def clear(conn: AsyncConnection, *, user_id: uuid.UUID, account_id: uuid.U
         await _take_rate(gate.rate, account["id"], limits.max_orders_per_second)
     expire_at = (gate.calendar.close_of(instrument.exchange, now)
                  if paper and req.time_in_force is TimeInForce.DAY else None)
-    return Cleared(expire_at, waiting)
+    return Cleared(expire_at, waiting, account["ask"])
 
 
 async def _take_rate(rate: OrderRate, account_id: uuid.UUID, limit: int) -> None:
@@ -162,18 +163,10 @@ async def _check_limits(conn: AsyncConnection, user_id: uuid.UUID, account: Mapp
     touch = None
     if needs_price(limits, req) and req.order_type in (OrderType.MARKET,
                                                        OrderType.TRAILING_STOP):
-        touch = await _touch(conn, req)
+        touch = account["ask"] if req.side is Side.BUY else account["bid"]
     exposure = None
     if needs_exposure(limits, req):
         await lock.take(account["id"])
         exposure = await risk.exposure(conn, user_id, account["id"], req.symbol)
     check_limits(req, limits, price=unit_price(req, touch), exposure=exposure,
                  currency=account["currency"])
-
-
-async def _touch(conn: AsyncConnection, req: OrderRequest) -> Decimal | None:
-    quote = await market.get_quote(conn, req.symbol)
-    if quote is None:
-        return None
-    touch: Decimal = quote["ask"] if req.side is Side.BUY else quote["bid"]
-    return touch

@@ -32,7 +32,7 @@ from shared.brokers.catalog import (
     parse_broker,
 )
 from shared.clock import Clock, calendar_from, clock_from
-from shared.db.repositories import accounts, halts, market, orders
+from shared.db.repositories import accounts, halts, orders
 from shared.domain import events as ev
 from shared.domain.classes import (
     Exits,
@@ -210,8 +210,8 @@ async def place_order(conn: AsyncConnection, *, user_id: uuid.UUID, body: PlaceO
                                                               fingerprint)) is not None:
                 return earlier, True
             raise
-        new = await _new_order(conn, user_id, body, route, idempotency_key, fingerprint,
-                               settings, cleared.expire_at)
+        new = _new_order(user_id, body, route, idempotency_key, fingerprint, settings,
+                         cleared)
         try:
             async with books.refusing_deleted(new.portfolio_id):
                 row = await _insert(conn, new)
@@ -251,16 +251,17 @@ async def _note_waiting(conn: AsyncConnection, row: RowMapping,
             "updated_at": after.updated_at}
 
 
-async def _new_order(conn: AsyncConnection, user_id: uuid.UUID, body: PlaceOrder, route: Route,
-                     idempotency_key: str | None, fingerprint: str | None,
-                     settings: Settings, expire_at: datetime | None) -> orders.NewOrder:
+def _new_order(user_id: uuid.UUID, body: PlaceOrder, route: Route, idempotency_key: str | None,
+               fingerprint: str | None, settings: Settings,
+               cleared: pretrade.Cleared) -> orders.NewOrder:
     req = _to_request(body)
-    if expire_at is not None:
-        req = replace(req, expire_at=expire_at)  # a paper DAY order ends at its session's close
+    if cleared.expire_at is not None:
+        # A paper DAY order ends at its session's close.
+        req = replace(req, expire_at=cleared.expire_at)
     reference = None
     if route.account_id is None and req.side is Side.BUY and req.order_type in (
             OrderType.MARKET, OrderType.TRAILING_STOP):
-        reference = await market.get_ask(conn, req.symbol)
+        reference = cleared.ask
     order_id = uuid.uuid4()
     return orders.NewOrder(
         id=order_id, user_id=user_id, broker=route.broker.value, account_id=route.account_id,

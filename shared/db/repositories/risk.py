@@ -23,14 +23,29 @@ async def rules_for(conn: AsyncConnection, user_id: uuid.UUID,
 
     None for an absent or foreign account.
     """
+    return await _rules(conn, user_id, account_id, "")
+
+
+async def rules_and_quote(conn: AsyncConnection, user_id: uuid.UUID,
+                          account_id: uuid.UUID | None, symbol: str) -> RowMapping | None:
+    """`rules_for`, plus the symbol's current `bid` and `ask` (None without a quote), in one
+    round trip: a placement needs both, and each round trip is a good part of its cost."""
+    return await _rules(conn, user_id, account_id, _QUOTE, {"symbol": symbol})
+
+
+_QUOTE = (", (SELECT q.bid FROM quotes q WHERE q.symbol = :symbol) AS bid"
+          ", (SELECT q.ask FROM quotes q WHERE q.symbol = :symbol) AS ask")
+
+
+async def _rules(conn: AsyncConnection, user_id: uuid.UUID, account_id: uuid.UUID | None,
+                 extra: str, params: Mapping[str, Any] | None = None) -> RowMapping | None:
     if account_id is None:
-        result = await conn.execute(
-            text(f"SELECT {RULE_COLUMNS} FROM accounts"
-                 " WHERE user_id = :user_id AND broker = 'paper'"), {"user_id": user_id})
+        sql = (f"SELECT {RULE_COLUMNS}{extra} FROM accounts"
+               " WHERE user_id = :user_id AND broker = 'paper'")
     else:
-        result = await conn.execute(
-            text(f"SELECT {RULE_COLUMNS} FROM accounts WHERE id = :id AND user_id = :user_id"),
-            {"id": account_id, "user_id": user_id})
+        sql = f"SELECT {RULE_COLUMNS}{extra} FROM accounts WHERE id = :id AND user_id = :user_id"
+    result = await conn.execute(text(sql), {"user_id": user_id, "id": account_id,
+                                            **(params or {})})
     return result.mappings().first()
 
 
