@@ -4,6 +4,7 @@ been submitted on its own."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -78,6 +79,27 @@ async def test_one_delivery_of_several_users_orders_books_each_on_its_own_positi
     for who in (auth, other):  # the stream's numbering: every event once, in commit order
         seqs = await _seqs(engine, who)
         assert seqs == list(range(1, len(seqs) + 1))
+
+
+async def test_a_delivery_leaves_out_an_order_another_transaction_holds_without_waiting(
+    client: httpx.AsyncClient, engine: AsyncEngine, runtime: Runtime, auth: dict[str, str],
+) -> None:
+    free = await place(client, auth, **_market("AAPL", "BUY", "1"))
+    held = await place(client, auth, **_market("MSFT", "BUY", "1"))
+
+    async with engine.begin() as other:  # another delivery (or the sweeper) has it
+        await other.execute(text("SELECT id FROM orders WHERE id = :id FOR UPDATE"),
+                            {"id": held})
+        # Waiting for that lock could only end in a statement timeout: the holder commits
+        # only after these return.
+        assert await asyncio.wait_for(submit_orders(runtime, [held]), 60) == 0
+        assert await asyncio.wait_for(submit_orders(runtime, [held, free]), 60) == 1
+
+    statuses = [(await get_ok(client, auth, f"{ORDERS}/{order_id}"))["status"]
+                for order_id in (free, held)]
+    assert statuses == ["FILLED", "PENDING_NEW"]  # still due: the sweeper re-drives it
+    assert await submit_orders(runtime, [held]) == 1
+    assert (await get_ok(client, auth, f"{ORDERS}/{held}"))["status"] == "FILLED"
 
 
 async def test_orders_of_one_delivery_share_the_size_at_the_touch_in_the_order_they_arrived(

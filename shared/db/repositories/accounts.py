@@ -90,6 +90,9 @@ async def lock_positions(conn: AsyncConnection,
     return {(row["account_id"], row["symbol"]): row for row in result.mappings()}
 
 
+_LOCK_ACCOUNTS = text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE")
+
+
 async def lock_books(conn: AsyncConnection, books: Sequence[tuple[uuid.UUID, uuid.UUID, str]],
                      ) -> dict[tuple[uuid.UUID, str], RowMapping]:
     """Lock the positions, then the accounts, of (account, user, symbol) triples.
@@ -98,9 +101,20 @@ async def lock_books(conn: AsyncConnection, books: Sequence[tuple[uuid.UUID, uui
     """
     held = await lock_positions(conn, books)
     await conn.execute(
-        text("SELECT id FROM accounts WHERE id = ANY(:ids) ORDER BY id FOR UPDATE"),
+        _LOCK_ACCOUNTS,
         {"ids": sorted({account_id for account_id, _, _ in books}, key=str)})
     return held
+
+
+_WRITE_POSITIONS = text(
+    "UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
+    " realized_pnl = w.realized_pnl,"
+    " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
+    " FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[]),"
+    " CAST(:quantities AS numeric[]), CAST(:avg_prices AS numeric[]),"
+    " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
+    " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
+    " WHERE p.account_id = w.account_id AND p.symbol = w.symbol")
 
 
 async def write_positions(conn: AsyncConnection,
@@ -112,17 +126,17 @@ async def write_positions(conn: AsyncConnection,
         return
     columns = list(zip(*written, strict=True))
     await conn.execute(
-        text("UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
-             " realized_pnl = w.realized_pnl,"
-             " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
-             " FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[]),"
-             " CAST(:quantities AS numeric[]), CAST(:avg_prices AS numeric[]),"
-             " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
-             " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
-             " WHERE p.account_id = w.account_id AND p.symbol = w.symbol"),
+        _WRITE_POSITIONS,
         {"accounts": list(columns[0]), "symbols": list(columns[1]),
          "quantities": list(columns[2]), "avg_prices": list(columns[3]),
          "realized": list(columns[4]), "releases": list(columns[5])})
+
+
+_MOVE_CASH = text(
+    "UPDATE accounts a SET cash = a.cash + m.delta,"
+    " reserved_cash = a.reserved_cash - m.release"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
+    " CAST(:releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id")
 
 
 async def move_cash(conn: AsyncConnection,
@@ -133,10 +147,7 @@ async def move_cash(conn: AsyncConnection,
         return
     columns = list(zip(*moves, strict=True))
     await conn.execute(
-        text("UPDATE accounts a SET cash = a.cash + m.delta,"
-             " reserved_cash = a.reserved_cash - m.release"
-             " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
-             " CAST(:releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id"),
+        _MOVE_CASH,
         {"ids": list(columns[0]), "deltas": list(columns[1]), "releases": list(columns[2])})
 
 

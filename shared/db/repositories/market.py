@@ -108,17 +108,23 @@ async def upsert_quote(conn: AsyncConnection, quote: NewQuote) -> None:
 
 # What the paper exchange trades on: the quote with its sizes and seq, and the instrument's
 # tick and exchange (for slippage and the session check).
-_BOOK_QUOTE = ("SELECT q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.seq,"
-               " i.tick_size, i.lot_size, i.exchange FROM quotes q JOIN instruments i"
-               " USING (symbol) WHERE q.symbol = ANY(:symbols) ORDER BY q.symbol"
-               " FOR UPDATE OF q")
+_BOOK_QUOTE = text("SELECT q.symbol, q.bid, q.ask, q.last, q.bid_size, q.ask_size, q.seq,"
+                   " i.tick_size, i.lot_size, i.exchange FROM quotes q JOIN instruments i"
+                   " USING (symbol) WHERE q.symbol = ANY(:symbols) ORDER BY q.symbol"
+                   " FOR UPDATE OF q")
 
 
 async def lock_quotes(conn: AsyncConnection, symbols: Sequence[str]) -> dict[str, RowMapping]:
     """Lock the quotes of `symbols` FOR UPDATE in symbol order (after the orders, before any
     position or account: the global lock order) and return each with its instrument."""
-    result = await conn.execute(text(_BOOK_QUOTE), {"symbols": sorted(set(symbols))})
+    result = await conn.execute(_BOOK_QUOTE, {"symbols": sorted(set(symbols))})
     return {row["symbol"]: row for row in result.mappings()}
+
+
+_TAKE_SIZES = text(
+    "UPDATE quotes q SET bid_size = q.bid_size - t.bid, ask_size = q.ask_size - t.ask"
+    " FROM unnest(CAST(:symbols AS text[]), CAST(:bids AS numeric[]),"
+    " CAST(:asks AS numeric[])) AS t(symbol, bid, ask) WHERE q.symbol = t.symbol")
 
 
 async def take_sizes(conn: AsyncConnection,
@@ -129,9 +135,7 @@ async def take_sizes(conn: AsyncConnection,
     if not spent:
         return
     await conn.execute(
-        text("UPDATE quotes q SET bid_size = q.bid_size - t.bid, ask_size = q.ask_size - t.ask"
-             " FROM unnest(CAST(:symbols AS text[]), CAST(:bids AS numeric[]),"
-             " CAST(:asks AS numeric[])) AS t(symbol, bid, ask) WHERE q.symbol = t.symbol"),
+        _TAKE_SIZES,
         {"symbols": [s for s, _, _ in spent], "bids": [b for _, b, _ in spent],
          "asks": [a for _, _, a in spent]})
 

@@ -307,17 +307,22 @@ async def lock(conn: AsyncConnection, order_id: uuid.UUID) -> Order | None:
     return _one(result.mappings().first())
 
 
+# SKIP LOCKED: an order another transaction holds is that transaction's to move (another
+# delivery, the sweeper's batch, a cancel); waiting for it would only find it moved. Should the
+# holder roll back instead, the order is still due and the sweeper re-drives it.
+_LOCK_NEW = text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY(:ids)"
+                 f" AND status = 'PENDING_NEW' AND broker NOT IN ({pauses.PAUSED_BROKERS})"
+                 " ORDER BY id FOR UPDATE SKIP LOCKED")
+
+
 async def lock_new(conn: AsyncConnection, order_ids: Sequence[uuid.UUID]) -> list[Order]:
     """Lock the orders among `order_ids` still PENDING_NEW, in id order (the global lock order).
 
     A delivery of orders another delivery already moved finds nothing to do, nor one of a
-    paused broker's orders: they wait, and the sweeper takes them once it is resumed.
+    paused broker's orders: they wait, and the sweeper takes them once it is resumed. Orders
+    another transaction holds locked are left out at once, never waited for (see _LOCK_NEW).
     """
-    result = await conn.execute(
-        text(f"SELECT {ORDER_COLUMNS} FROM orders WHERE id = ANY(:ids)"
-             f" AND status = 'PENDING_NEW' AND broker NOT IN ({pauses.PAUSED_BROKERS})"
-             " ORDER BY id FOR UPDATE"),
-        {"ids": sorted(order_ids)})
+    result = await conn.execute(_LOCK_NEW, {"ids": sorted(order_ids)})
     return [to_order(row) for row in result.mappings()]
 
 
