@@ -14,14 +14,34 @@ from shared.messaging.order_view import order_resource
 
 STREAM_MAXLEN = 10_000
 
-# Concurrent workers may publish the same order out of order; the cache keeps the newest version.
-_SET_IF_NEWER = """
-local current = redis.call('HGET', KEYS[1], 'version')
-if current and tonumber(current) >= tonumber(ARGV[1]) then return 0 end
-redis.call('HSET', KEYS[1], 'version', ARGV[1], 'user_id', ARGV[2], 'body', ARGV[3])
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+# One command publishes a whole batch: per order its newest snapshot into the results cache
+# (concurrent workers may publish the same order out of order, so the cache keeps the newest
+# version), and every step appended to its owner's stream. KEYS are taken in turn by the ops in
+# ARGV after the TTL and the stream cap: "C" version user_id body (the cache) or
+# "X" n field value ... (a stream entry of n fields).
+_PUBLISH = """
+local ttl, maxlen = ARGV[1], ARGV[2]
+local k, i = 1, 3
+while i <= #ARGV do
+  local key = KEYS[k]
+  k = k + 1
+  if ARGV[i] == 'C' then
+    local current = redis.call('HGET', key, 'version')
+    if not (current and tonumber(current) >= tonumber(ARGV[i + 1])) then
+      redis.call('HSET', key, 'version', ARGV[i + 1], 'user_id', ARGV[i + 2], 'body', ARGV[i + 3])
+      redis.call('EXPIRE', key, ttl)
+    end
+    i = i + 4
+  else
+    local n = tonumber(ARGV[i + 1])
+    redis.call('XADD', key, 'MAXLEN', '~', maxlen, '*', unpack(ARGV, i + 2, i + 1 + 2 * n))
+    i = i + 2 + 2 * n
+  end
+end
 return 1
 """
+# Orders per command: a sweeper's batch of hundreds is several short scripts, not one long one.
+CHANGES_PER_COMMAND = 64
 
 
 def order_cache_key(order_id: str) -> str:
@@ -38,24 +58,41 @@ async def publish_order_changes(redis: Redis, changes: Sequence[Change],
                                 ttl_seconds: int) -> None:
     """Cache each order's newest snapshot and append every step to its owner's stream.
 
-    One round trip. The cache entry lives `ttl_seconds` after the order's last change, so a
-    publish lost after a commit leaves a stale snapshot for at most that long. Every committed
-    change passes here, so here its transitions are counted, even when Redis is down.
+    One round trip, one command per CHANGES_PER_COMMAND orders (not one per step). The cache
+    entry lives `ttl_seconds` after the order's last change, so a publish lost after a commit
+    leaves a stale snapshot for at most that long. Every committed change passes here, so here
+    its transitions are counted, even when Redis is down.
     """
     metrics.observe_changes(changes)
+    commands = [_command(changes[start:start + CHANGES_PER_COMMAND], ttl_seconds)
+                for start in range(0, len(changes), CHANGES_PER_COMMAND)]
+    commands = [(keys, args) for keys, args in commands if keys]
+    if len(commands) == 1:
+        keys, args = commands[0]
+        await redis.eval(_PUBLISH, len(keys), *keys, *args)
+        return
     async with redis.pipeline(transaction=False) as pipe:
-        for change in changes:
-            for step in change.steps:
-                body = order_resource(step.order)
-                user_id, snapshot = str(step.order.user_id), json.dumps(body)
-                if step is change.steps[-1]:  # the steps before it would be overwritten at once
-                    pipe.eval(_SET_IF_NEWER, 1, order_cache_key(body["id"]), step.order.version,
-                              user_id, snapshot, ttl_seconds)
-                pipe.xadd(user_stream_key(user_id), {
-                    "type": "order", "order_id": body["id"], "version": str(step.order.version),
-                    "from_status": step.from_status.value, "to_status": step.order.status.value,
-                    "order": snapshot}, maxlen=STREAM_MAXLEN, approximate=True)
+        for keys, args in commands:
+            pipe.eval(_PUBLISH, len(keys), *keys, *args)
         await pipe.execute()
+
+
+def _command(changes: Sequence[Change], ttl_seconds: int) -> tuple[list[str], list[Any]]:
+    keys: list[str] = []
+    args: list[Any] = [ttl_seconds, STREAM_MAXLEN]
+    for change in changes:
+        for step in change.steps:
+            body = order_resource(step.order)
+            user_id, snapshot = str(step.order.user_id), json.dumps(body)
+            if step is change.steps[-1]:  # the steps before it would be overwritten at once
+                keys.append(order_cache_key(body["id"]))
+                args += ["C", step.order.version, user_id, snapshot]
+            keys.append(user_stream_key(user_id))
+            entry = ("type", "order", "order_id", body["id"], "version", str(step.order.version),
+                     "from_status", step.from_status.value, "to_status", step.order.status.value,
+                     "order", snapshot)
+            args += ["X", len(entry) // 2, *entry]
+    return keys, args
 
 
 async def forget_orders(redis: Redis, changes: Sequence[Change]) -> None:
