@@ -1,7 +1,7 @@
 """The one fill path: every execution, from any broker, is booked here.
 
 A transaction books its fills on `Books`: the positions it holds locked, folded in memory by the
-domain's position rules, and written with the cash and the fills ledger by `flush` in three
+domain's position rules, and written with the cash and the fills ledger by `flush` in two
 statements however many fills there were. A batch of orders therefore costs a handful of
 statements, not a handful per order.
 """
@@ -116,14 +116,13 @@ class Books:
             self._positions[key] = positions.apply_fill(self._positions[key], side,
                                                         row["quantity"], row["price"])
         released, self._released = self._released, defaultdict(Decimal)
-        await accounts.write_positions(conn, [
+        moves, self._cash = self._cash, {}
+        await accounts.write_books(conn, [
             (account_id, symbol, self._positions[account_id, symbol].quantity,
              self._positions[account_id, symbol].avg_price,
              self._positions[account_id, symbol].realized_pnl, release)
             for (account_id, symbol), release in sorted(
-                released.items(), key=lambda item: (str(item[0][0]), item[0][1]))])
-        moves, self._cash = self._cash, {}
-        await accounts.move_cash(conn, [
+                released.items(), key=lambda item: (str(item[0][0]), item[0][1]))], [
             (account_id, delta, release)
             for account_id, (delta, release) in sorted(moves.items(), key=lambda m: str(m[0]))])
 

@@ -6,6 +6,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -149,6 +150,40 @@ async def move_cash(conn: AsyncConnection,
     await conn.execute(
         _MOVE_CASH,
         {"ids": list(columns[0]), "deltas": list(columns[1]), "releases": list(columns[2])})
+
+
+# The fill path's positions and cash in one statement: both sets of rows are already locked
+# (the positions by lock_positions, the accounts by lock_books or, in the broker path, only
+# here, after the positions: the global order holds either way).
+_WRITE_BOOKS = text(
+    "WITH written AS (UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
+    " realized_pnl = w.realized_pnl,"
+    " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
+    " FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[]),"
+    " CAST(:quantities AS numeric[]), CAST(:avg_prices AS numeric[]),"
+    " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
+    " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
+    " WHERE p.account_id = w.account_id AND p.symbol = w.symbol RETURNING 1)"
+    " UPDATE accounts a SET cash = a.cash + m.delta,"
+    " reserved_cash = a.reserved_cash - m.release"
+    " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
+    " CAST(:cash_releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id")
+
+
+async def write_books(conn: AsyncConnection,
+                      written: Sequence[tuple[uuid.UUID, str, Decimal, Decimal, Decimal,
+                                              Decimal]],
+                      moves: Sequence[tuple[uuid.UUID, Decimal, Decimal]]) -> None:
+    """`write_positions` and `move_cash` in one statement (one round trip for a batch)."""
+    if not (written or moves):
+        return
+    positions: list[tuple[Any, ...]] = list(zip(*written, strict=True)) or [()] * 6
+    cash: list[tuple[Any, ...]] = list(zip(*moves, strict=True)) or [()] * 3
+    await conn.execute(_WRITE_BOOKS, {
+        "accounts": list(positions[0]), "symbols": list(positions[1]),
+        "quantities": list(positions[2]), "avg_prices": list(positions[3]),
+        "realized": list(positions[4]), "releases": list(positions[5]),
+        "ids": list(cash[0]), "deltas": list(cash[1]), "cash_releases": list(cash[2])})
 
 
 async def routes_for_user(conn: AsyncConnection, user_id: uuid.UUID, *,
