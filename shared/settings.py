@@ -114,7 +114,8 @@ class Settings(BaseSettings):
         default_factory=dict)
     # How often beat runs the end-of-day settlement; each exchange's closed day settles once.
     settlement_interval_seconds: float = Field(default=600.0, gt=0)
-    # How often beat snapshots P&L (GET /portfolios/{id}/history); one snapshot a UTC day.
+    # How often beat snapshots P&L (GET /portfolios/{id}/history); one a trading day of the
+    # account's exchange, after its close.
     snapshot_interval_seconds: float = Field(default=600.0, gt=0)
     # ?source=broker: how long a broker's answer is reused, and how long a request waits for it.
     broker_read_cache_seconds: float = Field(default=5.0, ge=1, le=300)

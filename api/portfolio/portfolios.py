@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -23,7 +22,7 @@ from api.portfolio.schemas import (
     PortfolioPage,
 )
 from api.responses import MALFORMED_BODY, READ, SCOPED, Responses
-from shared.clock import clock_from
+from shared.clock import calendar_from, clock_from
 from shared.domain.portfolio import MAX_PORTFOLIOS_PER_USER
 
 router = APIRouter(prefix="/portfolios", tags=["portfolios"])
@@ -100,12 +99,13 @@ async def get_portfolio_history(
     period: Annotated[history.Period, Query(description="how far back: the last day, week, "
                                                         "month (30 days) or year")] = "1M",
 ) -> JSONResponse:
-    """Return the end-of-day snapshots of one of your portfolios (taken by Celery beat once a
-    UTC day): market value and P&L per account and per currency each day."""
-    today = clock_from(settings).now().astimezone(UTC).date()
+    """Return the end-of-day snapshots of one of your portfolios (taken by Celery beat after
+    each close of an account's exchange, keyed by its local trading day): market value and
+    P&L per account and per currency each day."""
     async with engine.connect() as conn:
         found = await books.owned(conn, principal.user_id, portfolio_id)
-        answer = await history.history(conn, principal.user_id, found, period, today)
+        answer = await history.history(conn, principal.user_id, found, period,
+                                       calendar_from(settings), clock_from(settings).now())
     return JSONResponse(answer)
 
 

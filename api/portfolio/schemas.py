@@ -293,7 +293,7 @@ class HoldingPage(BaseModel):
 
 
 class HistoryPoint(BaseModel):
-    """One account's part of a portfolio at the end of one UTC day."""
+    """One account's part of a portfolio at the end of one trading day (its exchange's)."""
 
     day: date
     account_id: uuid.UUID
@@ -306,7 +306,7 @@ class HistoryPoint(BaseModel):
 
 
 class HistoryTotal(BaseModel):
-    """A portfolio's accounts of one currency at the end of one UTC day, summed."""
+    """A portfolio's accounts of one currency at the end of one trading day, summed."""
 
     day: date
     currency: str
@@ -321,6 +321,8 @@ class PortfolioHistory(BaseModel):
     one answer: no pages)."""
 
     period: Literal["1D", "1W", "1M", "1Y"]
-    since: date = Field(description="the first UTC day the period covers")
+    since: date = Field(description="the first local day the period covers at any exchange"
+                                    " (per account, it ends with the last trading day its"
+                                    " exchange has closed)")
     items: list[HistoryPoint]
     totals: list[HistoryTotal] = Field(description="per day and currency")

@@ -96,6 +96,15 @@ CAPABILITIES: Final[Mapping[Broker, Capabilities]] = MappingProxyType({
 })
 
 REAL_BROKERS: Final = frozenset(Broker) - {Broker.PAPER}
+# The exchanges whose trading days are accounts' days (session_exchange).
+SESSION_EXCHANGES: Final = ("NSE", "NYSE")
+
+
+def session_exchange(broker: Broker | str) -> str:
+    """The exchange whose trading days are an account's days (its P&L snapshots): NSE for
+    the Indian brokers (BSE keeps the same hours), NYSE for the US ones and the paper
+    exchange."""
+    return "NSE" if CAPABILITIES[Broker(broker)].currency == "INR" else "NYSE"
 
 
 def order_tag(broker: Broker, order_id: uuid.UUID) -> str:

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -13,8 +13,18 @@ from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.settings import get_settings
-from tests.helpers import get_ok, register_and_login, set_quote, user_id_of
+from shared.brokers.catalog import Broker
+from shared.brokers.types import BrokerSession
+from shared.clock import calendar_from
+from shared.domain.settlement import last_closed_day
+from shared.settings import Settings, get_settings
+from tests.helpers import (
+    connect_broker,
+    get_ok,
+    register_and_login,
+    set_quote,
+    user_id_of,
+)
 from tests.integration.ending import api_fixture, quotes_fixture  # noqa: F401 - the fixtures
 from tests.integration.test_order_responses import OpenApi
 from worker.handlers.snapshots import snapshot_day
@@ -43,15 +53,17 @@ async def test_each_day_is_snapshotted_once_and_read_back_by_period(
 
     await snapshot_day(runtime, now - timedelta(days=8))  # AAPL's last is 200
     await set_quote(engine, "AAPL", "209.99", "210.01")
-    await snapshot_day(runtime, now)  # yesterday, at 210
+    await snapshot_day(runtime, now)  # the last day NYSE closed, at 210
     await set_quote(engine, "AAPL", "219.99", "220.01")
     await snapshot_day(runtime, now + timedelta(minutes=1))  # the same day again: kept
 
     month = api.check(await client.get(path, params={"period": "1M"}, headers=auth))
     week = api.check(await client.get(path, params={"period": "1W"}, headers=auth))
 
-    days = [(now - timedelta(days=9)).date().isoformat(),
-            (now - timedelta(days=1)).date().isoformat()]
+    calendar = calendar_from(get_settings())  # a paper account's days are NYSE's
+    closed = [last_closed_day(calendar, "NYSE", now - timedelta(days=8)),
+              last_closed_day(calendar, "NYSE", now)]
+    days = [day.isoformat() for day in closed if day is not None]
     assert [(p["day"], p["market_value"], p["unrealized_pnl"], p["total_pnl"])
             for p in month["items"]] == [(days[0], "2000", "1000", "1000"),
                                           (days[1], "2100", "1100", "1100")]
@@ -62,7 +74,7 @@ async def test_each_day_is_snapshotted_once_and_read_back_by_period(
         account = (await conn.execute(text(
             "SELECT cash, equity, market_value FROM pnl_snapshots WHERE user_id = :user"
             " AND portfolio_id IS NULL AND day = :day"),
-            {"user": user_id_of(auth), "day": now.date() - timedelta(days=1)})).one()
+            {"user": user_id_of(auth), "day": closed[1]})).one()
     assert account.equity == account.cash + account.market_value
     assert account.market_value == Decimal(2100)
 
@@ -82,3 +94,34 @@ async def test_a_period_is_one_of_four_and_another_users_history_is_not_found(
     for url in (path, f"/api/v1/portfolios/{uuid.uuid4()}/history"):
         response = await client.get(url, headers=intruder)
         assert response.status_code == 404, response.text
+
+
+async def test_a_snapshot_is_of_the_accounts_exchange_day_taken_after_its_close(
+    auth: dict[str, str], engine: AsyncEngine, runtime: Runtime,
+) -> None:
+    await connect_broker(engine, auth, Broker.ZERODHA,
+                         BrokerSession(access_token="t", broker_user_id="ZH1"), Settings())
+
+    async def days() -> list[tuple[str, date]]:
+        async with engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT a.broker, s.day FROM pnl_snapshots s JOIN accounts a"
+                " ON a.id = s.account_id WHERE s.user_id = :user AND s.portfolio_id IS NULL"
+                " ORDER BY a.broker, s.day"), {"user": user_id_of(auth)})
+            return [(row.broker, row.day) for row in rows]
+
+    monday, tuesday, friday = date(2026, 11, 30), date(2026, 12, 1), date(2026, 12, 4)
+    # Tuesday 1 December: NSE closes 15:30 in Kolkata (10:00 UTC), NYSE 16:00 New York (21:00).
+    await snapshot_day(runtime, datetime(2026, 12, 1, 9, 59, tzinfo=UTC))
+    assert await days() == [("paper", monday), ("zerodha", monday)]
+    # 00:15 Wednesday in India, still Tuesday in UTC: NSE's Tuesday is over, NYSE trades on.
+    await snapshot_day(runtime, datetime(2026, 12, 1, 18, 45, tzinfo=UTC))
+    assert await days() == [("paper", monday), ("zerodha", monday), ("zerodha", tuesday)]
+    await snapshot_day(runtime, datetime(2026, 12, 1, 21, 0, tzinfo=UTC))
+    both = [("paper", monday), ("paper", tuesday), ("zerodha", monday), ("zerodha", tuesday)]
+    assert await days() == both
+    await snapshot_day(runtime, datetime(2026, 12, 2, 1, 0, tzinfo=UTC))
+    assert await days() == both  # the same days again: kept, nothing new
+    # A weekend is no trading day: Sunday's run takes Friday's, keyed by Friday.
+    await snapshot_day(runtime, datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
+    assert await days() == sorted([*both, ("paper", friday), ("zerodha", friday)])

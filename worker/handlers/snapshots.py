@@ -1,9 +1,12 @@
 """End of day: snapshot every account's and every portfolio's equity, cash and P&L.
 
-Celery beat runs this every SNAPSHOT_INTERVAL_SECONDS. Each run snapshots the UTC day that
-ended last (yesterday), as the books stand when it runs; a book that has that day's snapshot
-keeps it (the unique index, ON CONFLICT DO NOTHING), so a second run of the day stores
-nothing. GET /portfolios/{id}/history reads them.
+Celery beat runs this every SNAPSHOT_INTERVAL_SECONDS. An account's day is a trading day of
+its exchange (shared.brokers.catalog.session_exchange: NSE for the Indian brokers, NYSE for the
+US ones and paper), in that exchange's local date: each run snapshots, per account, the latest
+trading day whose session has closed (shared.domain.settlement.last_closed_day), as the books
+stand when it runs. A book that has that day's snapshot keeps it (the unique index, ON
+CONFLICT DO NOTHING), so later runs store nothing until the next close; weekends and
+holidays get none. GET /portfolios/{id}/history and GET /account/history read them.
 """
 
 from __future__ import annotations
@@ -11,18 +14,21 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.clock import clock_from
+from shared.brokers.catalog import SESSION_EXCHANGES, session_exchange
+from shared.clock import calendar_from, clock_from
 from shared.db.repositories import snapshots
 from shared.domain.enums import Side
 from shared.domain.portfolio import Trade, books, valuation
 from shared.domain.positions import Position
+from shared.domain.sessions import Calendar
+from shared.domain.settlement import last_closed_day
 from shared.domain.values import ZERO
 from worker.runtime import Runtime
 
@@ -30,19 +36,28 @@ log = logging.getLogger(__name__)
 
 
 async def snapshot_day(runtime: Runtime, now: datetime | None = None) -> int:
-    """Snapshot the UTC day before `now` (default: the clock's); returns how many stored."""
+    """Snapshot each account's last closed trading day at `now` (default: the clock's), and
+    its portfolios'; returns how many stored."""
     at = now or clock_from(runtime.settings).now()
-    day = previous_day(at)
+    days = closed_days(calendar_from(runtime.settings), at)
 
     async def work(conn: AsyncConnection) -> int:
         rows = _account_rows(await snapshots.accounts(conn), await snapshots.positions(conn))
         rows += _portfolio_rows(await snapshots.portfolio_entries(conn))
-        return await snapshots.insert(conn, day, rows)
+        dated = [{**row, "day": days[row.pop("exchange")]} for row in rows]
+        return await snapshots.insert(conn, [row for row in dated if row["day"] is not None])
 
     stored = await runtime.in_transaction(work)
     if stored:
-        log.info("stored %d P&L snapshots of %s", stored, day.isoformat())
+        log.info("stored %d P&L snapshots (%s)", stored, ", ".join(
+            f"{exchange} {day.isoformat()}" for exchange, day in sorted(days.items()) if day))
     return stored
+
+
+def closed_days(calendar: Calendar, at: datetime) -> dict[str, date | None]:
+    """The last trading day closed by `at` at each exchange of accounts (None: none within
+    a month)."""
+    return {exchange: last_closed_day(calendar, exchange, at) for exchange in SESSION_EXCHANGES}
 
 
 def _account_rows(accounts: Sequence[RowMapping],
@@ -54,7 +69,8 @@ def _account_rows(accounts: Sequence[RowMapping],
     rows = []
     for account in accounts:
         value = valuation(held.get(account["id"], []))
-        rows.append({"user_id": account["user_id"], "account_id": account["id"],
+        rows.append({"exchange": session_exchange(account["broker"]),
+                     "user_id": account["user_id"], "account_id": account["id"],
                      "portfolio_id": None, "currency": account["currency"],
                      "cash": account["cash"], "equity": account["cash"] + value.market_value,
                      "market_value": value.market_value, "realized_pnl": value.realized_pnl,
@@ -75,14 +91,11 @@ def _portfolio_rows(entries: Sequence[RowMapping]) -> list[dict[str, Any]]:
     for (portfolio_id, account_id), items in grouped.items():
         first = owner[(portfolio_id, account_id)]
         value = valuation(items)
-        rows.append({"user_id": first["user_id"], "account_id": account_id,
+        rows.append({"exchange": session_exchange(first["broker"]),
+                     "user_id": first["user_id"], "account_id": account_id,
                      "portfolio_id": portfolio_id, "currency": first["currency"],
                      "cash": None, "equity": None, "market_value": value.market_value,
                      "realized_pnl": value.realized_pnl,
                      "unrealized_pnl": value.unrealized_pnl})
     return rows
 
-
-def previous_day(at: datetime) -> date:
-    """The UTC day that ended last before `at`."""
-    return at.astimezone(UTC).date() - timedelta(days=1)

@@ -1,4 +1,4 @@
-"""Celery task: snapshot every account's and portfolio's P&L of the day that ended (beat)."""
+"""Celery task: snapshot every account's and portfolio's P&L of its exchange's closed day (beat)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,6 @@ from worker.runtime import get_runtime
 
 @shared_task(name=tasks.SNAPSHOT_PNL)
 def snapshot_pnl() -> int:
-    """Snapshot yesterday (UTC) for every book that has none yet; returns how many stored."""
+    """Snapshot each book's last closed trading day if it has none; returns how many stored."""
     runtime = get_runtime()
     return runtime.run(snapshots.snapshot_day(runtime))

@@ -12,13 +12,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from shared.db.repositories.executions import EXECUTIONS, IN_ORDER
 
-_NAMES = ("user_id", "account_id", "portfolio_id", "currency", "cash", "equity",
+_NAMES = ("day", "user_id", "account_id", "portfolio_id", "currency", "cash", "equity",
           "market_value", "realized_pnl", "unrealized_pnl")
 
 
 async def accounts(conn: AsyncConnection) -> Sequence[RowMapping]:
-    """Every account, with its owner, currency and cash."""
-    result = await conn.execute(text("SELECT id, user_id, currency, cash FROM accounts"))
+    """Every account, with its owner, broker, currency and cash."""
+    result = await conn.execute(text("SELECT id, user_id, broker, currency, cash FROM accounts"))
     return result.mappings().all()
 
 
@@ -33,30 +33,30 @@ async def positions(conn: AsyncConnection) -> Sequence[RowMapping]:
 
 async def portfolio_entries(conn: AsyncConnection) -> Sequence[RowMapping]:
     """Every fill of an order and every journaled trade that names a portfolio, per portfolio,
-    account and symbol in the order they executed, with the owner, the account's currency
-    and the symbol's last price (`mark`)."""
+    account and symbol in the order they executed, with the owner, the account's broker and
+    currency and the symbol's last price (`mark`)."""
     result = await conn.execute(text(
-        f"SELECT h.*, a.currency, q.last AS mark FROM {EXECUTIONS} h"
+        f"SELECT h.*, a.broker, a.currency, q.last AS mark FROM {EXECUTIONS} h"
         " JOIN accounts a ON a.id = h.account_id LEFT JOIN quotes q ON q.symbol = h.symbol"
         f" WHERE h.portfolio_id IS NOT NULL ORDER BY h.portfolio_id, {IN_ORDER}"))
     return result.mappings().all()
 
 
-async def insert(conn: AsyncConnection, day: date, rows: Sequence[dict[str, Any]]) -> int:
-    """Store the day's snapshots; a book that has one for the day keeps it. Returns how many
-    were stored."""
+async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
+    """Store snapshots, each of its row's `day`; a book that has one for that day keeps it.
+    Returns how many were stored."""
     if not rows:
         return 0
     result = await conn.execute(
         text("INSERT INTO pnl_snapshots (day, user_id, account_id, portfolio_id, currency,"
              " cash, equity, market_value, realized_pnl, unrealized_pnl)"
-             " SELECT :day, r.* FROM unnest(CAST(:user_id AS uuid[]),"
+             " SELECT r.* FROM unnest(CAST(:day AS date[]), CAST(:user_id AS uuid[]),"
              " CAST(:account_id AS uuid[]), CAST(:portfolio_id AS uuid[]),"
              " CAST(:currency AS text[]), CAST(:cash AS numeric[]), CAST(:equity AS numeric[]),"
              " CAST(:market_value AS numeric[]), CAST(:realized_pnl AS numeric[]),"
              " CAST(:unrealized_pnl AS numeric[])) AS r"
              " ON CONFLICT DO NOTHING RETURNING id"),
-        {"day": day, **{name: [row[name] for row in rows] for name in _NAMES}})
+        {name: [row[name] for row in rows] for name in _NAMES})
     return len(result.all())
 
 
