@@ -20,6 +20,9 @@ from api.accounts.schemas import (
     PositionOut,
 )
 from api.deps import EngineDep, PrincipalDep, RedisDep, SettingsDep
+from api.portfolio import history
+from api.portfolio.schemas import AccountHistory
+from shared.clock import calendar_from, clock_from
 from shared.db.repositories import accounts
 from shared.domain.errors import NotFound
 from shared.domain.positions import Position, market_value, unrealized_pnl
@@ -98,6 +101,23 @@ async def get_account(
         raise NotFound(f"account {account_id or 'paper'} not found",
                        details={"field": "account_id"})
     return JSONResponse(account_view(account, rows))
+
+
+@router.get("/account/history", response_model=AccountHistory,
+            responses={401: {"description": "missing or invalid access token"},
+                       422: {"description": "`period` is not 1D, 1W, 1M or 1Y"}})
+async def get_account_history(
+    principal: PrincipalDep, engine: EngineDep, settings: SettingsDep,
+    period: Annotated[history.Period, Query(description="how far back: the last day, week, "
+                                                        "month (30 days) or year")] = "1M",
+) -> JSONResponse:
+    """Return the end-of-day snapshots of every account of yours (taken by Celery beat after
+    each close of an account's exchange, keyed by its local trading day): market value and
+    P&L per account and per currency each day, as a portfolio's history."""
+    async with engine.connect() as conn:
+        answer = await history.history(conn, principal.user_id, None, period,
+                                       calendar_from(settings), clock_from(settings).now())
+    return JSONResponse(answer)
 
 
 @router.get("/positions", response_model=list[PositionOut] | BrokerPositions,

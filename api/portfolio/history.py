@@ -34,9 +34,10 @@ def windows(calendar: Calendar, now: datetime, period: Period) -> dict[str, date
     return starts
 
 
-async def history(conn: AsyncConnection, user_id: uuid.UUID, portfolio_id: uuid.UUID,
+async def history(conn: AsyncConnection, user_id: uuid.UUID, portfolio_id: uuid.UUID | None,
                   period: Period, calendar: Calendar, now: datetime) -> dict[str, Any]:
-    """The portfolio's snapshots of the days in `period` as of `now`, oldest first."""
+    """The portfolio's snapshots (None: every account's own) of the days in `period` as of
+    `now`, oldest first."""
     starts = windows(calendar, now, period)
     since = min(starts.values())
     rows = await snapshots.history(conn, user_id, portfolio_id, since)

@@ -326,3 +326,8 @@ class PortfolioHistory(BaseModel):
                                     " exchange has closed)")
     items: list[HistoryPoint]
     totals: list[HistoryTotal] = Field(description="per day and currency")
+
+
+class AccountHistory(PortfolioHistory):
+    """Your accounts' end-of-day snapshots over a period, oldest first: each account's market
+    value and P&L per day, summed per currency (at most 366 days, so one answer: no pages)."""

@@ -125,3 +125,35 @@ async def test_a_snapshot_is_of_the_accounts_exchange_day_taken_after_its_close(
     # A weekend is no trading day: Sunday's run takes Friday's, keyed by Friday.
     await snapshot_day(runtime, datetime(2026, 12, 6, 12, 0, tzinfo=UTC))
     assert await days() == sorted([*both, ("paper", friday), ("zerodha", friday)])
+
+
+async def test_the_account_history_is_your_accounts_own_snapshots_by_period(
+    client: httpx.AsyncClient, auth: dict[str, str], runtime: Runtime, api: OpenApi,
+) -> None:
+    path = "/api/v1/account/history"
+    empty = api.check(await client.get(path, headers=auth))
+    assert (empty["period"], empty["items"], empty["totals"]) == ("1M", [], [])
+    trade = await client.post("/api/v1/trades", headers=auth, json={
+        "symbol": "AAPL", "side": "BUY", "quantity": "10", "price": "100",
+        "executed_at": "2026-10-01T15:00:00+00:00"})
+    assert trade.status_code == 201, trade.text
+    intruder = await register_and_login(client)
+    now = datetime.now(UTC)
+    await snapshot_day(runtime, now)  # AAPL's last is 200
+    day = last_closed_day(calendar_from(get_settings()), "NYSE", now)
+    assert day is not None
+
+    mine = api.check(await client.get(path, params={"period": "1D"}, headers=auth))
+    theirs = api.check(await client.get(path, params={"period": "1D"}, headers=intruder))
+
+    account = (await get_ok(client, auth, "/api/v1/account"))["account_id"]
+    assert [(p["day"], p["account_id"], p["broker"], p["currency"], p["market_value"],
+             p["unrealized_pnl"]) for p in mine["items"]] == [
+        (day.isoformat(), account, "paper", "USD", "2000", "1000")]
+    assert [(t["day"], t["currency"], t["total_pnl"]) for t in mine["totals"]] == [
+        (day.isoformat(), "USD", "1000")]
+    assert [p["account_id"] for p in theirs["items"]] == [
+        (await get_ok(client, intruder, "/api/v1/account"))["account_id"]]
+    bad = await client.get(path, params={"period": "2W"}, headers=auth)
+    assert bad.status_code == 422, bad.text
+    assert bad.json()["error"]["details"]["field"] == "period"

@@ -60,14 +60,16 @@ async def insert(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> int:
     return len(result.all())
 
 
-async def history(conn: AsyncConnection, user_id: uuid.UUID, portfolio_id: uuid.UUID,
+async def history(conn: AsyncConnection, user_id: uuid.UUID, portfolio_id: uuid.UUID | None,
                   since: date) -> Sequence[RowMapping]:
-    """The portfolio's snapshots from `since` on, by day then account."""
+    """The portfolio's snapshots (None: the user's accounts' own) from `since` on, by day then
+    account."""
+    book = "s.portfolio_id IS NULL" if portfolio_id is None else "s.portfolio_id = :portfolio_id"
     result = await conn.execute(
         text("SELECT s.day, s.account_id, a.broker, s.currency, s.market_value,"
              " s.realized_pnl, s.unrealized_pnl FROM pnl_snapshots s"
              " JOIN accounts a ON a.id = s.account_id"
-             " WHERE s.user_id = :user_id AND s.portfolio_id = :portfolio_id"
+             f" WHERE s.user_id = :user_id AND {book}"
              " AND s.day >= :since ORDER BY s.day, s.account_id"),
         {"user_id": user_id, "portfolio_id": portfolio_id, "since": since})
     return result.mappings().all()
