@@ -11,7 +11,9 @@ import pytest
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from shared.db.repositories import accounts, portfolios, trades
+from shared.db.repositories import accounts, dashboard, portfolios, trades
+from shared.domain.enums import OrderStatus
+from shared.domain.orders import OPEN_STATUSES, PENDING_STATUSES, TERMINAL_STATUSES
 from tests.helpers import user_id_of
 
 pytestmark = pytest.mark.integration
@@ -123,3 +125,45 @@ async def test_a_portfolios_positions_read_its_orders_and_trades_by_their_indexe
     # The fills branch reads by an index too (here the user's fills, then each one's order).
     assert all(node != "Seq Scan" for node, table, _ in plan
                if table in ("trades", "orders", "fills")), plan
+
+
+async def test_dashboard_counts_open_orders_by_the_open_index(
+    engine: AsyncEngine, auth: dict[str, str],
+) -> None:
+    user_id = user_id_of(auth)
+    pending = sorted(status.value for status in PENDING_STATUSES)
+    async with engine.begin() as conn:
+        account = await accounts.get_for_user(conn, user_id)
+        assert account is not None
+        # 20,000 final orders, then one order of each open status.
+        await conn.execute(text(
+            "INSERT INTO orders (id, user_id, account_id, symbol, side, order_type, quantity,"
+            " price, time_in_force, broker, status)"
+            " SELECT gen_random_uuid(), :user_id, :account_id, 'AAPL', 'BUY', 'LIMIT', 1, 10,"
+            " 'GTC', 'paper', (CAST(:final AS text[]))[g % 4 + 1]"
+            " FROM generate_series(0, 19999) g"),
+            {"user_id": user_id, "account_id": account["id"],
+             "final": sorted(status.value for status in TERMINAL_STATUSES)})
+        await conn.execute(text(
+            "INSERT INTO orders (id, user_id, account_id, symbol, side, order_type, quantity,"
+            " price, time_in_force, broker, status, previous_status, pending_terms)"
+            " SELECT gen_random_uuid(), :user_id, :account_id, 'AAPL', 'BUY', 'LIMIT', 1, 10,"
+            " 'GTC', 'paper', s,"
+            " CASE WHEN s = ANY(CAST(:pending AS text[])) THEN 'ACCEPTED' END,"
+            " CASE WHEN s = 'PENDING_REPLACE' THEN CAST('{}' AS jsonb) END"
+            " FROM unnest(CAST(:statuses AS text[])) s"),
+            {"user_id": user_id, "account_id": account["id"], "pending": pending,
+             "statuses": sorted(status.value for status in OPEN_STATUSES)})
+        await conn.execute(text("ANALYZE orders"))
+
+    async with engine.connect() as conn:
+        plan = await _plan(conn, lambda c: dashboard.open_orders(c, user_id))
+        counted = await dashboard.open_orders(conn, user_id)
+        flags: dict[str, bool] = dict((await conn.execute(text(
+            "SELECT DISTINCT status, is_open FROM orders WHERE user_id = :user_id"),
+            {"user_id": user_id})).all())
+
+    assert [index for _, table, index in plan if table == "orders"] == ["ix_orders_user_open"]
+    assert counted == {account["id"]: len(OPEN_STATUSES)}
+    # The generated column agrees with the domain on every status.
+    assert flags == {status.value: status in OPEN_STATUSES for status in OrderStatus}

@@ -9,9 +9,6 @@ from datetime import datetime
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.domain.orders import OPEN_STATUSES
-
-_OPEN = sorted(status.value for status in OPEN_STATUSES)
 LAST_FILLS = 5
 
 
@@ -27,11 +24,12 @@ async def accounts_of(conn: AsyncConnection, user_id: uuid.UUID) -> Sequence[Row
 
 
 async def open_orders(conn: AsyncConnection, user_id: uuid.UUID) -> dict[uuid.UUID, int]:
-    """How many of the user's orders are not final yet, per account."""
+    """How many of the user's orders are not final yet, per account (read from
+    ix_orders_user_open, which holds the open orders only)."""
     result = await conn.execute(
         text("SELECT account_id, count(*) AS n FROM orders"
-             " WHERE user_id = :user_id AND status = ANY(:open) GROUP BY account_id"),
-        {"user_id": user_id, "open": _OPEN})
+             " WHERE user_id = :user_id AND is_open GROUP BY account_id"),
+        {"user_id": user_id})
     return {row.account_id: int(row.n) for row in result}
 
 
