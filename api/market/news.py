@@ -3,17 +3,21 @@ POST /admin/news. Text only: nothing here opens a URL, a stored link is text for
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import Who
 from api.deps import AdminDep, ClockDep, EngineDep, PrincipalDep
+from api.errors import header_field
 from api.pages import Limit, PageCursor, keyset_cursor, read_keyset_cursor
 from api.responses import ADMIN, MALFORMED_BODY, READ
 from shared.db.repositories import news
@@ -92,11 +96,20 @@ async def list_news(
 @admin_router.post("/news", status_code=201, response_model=NewsOut, responses={
     **ADMIN, **MALFORMED_BODY,
     422: {"description": "an invalid field, or a symbol not in the instrument master"
-                         " (`unknown_symbol`); `details.field` names it"}})
-async def post_news(body: NewsPost, request: Request, admin: AdminDep, engine: EngineDep,
-                    clock: ClockDep) -> Response:
+                         " (`unknown_symbol`); `details.field` names it; the Idempotency-Key"
+                         " used with another body (`idempotency_key_reused`)"}})
+async def post_news(
+    body: NewsPost, request: Request, admin: AdminDep, engine: EngineDep, clock: ClockDep,
+    idempotency_key: Annotated[str | None, Header(
+        alias="Idempotency-Key", min_length=1, max_length=255,
+        description="a retry with the same key and body answers the first article"
+                    " (Idempotent-Replayed: true) and posts nothing more")] = None,
+) -> Response:
     """Publish an article to every user's news (text only). Audited as `admin.news_posted`."""
-    fields = body.model_dump() | {"guid": f"admin:{uuid.uuid4()}",
+    fingerprint = _fingerprint(body)
+    guid = f"admin:{admin.user_id}:{idempotency_key}" if idempotency_key else \
+        f"admin:{uuid.uuid4()}"
+    fields = body.model_dump() | {"guid": guid,
                                   "published_at": (body.published_at or clock.now()).isoformat()}
     try:
         row = news_files.article("post", fields, "ordergate")
@@ -107,10 +120,30 @@ async def post_news(body: NewsPost, request: Request, admin: AdminDep, engine: E
         if unknown:
             raise InvalidOrder(f"unknown symbol {', '.join(unknown)}", code="unknown_symbol",
                                details={"field": "symbols", "unknown": unknown})
-        (article_id,) = await news.insert(conn, [row], "admin", posted_by=admin.user_id)
+        added = await news.insert(conn, [row], "admin", posted_by=admin.user_id,
+                                  request_hash=fingerprint)
+        if not added:  # the key's article is stored already (by a retry, or one racing it)
+            return JSONResponse(_out(await _earlier(conn, guid, fingerprint)), status_code=201,
+                                headers={"Idempotent-Replayed": "true"})
         await Who.of(request, admin).record(
-            conn, Action.NEWS_POSTED, target=("news", article_id),
+            conn, Action.NEWS_POSTED, target=("news", added[0]),
             details={"title": row.title, "symbols": list(row.symbols)})
-        stored = await news.get(conn, article_id)
+        stored = await news.get(conn, added[0])
     assert stored is not None, "inserted in this transaction"
     return JSONResponse(_out(stored), status_code=201)
+
+
+def _fingerprint(body: NewsPost) -> str:
+    """The body's fingerprint, so an Idempotency-Key reused with other content is caught."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def _earlier(conn: AsyncConnection, guid: str, fingerprint: str) -> RowMapping:
+    earlier = await news.by_guid(conn, guid)
+    assert earlier is not None, "the insert found it"
+    if earlier["request_hash"] != fingerprint:
+        raise InvalidOrder("this Idempotency-Key was already used with a different request body",
+                           code="idempotency_key_reused",
+                           details={"field": header_field("Idempotency-Key")})
+    return earlier

@@ -126,6 +126,34 @@ async def test_an_admin_posts_news_audited_and_users_may_not(
     assert count == 1
 
 
+
+async def test_a_retried_news_post_with_its_idempotency_key_posts_one_article(
+    engine: AsyncEngine, client: httpx.AsyncClient,
+) -> None:
+    admin = await new_admin(client, engine)
+    symbol = await new_instrument(engine)
+    key = {**admin, "Idempotency-Key": f"news-{uuid.uuid4()}"}
+    body = {"title": f"Results on Friday {uuid.uuid4()}", "symbols": [symbol]}
+
+    first = await client.post("/api/v1/admin/news", json=body, headers=key)
+    again = await client.post("/api/v1/admin/news", json=body, headers=key)
+    other = await client.post("/api/v1/admin/news", headers=key,
+                              json={**body, "summary": "not the same post"})
+
+    assert first.status_code == 201, first.text
+    assert (again.status_code, again.json()) == (201, first.json())
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
+    assert (other.status_code, other.json()["error"]["code"]) == (422, "idempotency_key_reused")
+    assert other.json()["error"]["details"]["field"] == "header.Idempotency-Key"
+    async with engine.connect() as conn:
+        count = (await conn.execute(text("SELECT count(*) FROM news_articles"
+                                         " WHERE title = :t"), {"t": body["title"]})).scalar()
+    assert count == 1
+    entries = (await get_ok(client, admin, "/api/v1/admin/audit?action=admin.news_posted"
+                                           f"&user_id={user_id_of(admin)}"))["items"]
+    assert [e["target_id"] for e in entries] == [first.json()["id"]]
+
 async def test_news_refuses_a_cursor_no_page_handed_out(client: httpx.AsyncClient,
                                                        auth: dict[str, str]) -> None:
     response = await client.get("/api/v1/market/news?cursor=bm9wZQ==", headers=auth)

@@ -19,18 +19,21 @@ _COLUMNS = ("a.id, a.title, a.summary, a.url, a.source, a.published_at, a.origin
 
 
 async def insert(conn: AsyncConnection, rows: Sequence[NewsRow], origin: str,
-                 posted_by: uuid.UUID | None = None) -> list[uuid.UUID]:
+                 posted_by: uuid.UUID | None = None,
+                 request_hash: str | None = None) -> list[uuid.UUID]:
     """Store the articles whose guid is new, with their symbols; return their ids, in the
-    order of `rows` (an article already stored is left as it is)."""
+    order of `rows` (an article already stored is left as it is). `request_hash` is an
+    admin post's body fingerprint (its Idempotency-Key is in the guid)."""
     added: list[uuid.UUID] = []
     for row in rows:
         new_id = (await conn.execute(text(
             "INSERT INTO news_articles (guid, title, summary, url, source, published_at,"
-            " origin, posted_by) VALUES (:guid, :title, :summary, :url, :source,"
-            " :published_at, :origin, :posted_by) ON CONFLICT (guid) DO NOTHING RETURNING id"),
+            " origin, posted_by, request_hash) VALUES (:guid, :title, :summary, :url, :source,"
+            " :published_at, :origin, :posted_by, :request_hash)"
+            " ON CONFLICT (guid) DO NOTHING RETURNING id"),
             {"guid": row.guid, "title": row.title, "summary": row.summary, "url": row.url,
              "source": row.source, "published_at": row.published_at, "origin": origin,
-             "posted_by": posted_by})).scalar()
+             "posted_by": posted_by, "request_hash": request_hash})).scalar()
         if new_id is None:
             continue
         added.append(new_id)
@@ -49,6 +52,13 @@ async def known_symbols(conn: AsyncConnection, symbols: Sequence[str]) -> set[st
     result = await conn.execute(text("SELECT symbol FROM instruments WHERE symbol = ANY(:s)"),
                                 {"s": list(symbols)})
     return set(result.scalars())
+
+
+async def by_guid(conn: AsyncConnection, guid: str) -> RowMapping | None:
+    """The article stored under `guid` with its symbols and `request_hash`, or None."""
+    result = await conn.execute(text(f"SELECT {_COLUMNS}, a.request_hash FROM news_articles a"
+                                     " WHERE a.guid = :guid"), {"guid": guid})
+    return result.mappings().first()
 
 
 async def get(conn: AsyncConnection, article_id: uuid.UUID) -> RowMapping | None:
