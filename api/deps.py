@@ -74,7 +74,7 @@ async def current_principal(
     """
     if token is not None and keys.is_api_key(token):
         by_key = await _key_principal(request, token, clock)
-        await ratelimit.enforce(request, ratelimit.API, f"key:{by_key.key_id}")
+        await ratelimit.enforce_all(request, _budgets(request, f"key:{by_key.key_id}"))
         return by_key
     settings: Settings = request.app.state.settings
     principal = verify_access_token(settings, token) if token else None
@@ -89,8 +89,17 @@ async def current_principal(
                               " again", refused)
     if refused is not None:
         raise unauthenticated("the account of this access token no longer exists")
-    await ratelimit.enforce(request, ratelimit.API, f"user:{principal.user_id}")
+    await ratelimit.enforce_all(request, _budgets(request, f"user:{principal.user_id}"))
     return principal
+
+
+def _budgets(request: Request, caller: str) -> list[tuple[ratelimit.Budget, str]]:
+    """The caller's budgets on this route: its own (API), and on a route that places orders
+    (PLACEMENT_BUDGET) the orders budget too, counted in the same round trip to Redis."""
+    budgets = [(ratelimit.API, caller)]
+    if PLACEMENT_BUDGET in getattr(request.scope.get("route"), "dependencies", ()):
+        budgets.append((ratelimit.ORDERS, caller))
+    return budgets
 
 
 async def _key_principal(request: Request, token: str, clock: Clock) -> Principal:
@@ -122,10 +131,9 @@ def login_only(methods: frozenset[str] = WRITE_METHODS) -> Any:
 
 
 async def limit_placement(request: Request, principal: PrincipalDep) -> None:
-    """A route dependency: count an order placement against the caller's orders budget, and
-    with REQUIRE_EMAIL_VERIFICATION refuse an account whose address is unproven (403)."""
-    who = f"key:{principal.key_id}" if principal.key_id else f"user:{principal.user_id}"
-    await ratelimit.enforce(request, ratelimit.ORDERS, who)
+    """A route dependency of the routes that place orders: the caller's orders budget (counted
+    with its own by `current_principal`), and with REQUIRE_EMAIL_VERIFICATION the refusal of
+    an account whose address is unproven (403)."""
     if request.app.state.settings.require_email_verification:
         # Read per placement (one primary-key lookup, only with the setting on): sessions
         # and keys from before the setting was turned on must not trade around it.

@@ -24,10 +24,10 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from redis.asyncio import ConnectionPool
 
 from api.main import create_app
-from api.ratelimit import API, KEY_PREFIX, Limiter
+from api.ratelimit import API, KEY_PREFIX, ORDERS, Limiter
 from scripts import devstack
 from shared.settings import Settings
-from tests.helpers import PASSWORD
+from tests.helpers import PASSWORD, user_id_of
 
 pytestmark = pytest.mark.integration
 
@@ -212,6 +212,39 @@ async def test_order_placement_has_a_budget_of_its_own_and_reads_go_on() -> None
     _refused(placed[2], "orders")
     _refused(batch, "orders")
     assert listed.status_code == 200
+
+
+async def test_a_placement_the_orders_budget_refuses_uses_none_of_the_callers_own_budget(
+) -> None:
+    """A placement is held to the caller's budget and the orders budget at once, all or none:
+    the placements refused for orders leave the caller's own budget for its reads."""
+    async with _one_client(api="5/minute", orders="2/minute") as client:
+        auth = await _bearer(client)
+        placed = [await client.post("/api/v1/orders", json={}, headers=auth) for _ in range(4)]
+        reads = [await client.get(ACCOUNT, headers=auth) for _ in range(4)]
+
+    assert [answer.status_code for answer in placed] == [422, 422, 429, 429]
+    _refused(placed[3], "orders")
+    # 5 - 2 counted placements: three reads, then the caller's own budget is spent.
+    assert [answer.status_code for answer in reads] == [200, 200, 200, 429]
+    assert [answer.headers["ratelimit-remaining"] for answer in reads[:3]] == ["2", "1", "0"]
+    _refused(reads[3], "api")
+
+
+async def test_a_placement_the_callers_budget_refuses_uses_none_of_the_orders_budget() -> None:
+    async with _app(api="3/minute", orders="3/minute") as app:
+        async with _client_at(app, _address()) as client:
+            auth = await _bearer(client)
+            reads = [await client.get(ACCOUNT, headers=auth) for _ in range(3)]
+            refused = await client.post("/api/v1/orders", json={}, headers=auth)
+        limiter = app.state.limiter
+        caller = f"user:{user_id_of(auth)}"
+        orders_left = await limiter.hit(ORDERS, caller)
+
+    assert [answer.status_code for answer in reads] == [200, 200, 200]
+    _refused(refused, "api")
+    assert orders_left is not None
+    assert (orders_left.allowed, orders_left.remaining) == (True, 2)  # only this hit counted
 
 
 async def test_with_redis_down_logins_and_sign_ups_are_refused_and_reads_go_on(
