@@ -57,3 +57,22 @@ def bar_origin(start: datetime, zone: str | None, session_open: time | None) -> 
         return datetime.combine(start.astimezone(UTC).date(), time(0), UTC)
     local = start.astimezone(ZoneInfo(zone))
     return datetime.combine(local.date(), session_open, ZoneInfo(zone))
+
+
+MINUTE: Final = timedelta(minutes=1)
+EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def whole_minutes(step: timedelta, origin: datetime, start: datetime,
+                  end: datetime) -> tuple[datetime, datetime] | None:
+    """The whole minutes [first, last) inside [start, end) whose bars of `step` from `origin`
+    can be merged from 1-minute bars, or None when they cannot: a step that is not a whole
+    number of minutes, an origin off the minute (bins would cut minutes), or a range inside one
+    minute. The parts of [start, end) outside the whole minutes are at most a minute each."""
+    if step <= timedelta(0) or step % MINUTE or (origin - EPOCH) % MINUTE:
+        return None
+    first = start + (EPOCH - start) % MINUTE  # start rounded up to the minute
+    last = end - (end - EPOCH) % MINUTE  # end rounded down
+    if first > last:
+        return None
+    return first, last
