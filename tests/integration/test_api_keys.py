@@ -192,7 +192,7 @@ async def test_the_secret_is_shown_once_and_never_listed_logged_or_stored(
         caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     key = await create_key(client, auth, name="audited", scopes=["read", "trade"])
-    secret = key["key"].rsplit("_", 1)[1]
+    secret = key["key"].split("_", 2)[2]
     assert (await client.get(ORDERS, headers=bearer(key))).status_code == 200
 
     listed = await client.get(KEYS, headers=auth)

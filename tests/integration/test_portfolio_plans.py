@@ -163,7 +163,10 @@ async def test_dashboard_counts_open_orders_by_the_open_index(
             "SELECT DISTINCT status, is_open FROM orders WHERE user_id = :user_id"),
             {"user_id": user_id})).all())
 
-    assert [index for _, table, index in plan if table == "orders"] == ["ix_orders_user_open"]
+    # An index scan names both; a bitmap scan (chosen once the table is big) names the table in
+    # its heap node and the index in its child. Either way, only the open index is read.
+    assert "Seq Scan" not in {node for node, table, _ in plan if table == "orders"}
+    assert {index for _, _, index in plan if index} == {"ix_orders_user_open"}
     assert counted == {account["id"]: len(OPEN_STATUSES)}
     # The generated column agrees with the domain on every status.
     assert flags == {status.value: status in OPEN_STATUSES for status in OrderStatus}
