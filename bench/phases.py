@@ -1,4 +1,5 @@
-"""The measured phases: reference, closed loop, open loop at 150/s, and 2× overload."""
+"""The measured phases: reference, closed loop, open loop at 150/s, 2× overload, the gateway
+and the worker each alone, one user, and the capacity search."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import sys
 import time
 import urllib.request
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
@@ -32,6 +34,15 @@ OPEN_SECONDS = 10.0
 OPEN_CONNECTIONS = 16
 OVERLOAD_SECONDS = 4.0
 OVERLOAD_CONNECTIONS = 64
+# The capacity search: open-loop steps from CAPACITY_START/s, ×1.5 while one holds, then
+# CAPACITY_BISECTIONS halvings of the gap to the first that did not.
+CAPACITY_START = 100.0
+CAPACITY_GROWTH = 1.5
+CAPACITY_MAX = 3000.0
+CAPACITY_BISECTIONS = 2
+CAPACITY_SECONDS = 5.0
+CAPACITY_CONNECTIONS = 64
+CAPACITY_FILL_P99_MS = 50.0
 TERMINAL_TIMEOUT_S = 120.0  # bound on waiting for the worker to drain a phase
 LOADGEN_SLACK_S = 60.0  # beyond its own duration, before the load generator is killed
 HUGE_CASH = "1e12"  # NUMERIC(24,8) holds up to 1e16; buying power must never run out
@@ -226,6 +237,60 @@ async def gateway_phase(stack: Stack, pool: asyncpg.Pool, spec: Spec) -> dict[st
     return result
 
 
+def holds(step: dict[str, Any]) -> bool:
+    """Whether an open-loop step was sustained: every order accepted at the offered rate,
+    none left unfilled, exactly once, and submit->FILLED p99 within CAPACITY_FILL_P99_MS."""
+    statuses: dict[str, int] = step["statuses"]
+    p99 = step["fills"]["submit_to_filled_ms"]["p99"]
+    return (set(statuses) <= {"202"} and not step["errors"] and step["not_terminal"] == 0
+            and step["exactly_once"]["ok"]
+            and step["accepted_per_s"] >= 0.95 * step["offered_rate"]
+            and p99 is not None and p99 <= CAPACITY_FILL_P99_MS)
+
+
+async def search_capacity(attempt: Callable[[float], Awaitable[bool]]) -> float | None:
+    """The highest rate `attempt` holds: from CAPACITY_START, ×CAPACITY_GROWTH while it holds
+    (up to CAPACITY_MAX), then CAPACITY_BISECTIONS halvings of the gap to the lowest rate that
+    did not; None when even the first rate does not hold."""
+    held: float | None = None
+    rate = CAPACITY_START
+    while rate <= CAPACITY_MAX:
+        if not await attempt(rate):
+            break
+        held, rate = rate, round(rate * CAPACITY_GROWTH)
+    else:
+        return held
+    if held is None:
+        return None
+    failed = rate
+    for _ in range(CAPACITY_BISECTIONS):
+        middle = round((held + failed) / 2)
+        if await attempt(middle):
+            held = middle
+        else:
+            failed = middle
+    return held
+
+
+async def capacity_phase(stack: Stack, pool: asyncpg.Pool, tokens: list[str]) -> dict[str, Any]:
+    """The highest open-loop rate the whole system sustains with submit->FILLED p99 within
+    CAPACITY_FILL_P99_MS; each step starts on an empty queue."""
+    steps: list[dict[str, Any]] = []
+
+    async def attempt(rate: float) -> bool:
+        print(f"==> capacity: open loop at {rate:.0f}/s", flush=True)
+        prefix = f"cp{len(steps)}-"
+        step = await order_phase(stack, pool, prefix, _spec(
+            stack, tokens, prefix, mode="open", rate=rate, duration_s=CAPACITY_SECONDS,
+            connections=CAPACITY_CONNECTIONS))
+        step["held"] = holds(step)
+        steps.append(step)
+        return bool(step["held"])
+
+    rate = await search_capacity(attempt)
+    return {"rate": rate, "fill_p99_ms": CAPACITY_FILL_P99_MS, "steps": steps}
+
+
 async def matching_phase(stack: Stack, user_ids: list[str]) -> dict[str, Any]:
     """The paper exchange's matching figure, on users and instruments of its own."""
     with CpuMeter(stack) as cpu:
@@ -268,6 +333,7 @@ async def run_all(stack: Stack, users: list[tuple[str, str]], matchers: list[str
         results["closed_1"] = await order_phase(stack, pool, "c1-", _spec(
             stack, tokens[:1], "c1-", mode="closed", duration_s=CLOSED_SECONDS,
             warmup_s=WARMUP_SECONDS, connections=CLOSED_CONNECTIONS))
+        results["capacity"] = await capacity_phase(stack, pool, tokens)
         results["books"] = await analysis.books_balance(pool, [u for u, _ in users])
     if matchers:
         results["matching"] = await matching_phase(stack, matchers)
