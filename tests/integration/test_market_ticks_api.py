@@ -234,20 +234,30 @@ async def test_the_ticks_and_ohlc_queries_read_the_index_not_every_tick(
             " + (g / 20) * interval '1 second', 10 + g % 7, 1, 9, 1, 11, 1, 0"
             " FROM generate_series(0, 59999) g"), {"tag": tag})
         await conn.execute(text("ANALYZE ticks"))
+        await conn.execute(text("ANALYZE tick_bars_1m"))
     start = datetime.fromisoformat("2026-06-01T14:00:00+00:00")
     end = start + timedelta(hours=1)
+    minute = timedelta(minutes=1)
     queries = {
         "ticks": (ticks.ticks_query(after=False),
                   ticks.ticks_params(f"{tag}7", start, end, 500, None)),
         "next page": (ticks.ticks_query(after=True), ticks.ticks_params(
             f"{tag}7", start, end, 500, (start, 10, 1, 9, 1, 11, 1, 0))),
-        "ohlc": (ticks.OHLC_QUERY, {"symbol": f"{tag}7", "step": timedelta(minutes=1),
-                                    "origin": start, "start": start, "end": end}),
+        # Whole minutes from the rollup's key, the part-minutes at the ends from the ticks'.
+        "ohlc": ticks.ohlc_statement(f"{tag}7", minute, start, start + timedelta(seconds=30),
+                                     end + timedelta(seconds=30)),
+        # Bins that cut minutes: every tick, by the ticks' index.
+        "ohlc of 90s": ticks.ohlc_statement(f"{tag}7", timedelta(seconds=90), start, start,
+                                            end),
     }
+    indexes = {"ticks": {"uq_ticks_tick"}, "next page": {"uq_ticks_tick"},
+               "ohlc": {"uq_ticks_tick", "pk_tick_bars_1m"}, "ohlc of 90s": {"uq_ticks_tick"}}
+    assert queries["ohlc"][0] == ticks.OHLC_ROLLUP_QUERY
+    assert queries["ohlc of 90s"][0] == ticks.OHLC_QUERY
     async with engine.connect() as conn:
         for name, (sql, params) in queries.items():
             plan = (await conn.execute(text(f"EXPLAIN (FORMAT JSON) {sql}"), params)).scalar_one()
 
             scans = _scans(plan[0]["Plan"])
-            assert ("uq_ticks_tick" in {index for _, index in scans}), (name, scans)
+            assert {index for _, index in scans} - {None} == indexes[name], (name, scans)
             assert all(node != "Seq Scan" for node, _ in scans), (name, scans)

@@ -1,5 +1,5 @@
 """GET /api/v1/market/trending: gainers, losers and the most traded on each symbol's latest
-day of recorded ticks, computed in SQL over the ticks' index."""
+day of recorded ticks, computed in SQL over the 1-minute bars' key."""
 
 from __future__ import annotations
 
@@ -114,7 +114,7 @@ def _scans(plan: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
     return found
 
 
-async def test_the_trending_query_reads_the_ticks_index_not_every_tick(
+async def test_the_trending_query_reads_the_minute_bars_by_their_key_not_the_ticks(
     engine: AsyncEngine, day: dict[str, str],
 ) -> None:
     async with engine.begin() as conn:
@@ -123,13 +123,16 @@ async def test_the_trending_query_reads_the_ticks_index_not_every_tick(
             " + g * interval '1 second', 10 + g % 7, 1, 9, 1, 11, 1, 0"
             " FROM generate_series(0, 49999) g"), {"symbol": day["busy"]})
         await conn.execute(text("ANALYZE ticks"))
+        await conn.execute(text("ANALYZE tick_bars_1m"))
         zones = {name: hours.zone for name, hours in DEFAULT_HOURS.items()}
         for kind in Kind:
             plan = (await conn.execute(text(f"EXPLAIN (FORMAT JSON) "
                                             f"{trending.trending_query(kind)}"),
                                        trending.trending_params(zones, 10))).scalar_one()
 
-            ticks = [scan for scan in _scans(plan[0]["Plan"]) if scan[1] == "ticks"]
-            assert ticks, (kind, plan)
-            assert all(node != "Seq Scan" and index == "uq_ticks_tick"
-                       for node, _, index in ticks), (kind, ticks)
+            scans = _scans(plan[0]["Plan"])
+            bars = [scan for scan in scans if scan[1] == "tick_bars_1m"]
+            assert bars, (kind, plan)
+            assert all(node != "Seq Scan" and index == "pk_tick_bars_1m"
+                       for node, _, index in bars), (kind, bars)
+            assert not [scan for scan in scans if scan[1] == "ticks"], (kind, scans)

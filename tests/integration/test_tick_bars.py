@@ -191,3 +191,55 @@ async def test_concurrent_imports_and_a_delete_into_one_minute_keep_every_tick(
             "SELECT count(*) FROM ticks WHERE symbol = :symbol AND ts < :until"),
             {"symbol": symbol, "until": BASE + timedelta(minutes=5)}) > 0
         await _assert_bars_are_the_ticks(conn, [symbol])
+
+
+def _random_request(rnd: random.Random) -> tuple[timedelta, datetime, datetime, datetime]:
+    """A step, an origin and a range [start, end): ends on and off the minute, some inside
+    one minute, some past the ticks; origins mostly on the minute (session opens), some not."""
+    step = rnd.choice([timedelta(minutes=1), timedelta(minutes=5), timedelta(minutes=15),
+                       timedelta(hours=1), timedelta(days=1), timedelta(minutes=7),
+                       timedelta(seconds=90)])
+    origin = BASE.replace(second=0) + timedelta(minutes=rnd.randrange(-600, 60))
+    if rnd.random() < 0.2:
+        origin += timedelta(seconds=30)
+    start = BASE + timedelta(seconds=rnd.randrange(-120, 960), microseconds=rnd.choice(
+        (0, 250, 500, 999_999)))
+    if rnd.random() < 0.3:
+        start = start.replace(second=0, microsecond=0)
+    end = start + timedelta(seconds=rnd.choice((0.5, 30, 59, 60, 61, 300, 601.5, 1200)))
+    if rnd.random() < 0.3:
+        end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return step, origin, start, end
+
+
+async def test_ohlc_from_the_rollup_equals_the_bars_of_the_raw_ticks(
+    engine: AsyncEngine,
+) -> None:
+    rnd = random.Random(5)
+    symbols = _symbols(2)
+    made = _random_ticks(rnd, symbols, 900)
+    async with engine.begin() as conn:
+        for part in range(3):
+            await _insert(conn, made[part * 300:(part + 1) * 300])
+        await conn.execute(text(
+            "UPDATE ticks SET ltp = ltp * 2 WHERE symbol = :symbol AND ltq % 3 = 0"),
+            {"symbol": symbols[0]})
+        await conn.execute(text("DELETE FROM ticks WHERE symbol = :symbol AND ltq % 4 = 0"),
+                           {"symbol": symbols[1]})
+
+    merged = 0
+    async with engine.connect() as conn:
+        for _ in range(150):
+            symbol = rnd.choice(symbols)
+            step, origin, start, end = _random_request(rnd)
+            sql, _ = ticks.ohlc_statement(symbol, step, origin, start, end)
+            merged += sql == ticks.OHLC_ROLLUP_QUERY
+
+            bars = await ticks.ohlc(conn, symbol, step, origin, start, end)
+            raw = (await conn.execute(text(ticks.OHLC_QUERY), {
+                "symbol": symbol, "step": step, "origin": origin, "start": start,
+                "end": end})).all()
+
+            assert _shown([tuple(bar.values()) for bar in bars]) == _shown(raw), (
+                step, origin, start, end)
+    assert merged > 75  # most requests took the rollup's path

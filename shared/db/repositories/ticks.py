@@ -1,5 +1,5 @@
 """Recorded ticks: the import's staging and insert, the tickers list, a symbol's ticks and its
-OHLC bars."""
+OHLC bars (from the 1-minute rollup tick_bars_1m and the raw ticks at a range's ends)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from shared.domain.bars import whole_minutes
 from shared.market.tick_files import TickRow
 
 # The natural key, symbol first: the unique index's columns and a page's sort order.
@@ -154,9 +155,11 @@ async def list_ticks(conn: AsyncConnection, symbol: str, start: datetime, end: d
     return result.mappings().all()
 
 
-# Open and close are the prices of the first and last tick by time (by the key among ticks of
-# one instant), each one index probe per bar: ordering whole groups in array_agg took twice
-# as long (README, "Ticks and OHLC"). A bar is labelled with the start of its bin.
+# The bars from raw ticks, where bins cut minutes (or the range sits inside one), and the
+# reference the rollup's bars below equal. Open and close are the prices of the first and
+# last tick by time (by the key among ticks of one instant), each one index probe per bar:
+# ordering whole groups in array_agg took twice as long (README, "Ticks and OHLC"). A bar is
+# labelled with the start of its bin.
 OHLC_QUERY = """
 WITH bars AS (
   SELECT date_bin(:step, ts, :origin) AS ts, min(ts) AS first_ts, max(ts) AS last_ts,
@@ -177,9 +180,55 @@ ORDER BY ts
 """.format(key=TICK_COLUMNS, key_desc=", ".join(f"{name} DESC" for name in TICK_KEY))
 
 
+# The same bars from the 1-minute rollup (tick_bars_1m, migration 0027) for the whole minutes
+# [first, last), and from raw ticks for the part-minutes [start, first) and [last, end), at
+# most a minute each. Each part is a partial bar of one bin; a bin's open is the open of its
+# part with the earliest first tick (the lowest among parts tied on it, as the raw key order
+# takes ticks of one instant) and its close likewise, picked by comparing [epoch, price]
+# arrays element by element.
+_PART = """
+  SELECT date_bin(:step, ts, :origin) AS ts, min(ts) AS first_ts, max(ts) AS last_ts,
+         (min(ARRAY[extract(epoch FROM ts), ltp]))[2] AS open, max(ltp) AS high,
+         min(ltp) AS low, (max(ARRAY[extract(epoch FROM ts), ltp]))[2] AS close,
+         sum(ltq) AS volume, count(*) AS ticks
+  FROM ticks
+  WHERE symbol = :symbol AND ts >= {start} AND ts < {end}
+  GROUP BY 1
+"""
+OHLC_ROLLUP_QUERY = f"""
+WITH parts AS (
+  SELECT date_bin(:step, minute, :origin) AS ts, first_ts, last_ts, open, high, low, close,
+         volume, ticks
+  FROM tick_bars_1m
+  WHERE symbol = :symbol AND minute >= :first AND minute < :last
+  UNION ALL {_PART.format(start=":start", end=":first")}
+  UNION ALL {_PART.format(start=":last", end=":end")}
+)
+SELECT ts, (min(ARRAY[extract(epoch FROM first_ts), open]))[2] AS open,
+       max(high) AS high, min(low) AS low,
+       (max(ARRAY[extract(epoch FROM last_ts), close]))[2] AS close,
+       sum(volume) AS volume, CAST(sum(ticks) AS bigint) AS ticks
+FROM parts
+GROUP BY ts
+ORDER BY ts
+"""
+
+
+def ohlc_statement(symbol: str, step: timedelta, origin: datetime, start: datetime,
+                   end: datetime) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters of a symbol's bars (shown by EXPLAIN in the tests): from the
+    rollup where whole minutes can be merged, else from raw ticks."""
+    params: dict[str, Any] = {"symbol": symbol, "step": step, "origin": origin,
+                              "start": start, "end": end}
+    whole = whole_minutes(step, origin, start, end)
+    if whole is None:
+        return OHLC_QUERY, params
+    return OHLC_ROLLUP_QUERY, {**params, "first": whole[0], "last": whole[1]}
+
+
 async def ohlc(conn: AsyncConnection, symbol: str, step: timedelta, origin: datetime,
                start: datetime, end: datetime) -> Sequence[RowMapping]:
     """The symbol's bars of `step` in [start, end), bins aligned to `origin`."""
-    result = await conn.execute(text(OHLC_QUERY), {
-        "symbol": symbol, "step": step, "origin": origin, "start": start, "end": end})
+    sql, params = ohlc_statement(symbol, step, origin, start, end)
+    result = await conn.execute(text(sql), params)
     return result.mappings().all()

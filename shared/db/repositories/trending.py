@@ -9,8 +9,6 @@ from typing import Any
 from sqlalchemy import RowMapping, text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from shared.db.repositories.ticks import TICK_COLUMNS, TICK_KEY
-
 
 class Kind(StrEnum):
     """Which trending list: biggest rise, biggest fall, or most traded."""
@@ -20,14 +18,15 @@ class Kind(StrEnum):
     ACTIVE = "active"
 
 
-_DESC = ", ".join(f"{name} DESC" for name in TICK_KEY)
 # A symbol's day is the local day (at its exchange) of its latest tick, found in tick_ranges
 # (one row per symbol, kept by the import) rather than by scanning ticks. Each figure is then
-# a probe or a range read of the unique (symbol, ts, ltp, ltq, ...) index: the last tick, the
-# day's first, the last before the day (the previous close), and the day's volume, an
-# index-only range scan (ltq is in the index). The change is from the previous close, or from
-# the day's first tick for a symbol with no earlier day.
-TRENDING_QUERY = f"""
+# read from the 1-minute bars (tick_bars_1m, kept by triggers on ticks) by their primary key:
+# the close of the latest tick's minute, the open of the day's first minute, the close of the
+# last minute before the day (the previous close), and the day's volume, a day's bars (at most
+# 1,440) rather than its ticks. A day starts on a whole minute (every time zone's offset has
+# been whole minutes since 1972), so these are the raw ticks' figures. The change is from the
+# previous close, or from the day's open for a symbol with no earlier day.
+TRENDING_QUERY = """
 WITH days AS (
   SELECT r.symbol, i.name, i.exchange, i.currency, r.last_ts,
          CAST(r.last_ts AT TIME ZONE coalesce(z.zone, 'UTC') AS date) AS day,
@@ -39,18 +38,19 @@ WITH days AS (
     ON z.exchange = i.exchange
 ), figures AS (
   SELECT d.symbol, d.name, d.exchange, d.currency, d.last_ts, d.day,
-         latest.ltp AS last, first.ltp AS open, closed.ltp AS previous_close,
+         latest.close AS last, first.open AS open, closed.close AS previous_close,
          day.volume, day.ticks
   FROM days d
-  CROSS JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol AND t.ts = d.last_ts
-                      ORDER BY {_DESC} LIMIT 1) latest
-  CROSS JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol
-                        AND t.ts >= d.day_start ORDER BY {TICK_COLUMNS} LIMIT 1) first
-  LEFT JOIN LATERAL (SELECT ltp FROM ticks t WHERE t.symbol = d.symbol
-                       AND t.ts < d.day_start ORDER BY {_DESC} LIMIT 1) closed ON TRUE
-  CROSS JOIN LATERAL (SELECT sum(ltq) AS volume, count(*) AS ticks FROM ticks t
-                      WHERE t.symbol = d.symbol AND t.ts >= d.day_start
-                        AND t.ts <= d.last_ts) day
+  CROSS JOIN LATERAL (SELECT close FROM tick_bars_1m b WHERE b.symbol = d.symbol
+                        AND b.minute <= d.last_ts ORDER BY b.minute DESC LIMIT 1) latest
+  CROSS JOIN LATERAL (SELECT open FROM tick_bars_1m b WHERE b.symbol = d.symbol
+                        AND b.minute >= d.day_start ORDER BY b.minute LIMIT 1) first
+  LEFT JOIN LATERAL (SELECT close FROM tick_bars_1m b WHERE b.symbol = d.symbol
+                       AND b.minute < d.day_start ORDER BY b.minute DESC LIMIT 1) closed ON TRUE
+  CROSS JOIN LATERAL (SELECT sum(volume) AS volume,
+                             CAST(coalesce(sum(ticks), 0) AS bigint) AS ticks
+                      FROM tick_bars_1m b WHERE b.symbol = d.symbol
+                        AND b.minute >= d.day_start AND b.minute <= d.last_ts) day
 ), ranked AS (
   SELECT *, coalesce(previous_close, open) AS reference,
          round((last - coalesce(previous_close, open)) * 100
@@ -60,8 +60,8 @@ WITH days AS (
 SELECT symbol, name, exchange, currency, last_ts, day, last, open, previous_close,
        last - reference AS change, change_pct, volume, ticks
 FROM ranked
-WHERE {{where}}
-ORDER BY {{order}}, symbol
+WHERE {where}
+ORDER BY {order}, symbol
 LIMIT :limit
 """
 _RANKS = {
