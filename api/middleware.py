@@ -9,6 +9,7 @@ as the answer starts, so a long stream (SSE) does not keep one either.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -116,51 +117,73 @@ class ReadBody:
     """Take the whole request body in before the app runs: 413 `body_too_large` past
     `max_bytes`, 408 `request_timeout` when it has not all arrived within `timeout` seconds.
 
-    A declared Content-Length is checked before anything is read (and before uvicorn sends a
-    100 Continue); a chunked body is counted as it comes. Either refusal closes the
-    connection, since the rest of the body was never read.
+    A declared Content-Length is checked before anything is read; a chunked body is counted
+    as it comes. Either refusal closes the connection. A refused body the client is sending
+    anyway is first read and dropped, up to `drain_bytes` more and within `timeout`: closing
+    with bytes unread makes the kernel reset the connection, and the client would lose the 413
+    for a connection reset. A client that waits for 100 Continue is refused at once.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, timeout: float,
+                 drain_bytes: int = 1 << 20) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.timeout = timeout
+        self.drain_bytes = drain_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         declared = _content_length(scope)
-        received: list[Message] | None = None
-        if declared is None or declared <= self.max_bytes:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    received = await self._read(receive)
-            except TimeoutError:
-                await send_error(send, scope, 408, "request_timeout",
-                                 f"the request body did not arrive within {self.timeout:g} s",
-                                 headers=[CLOSE])
-                return
-        if received is None:
-            await send_error(send, scope, 413, "body_too_large",
-                             f"the request body is larger than {self.max_bytes} bytes",
+        if declared is not None and declared > self.max_bytes:
+            if declared <= self.max_bytes + self.drain_bytes and not _expects_continue(scope):
+                await self._drain(receive, 0)
+            await self._too_large(scope, send)
+            return
+        try:
+            async with asyncio.timeout(self.timeout):
+                received, size = await self._read(receive)
+        except TimeoutError:
+            await send_error(send, scope, 408, "request_timeout",
+                             f"the request body did not arrive within {self.timeout:g} s",
                              headers=[CLOSE])
+            return
+        if received is None:
+            await self._drain(receive, size)
+            await self._too_large(scope, send)
             return
         await self.app(scope, _replay(received, receive), send)
 
-    async def _read(self, receive: Receive) -> list[Message] | None:
-        """Return the body's messages, or None once they add up to more than the limit."""
+    async def _too_large(self, scope: Scope, send: Send) -> None:
+        await send_error(send, scope, 413, "body_too_large",
+                         f"the request body is larger than {self.max_bytes} bytes",
+                         headers=[CLOSE])
+
+    async def _read(self, receive: Receive) -> tuple[list[Message] | None, int]:
+        """Return the body's messages, or None once they add up to more than the limit; and
+        the bytes read."""
         messages, size = [], 0
         while True:
             message = await receive()
             messages.append(message)
             if message["type"] != "http.request":
-                return messages  # the client went away: the app will see it
+                return messages, size  # the client went away: the app will see it
             size += len(message.get("body", b""))
             if size > self.max_bytes:
-                return None
+                return None, size
             if not message.get("more_body", False):
-                return messages
+                return messages, size
+
+    async def _drain(self, receive: Receive, size: int) -> None:
+        """Read and drop the rest of a refused body (`size` bytes of it read so far)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.timeout):
+                while size <= self.max_bytes + self.drain_bytes:
+                    message = await receive()
+                    if message["type"] != "http.request" or not message.get("more_body"):
+                        return
+                    size += len(message.get("body", b""))
 
 
 class InFlight:
@@ -235,6 +258,11 @@ class Deadline:
                              f"the request took longer than {self.seconds:g} s and was"
                              " abandoned; a change it made may or may not have happened: read"
                              " it back, or retry an order with the same Idempotency-Key")
+
+
+def _expects_continue(scope: Scope) -> bool:
+    return any(name == b"expect" and value.lower() == b"100-continue"
+               for name, value in scope["headers"])
 
 
 def _content_length(scope: Scope) -> int | None:

@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -123,6 +124,30 @@ async def test_a_chunked_body_beyond_the_limit_is_413_without_a_content_length(
     assert "content-length" not in response.request.headers
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "body_too_large"
+
+
+@pytest.mark.parametrize("framing", ["chunked", "declared"])
+def test_a_client_that_sent_its_whole_too_large_body_reads_the_413_not_a_reset(
+    server: str, framing: str,
+) -> None:
+    # All of it sent before the answer is read: a server that answers and closes with the
+    # rest unread makes the kernel reset the connection, and the client loses the answer.
+    chunk = b"x" * 65536
+    if framing == "chunked":
+        head = b"Transfer-Encoding: chunked\r\n"
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(4)) + b"0\r\n\r\n"
+    else:
+        head, body = b"Content-Length: %d\r\n" % (4 * len(chunk)), chunk * 4
+    sock = _connect(server)
+    try:
+        sock.sendall(b"POST /api/v1/auth/login HTTP/1.1\r\nHost: x\r\n"
+                     b"Content-Type: application/json\r\n" + head + b"\r\n" + body)
+        time.sleep(0.3)  # the server has answered and closed by now
+        status, headers, answer = _answer(_read_all(sock))
+    finally:
+        sock.close()
+    assert (status, headers["connection"]) == (413, "close")
+    assert answer["error"]["code"] == "body_too_large"
 
 
 async def test_half_sent_bodies_and_open_streams_leave_the_slots_to_other_callers(
