@@ -107,7 +107,7 @@ async def lock_books(conn: AsyncConnection, books: Sequence[tuple[uuid.UUID, uui
     return held
 
 
-_WRITE_POSITIONS = text(
+_UPDATE_POSITIONS = (
     "UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
     " realized_pnl = w.realized_pnl,"
     " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
@@ -116,6 +116,7 @@ _WRITE_POSITIONS = text(
     " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
     " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
     " WHERE p.account_id = w.account_id AND p.symbol = w.symbol")
+_WRITE_POSITIONS = text(_UPDATE_POSITIONS)
 
 
 async def write_positions(conn: AsyncConnection,
@@ -133,11 +134,14 @@ async def write_positions(conn: AsyncConnection,
          "realized": list(columns[4]), "releases": list(columns[5])})
 
 
-_MOVE_CASH = text(
-    "UPDATE accounts a SET cash = a.cash + m.delta,"
-    " reserved_cash = a.reserved_cash - m.release"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
-    " CAST(:releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id")
+def _update_cash(releases: str) -> str:
+    return ("UPDATE accounts a SET cash = a.cash + m.delta,"
+            " reserved_cash = a.reserved_cash - m.release"
+            " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
+            f" CAST(:{releases} AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id")
+
+
+_MOVE_CASH = text(_update_cash("releases"))
 
 
 async def move_cash(conn: AsyncConnection,
@@ -155,19 +159,8 @@ async def move_cash(conn: AsyncConnection,
 # The fill path's positions and cash in one statement: both sets of rows are already locked
 # (the positions by lock_positions, the accounts by lock_books or, in the broker path, only
 # here, after the positions: the global order holds either way).
-_WRITE_BOOKS = text(
-    "WITH written AS (UPDATE positions p SET quantity = w.quantity, avg_price = w.avg_price,"
-    " realized_pnl = w.realized_pnl,"
-    " reserved_quantity = p.reserved_quantity - w.release, updated_at = now()"
-    " FROM unnest(CAST(:accounts AS uuid[]), CAST(:symbols AS text[]),"
-    " CAST(:quantities AS numeric[]), CAST(:avg_prices AS numeric[]),"
-    " CAST(:realized AS numeric[]), CAST(:releases AS numeric[]))"
-    " AS w(account_id, symbol, quantity, avg_price, realized_pnl, release)"
-    " WHERE p.account_id = w.account_id AND p.symbol = w.symbol RETURNING 1)"
-    " UPDATE accounts a SET cash = a.cash + m.delta,"
-    " reserved_cash = a.reserved_cash - m.release"
-    " FROM unnest(CAST(:ids AS uuid[]), CAST(:deltas AS numeric[]),"
-    " CAST(:cash_releases AS numeric[])) AS m(id, delta, release) WHERE a.id = m.id")
+_WRITE_BOOKS = text(f"WITH written AS ({_UPDATE_POSITIONS} RETURNING 1)"
+                    f" {_update_cash('cash_releases')}")
 
 
 async def write_books(conn: AsyncConnection,
