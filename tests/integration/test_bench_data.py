@@ -80,6 +80,30 @@ async def test_the_data_set_has_the_counts_of_its_scale_and_says_so(
     assert await dataset.loaded_scale(db) == SCALE
 
 
+async def test_the_minute_bars_are_those_of_the_ticks(db: asyncpg.Connection) -> None:
+    # The load skips the triggers that keep tick_bars_1m, so it fills the bars itself: each
+    # the raw aggregate of its minute, open and close the first and last tick by the key.
+    wrong = await db.fetchval("""
+        WITH raw AS (
+          SELECT symbol, date_bin(interval '1 minute', ts, timestamptz 'epoch') AS minute,
+                 min(ts) AS first_ts, max(ts) AS last_ts, max(ltp) AS high, min(ltp) AS low,
+                 sum(ltq) AS volume, count(*) AS ticks
+          FROM ticks GROUP BY 1, 2)
+        SELECT count(*) FROM raw r FULL JOIN tick_bars_1m b USING (symbol, minute)
+        WHERE (r.first_ts, r.last_ts, r.high, r.low, r.volume, r.ticks)
+                IS DISTINCT FROM (b.first_ts, b.last_ts, b.high, b.low, b.volume, b.ticks)
+           OR b.open IS DISTINCT FROM (
+                SELECT ltp FROM ticks t WHERE t.symbol = r.symbol AND t.ts = r.first_ts
+                ORDER BY ltp, ltq, buyprice, buyqty, sellprice, sellqty, openinterest LIMIT 1)
+           OR b.close IS DISTINCT FROM (
+                SELECT ltp FROM ticks t WHERE t.symbol = r.symbol AND t.ts = r.last_ts
+                ORDER BY ltp DESC, ltq DESC, buyprice DESC, buyqty DESC, sellprice DESC,
+                         sellqty DESC, openinterest DESC LIMIT 1)""")
+
+    assert wrong == 0
+    assert await db.fetchval("SELECT sum(ticks) FROM tick_bars_1m") == 200_000
+
+
 async def test_every_order_is_filled_by_its_fills_and_its_events_are_in_stream_order(
     db: asyncpg.Connection,
 ) -> None:
