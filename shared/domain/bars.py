@@ -24,8 +24,9 @@ class Interval(StrEnum):
 STEP: Final = {Interval.M1: timedelta(minutes=1), Interval.M5: timedelta(minutes=5),
                Interval.M15: timedelta(minutes=15), Interval.H1: timedelta(hours=1),
                Interval.D1: timedelta(days=1)}
-# Each bar is computed from the ticks it covers, so the cost of a request is its range: a week
-# of 1m bars is ~10,000 bars and up to a few hundred thousand ticks of a liquid symbol.
+# Bars are merged from 1-minute bars (and at most two part-minutes of ticks), so the cost of a
+# request is the minutes it covers: a week of 1m bars is ~10,000 of them, a year of 1d bars up
+# to ~527,000 for a symbol that trades around the clock.
 MAX_RANGE: Final = {Interval.M1: timedelta(days=7), Interval.M5: timedelta(days=31),
                     Interval.M15: timedelta(days=31), Interval.H1: timedelta(days=92),
                     Interval.D1: timedelta(days=366)}
