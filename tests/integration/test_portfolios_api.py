@@ -13,7 +13,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tests.helpers import register_and_login
+from shared.brokers.catalog import Broker
+from shared.brokers.types import BrokerSession
+from shared.settings import Settings
+from tests.helpers import connect_broker, register_and_login
 from tests.integration.ending import (  # noqa: F401 - the fixtures
     api_fixture,
     get_ok,
@@ -258,3 +261,36 @@ async def test_a_portfolio_deleted_while_an_order_or_trade_names_it_is_a_422_not
     assert error(response, 422, "unknown_portfolio")["details"]["field"] == "portfolio_id"
     assert (await get_ok(client, auth, "/api/v1/orders"))["items"] == []
     assert (await get_ok(client, auth, "/api/v1/trades"))["items"] == []
+
+
+async def test_a_portfolio_across_an_nse_and_a_us_account_totals_each_currency_on_its_own(
+    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine, api: OpenApi,
+) -> None:
+    session = BrokerSession(api_key="k", api_secret="s", access_token="t",
+                            broker_user_id=f"ZX{uuid.uuid4().hex[:6]}")
+    kite = await connect_broker(engine, auth, Broker.ZERODHA, session, Settings())
+    portfolio = await create(client, auth, "World")
+    named = {"portfolio_id": portfolio["id"]}
+    await journal(client, auth, symbol="AAPL", side="BUY", quantity="10", price="100", **named)
+    await journal(client, auth, symbol="INFY", side="BUY", quantity="5", price="1500",
+                  account_id=str(kite), brokerage_charge="20", **named)
+    # An NSE name on the USD account is refused, not booked in the wrong currency.
+    wrong = await client.post("/api/v1/trades", headers=auth, json={
+        "executed_at": DAY, "symbol": "INFY", "side": "BUY", "quantity": "1", "price": "1500",
+        **named})
+
+    body = api.check(await client.get(f"{PORTFOLIOS}/{portfolio['id']}", headers=auth))
+
+    assert error(wrong, 422, "currency_mismatch")["details"] == {"field": "account_id"}
+    accounts_by_currency = {a["currency"]: a for a in body["accounts"]}
+    assert accounts_by_currency["INR"]["account_id"] == str(kite)
+    assert accounts_by_currency["INR"]["broker"] == "zerodha"
+    totals = {t["currency"]: t for t in body["totals"]}
+    assert set(totals) == {"USD", "INR"}
+    # Each marked at its own last (AAPL 200, INFY 1860), never summed across currencies.
+    assert (Decimal(totals["USD"]["market_value"]), Decimal(totals["USD"]["unrealized_pnl"])) == (
+        Decimal(2000), Decimal(1000))
+    assert (Decimal(totals["INR"]["market_value"]), Decimal(totals["INR"]["unrealized_pnl"]),
+            Decimal(totals["INR"]["charges"])) == (Decimal(9300), Decimal(1800), Decimal(20))
+    assert {p["symbol"]: p["currency"] for p in body["positions"]} == {"AAPL": "USD",
+                                                                        "INFY": "INR"}
