@@ -23,7 +23,8 @@ async def test_the_figure_is_a_rate_that_held_within_a_quarter_step_of_the_limit
 ) -> None:
     rate, tried = await _search(limit)
 
-    assert rate is not None and rate <= limit
+    assert rate is not None
+    assert rate <= limit
     # Growth ×1.5 then two halvings: the gap left is at most an eighth of the last step.
     assert limit - rate <= rate * (phases.CAPACITY_GROWTH - 1) / 4 + 1
     assert len(tried) <= 14
@@ -36,5 +37,6 @@ async def test_a_system_that_holds_not_even_the_first_rate_has_no_capacity() -> 
 async def test_a_system_faster_than_the_search_reports_the_highest_rate_tried() -> None:
     rate, tried = await _search(1e9)
 
-    assert rate == max(tried) and rate <= phases.CAPACITY_MAX
+    assert rate == max(tried)
+    assert rate <= phases.CAPACITY_MAX
     assert rate * phases.CAPACITY_GROWTH > phases.CAPACITY_MAX
