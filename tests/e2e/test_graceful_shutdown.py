@@ -188,7 +188,12 @@ async def test_sigterm_to_a_worker_mid_batch_finishes_or_requeues_every_order(
     await wait_for(some_filled, PATIENCE, "the first fills")
     first.terminate()
     assert first.process is not None
-    assert first.process.wait(PATIENCE) == 0, "the worker's warm shutdown failed"
+    try:
+        exit_code = first.process.wait(PATIENCE)
+    except subprocess.TimeoutExpired:  # seen once in CI: keep what the worker was doing
+        pytest.fail(f"no warm shutdown within {PATIENCE:.0f}s; the worker's log ends:\n"
+                    f"{first.log.read_text()[-4000:]}")
+    assert exit_code == 0, "the worker's warm shutdown failed"
 
     statuses = await order_statuses(engine, ids)
     waiting = {order_id for order_id, status in statuses.items() if status != "FILLED"}
