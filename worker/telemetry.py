@@ -10,6 +10,7 @@ from celery.app.task import Context
 
 from shared import logs, metrics
 from shared.messaging import tasks
+from shared.messaging.drain import Taken
 
 
 def task_started(name: str, request: Context, args: Sequence[Any]) -> None:
@@ -32,3 +33,17 @@ def task_started(name: str, request: Context, args: Sequence[Any]) -> None:
     if isinstance(enqueued_at, int | float):
         queue = (request.delivery_info or {}).get("routing_key") or "unknown"
         metrics.DISPATCH_LAG_SECONDS.labels(queue).observe(max(time.time() - enqueued_at, 0.0))
+
+
+def submits_taken(queue: str, taken: Sequence[Taken]) -> None:
+    """Name on the task's log lines the orders and requests of the submits it took from the
+    queue besides its own message; observe each one's dispatch lag."""
+    if not taken:
+        return
+    logs.bind(taken_order_ids=[order_id for message in taken for order_id in message.order_ids],
+              taken_request_ids=[request_id for message in taken
+                                 for request_id in message.request_ids])
+    now = time.time()
+    for message in taken:
+        if message.enqueued_at is not None:
+            metrics.DISPATCH_LAG_SECONDS.labels(queue).observe(max(now - message.enqueued_at, 0.0))

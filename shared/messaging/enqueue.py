@@ -66,6 +66,7 @@ def celery_message(task: str, args: Sequence[Any], queue: str,
             "ignore_result": True,
             tasks.REQUEST_IDS_HEADER: list(request_ids),
             tasks.ENQUEUED_AT_HEADER: time.time() if enqueued_at is None else enqueued_at,
+            **_order_count(task, args),
         },
         "properties": {
             "correlation_id": task_id,
@@ -77,6 +78,12 @@ def celery_message(task: str, args: Sequence[Any], queue: str,
         },
     }
     return json.dumps(envelope).encode()
+
+
+def _order_count(task: str, args: Sequence[Any]) -> dict[str, int]:
+    if task not in tasks.ORDER_TASKS or not args:
+        return {}
+    return {tasks.ORDER_COUNT_HEADER: len(args[0]) if isinstance(args[0], list) else 1}
 
 
 async def send(redis: Redis, task: str, args: Sequence[Any], queue: str, *,

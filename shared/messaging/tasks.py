@@ -42,6 +42,8 @@ MAIL_FOR_VERIFICATION: Final = "verification"
 # the dispatch lag.
 REQUEST_IDS_HEADER: Final = "og_request_ids"
 ENQUEUED_AT_HEADER: Final = "og_enqueued_at"
+# How many orders a message of an order task names (a worker draining submits counts by it).
+ORDER_COUNT_HEADER: Final = "og_order_count"
 # Tasks whose first argument is an order id, or a list of them: their log lines name them.
 ORDER_TASKS: Final = frozenset({SUBMIT_ORDERS, CANCEL_ORDER, BROKER_PLACE, BROKER_SYNC,
                                 BROKER_CANCEL, BROKER_MODIFY})

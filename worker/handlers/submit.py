@@ -1,4 +1,6 @@
-"""Submit accepted orders to the paper exchange: one transaction per delivered batch.
+"""Submit accepted orders to the paper exchange: one transaction per batch, a batch being a
+delivered message's orders and those of the submits queued right behind it (shared.messaging.
+drain), up to MAX_BATCH_ORDERS.
 
 An arriving order trades on the current quote like any venue: it takes the size at the touch
 (a MARKET order what there is, the rest resting for the next quotes; IOC what it can, the rest
@@ -12,6 +14,7 @@ the others; what still fails is left to the sweeper.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import uuid
@@ -28,7 +31,9 @@ from shared.domain import events as ev
 from shared.domain.enums import Side
 from shared.domain.orders import Change
 from shared.domain.sessions import waiting_for_open
+from shared.messaging import drain, tasks
 from shared.settings import Settings
+from worker import telemetry
 from worker.brokers.paper.matching import IMMEDIATE, match, paper_order_id
 from worker.brokers.paper.venue import Venue, quote_of
 from worker.handlers import legs
@@ -38,6 +43,24 @@ from worker.handlers.matching import Pending, apply_match
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
+# Orders one submit task works in one transaction, its own message's and those it takes from
+# the queue: big enough to spread the per-transaction cost, small enough to hold locks briefly.
+MAX_BATCH_ORDERS = 256
+TAKE_TIMEOUT_SECONDS = 1.0
+
+
+async def submit_queued(runtime: Runtime, order_ids: list[str]) -> int:
+    """Submit a message's orders and, in the same batch, the submits queued right behind it."""
+    try:
+        async with asyncio.timeout(TAKE_TIMEOUT_SECONDS):
+            taken = await drain.take_submits(runtime.redis, tasks.ORDERS_QUEUE,
+                                             MAX_BATCH_ORDERS - len(order_ids))
+    except Exception as exc:  # noqa: BLE001 - Redis down or slow: this message's orders still go
+        log.warning("could not take the submits queued behind this one: %s", exc)
+        taken = []
+    telemetry.submits_taken(tasks.ORDERS_QUEUE, taken)
+    return await submit_orders(
+        runtime, [*order_ids, *(order_id for message in taken for order_id in message.order_ids)])
 
 
 async def submit_orders(runtime: Runtime, order_ids: list[str]) -> int:

@@ -13,9 +13,10 @@ from worker.runtime import get_runtime
 
 @shared_task(name=tasks.SUBMIT_ORDERS)
 def submit_orders(order_ids: list[str]) -> int:
-    """Submit a batch of accepted orders (each at most once, whatever the deliveries)."""
+    """Submit a batch of accepted orders, with the submits queued behind it (each order at most
+    once, whatever the deliveries)."""
     runtime = get_runtime()
-    return runtime.run(submit.submit_orders(runtime, order_ids))
+    return runtime.run(submit.submit_queued(runtime, order_ids))
 
 
 @shared_task(name=tasks.CANCEL_ORDER)
