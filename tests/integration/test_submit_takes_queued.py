@@ -52,7 +52,7 @@ async def _placed(client: httpx.AsyncClient, auth: dict[str, str], redis: Redis,
 
 async def _statuses(engine: AsyncEngine, ids: list[str]) -> list[str]:
     async with engine.connect() as conn:
-        rows = dict((await conn.execute(
+        rows: dict[str, str] = dict((await conn.execute(
             text("SELECT id::text, status FROM orders WHERE id = ANY(CAST(:ids AS uuid[]))"),
             {"ids": ids})).all())
     return [rows[order_id] for order_id in ids]
@@ -60,7 +60,7 @@ async def _statuses(engine: AsyncEngine, ids: list[str]) -> list[str]:
 
 async def _fills(engine: AsyncEngine, ids: list[str]) -> dict[str, int]:
     async with engine.connect() as conn:
-        rows = dict((await conn.execute(
+        rows: dict[str, int] = dict((await conn.execute(
             text("SELECT order_id::text, count(*) FROM fills"
                  " WHERE order_id = ANY(CAST(:ids AS uuid[])) GROUP BY order_id"),
             {"ids": ids})).all())
