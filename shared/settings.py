@@ -132,6 +132,10 @@ class Settings(BaseSettings):
     risk_max_orders_per_second: int | None = Field(default=None, ge=1)
 
     dispatch_grace_seconds: float = 5.0
+    # Orders one submit task works in one transaction: its own message's and those of the
+    # submits queued right behind it. Big enough to spread the per-transaction cost, small
+    # enough to hold the account locks briefly.
+    worker_batch_orders: int = Field(default=256, ge=1, le=10000)
     sweep_interval_seconds: float = 2.0
     # Bounds how long a lost publish can leave GET /orders/{id} showing an older version.
     order_cache_ttl_seconds: int = Field(default=5, ge=1, le=60)

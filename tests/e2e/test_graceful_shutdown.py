@@ -179,7 +179,8 @@ async def test_sigterm_to_a_worker_mid_batch_finishes_or_requeues_every_order(
     auth = await register_and_login(client)
     await set_quote(engine, "AAPL", "228.49", "228.51")
     ids = [await place(client, auth, **MARKET_BUY) for _ in range(80)]  # queued, no worker yet
-    first = worker_factory(redis_url)
+    # Small batches, so that SIGTERM finds orders still queued behind the one being worked.
+    first = worker_factory(redis_url, env={"WORKER_BATCH_ORDERS": "4"})
     first.start()
 
     async def some_filled() -> bool:

@@ -94,7 +94,7 @@ async def test_a_batch_takes_no_more_orders_than_its_cap_and_never_splits_a_mess
 ) -> None:
     redis: Redis = runtime.redis
     own, a, b, c = await _placed(client, auth, redis, 4)
-    monkeypatch.setattr(submit, "MAX_BATCH_ORDERS", 3)
+    monkeypatch.setattr(runtime.settings, "worker_batch_orders", 3)
     await redis.lpush(QUEUE, _submit(a), _submit(b, c))
 
     assert await submit.submit_queued(runtime, [own]) == 2

@@ -1,6 +1,6 @@
 """Submit accepted orders to the paper exchange: one transaction per batch, a batch being a
 delivered message's orders and those of the submits queued right behind it (shared.messaging.
-drain), up to MAX_BATCH_ORDERS.
+drain), up to WORKER_BATCH_ORDERS.
 
 An arriving order trades on the current quote like any venue: it takes the size at the touch
 (a MARKET order what there is, the rest resting for the next quotes; IOC what it can, the rest
@@ -43,9 +43,6 @@ from worker.handlers.matching import Pending, apply_match
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
-# Orders one submit task works in one transaction, its own message's and those it takes from
-# the queue: big enough to spread the per-transaction cost, small enough to hold locks briefly.
-MAX_BATCH_ORDERS = 256
 TAKE_TIMEOUT_SECONDS = 1.0
 
 
@@ -54,7 +51,7 @@ async def submit_queued(runtime: Runtime, order_ids: list[str]) -> int:
     try:
         async with asyncio.timeout(TAKE_TIMEOUT_SECONDS):
             taken = await drain.take_submits(runtime.redis, tasks.ORDERS_QUEUE,
-                                             MAX_BATCH_ORDERS - len(order_ids))
+                                             runtime.settings.worker_batch_orders - len(order_ids))
     except Exception as exc:  # noqa: BLE001 - Redis down or slow: this message's orders still go
         log.warning("could not take the submits queued behind this one: %s", exc)
         taken = []
