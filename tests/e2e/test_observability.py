@@ -207,4 +207,13 @@ def _json_lines(log: Path) -> list[dict[str, Any]]:
     """Every line of a log, each of which must be JSON once the process has started."""
     lines = log.read_text().splitlines()
     first = next(i for i, line in enumerate(lines) if line.startswith("{"))
-    return [json.loads(line) for line in lines[first:] if not _CELERY_CONSOLE.match(line)]
+    parsed = []
+    for number, line in enumerate(lines[first:], start=first + 1):
+        if _CELERY_CONSOLE.match(line):
+            continue
+        try:
+            parsed.append(json.loads(line))
+        except json.JSONDecodeError:
+            context = "\n".join(lines[max(number - 4, 0):number + 2])
+            pytest.fail(f"{log.name} line {number} is not JSON; around it:\n{context[-4000:]}")
+    return parsed
