@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from api import ratelimit
 from api.apikeys import keys
 from api.apikeys import service as api_keys
+from api.auth import generations
 from api.errors import AuthCode, email_unverified, forbidden, unauthenticated
 from api.market.service import InstrumentCache
 from api.orders.rate import OrderRate
@@ -21,7 +22,6 @@ from api.security import (
     Principal,
     Scope,
     access_token_expired,
-    refusal,
     verify_access_token,
 )
 from shared.clock import Clock, calendar_from, clock_from
@@ -83,13 +83,13 @@ async def current_principal(
             raise unauthenticated("the access token has expired; refresh it",
                                   AuthCode.TOKEN_EXPIRED)
         raise unauthenticated("a valid bearer access token or API key is required")
-    refused = await refusal(request.app.state.autocommit_engine, principal)
+    refused = await generations.admit(request, principal,
+                                      _budgets(request, f"user:{principal.user_id}"))
     if refused is AuthCode.TOKEN_REVOKED:
         raise unauthenticated("this access token was revoked by a logout everywhere; log in"
                               " again", refused)
     if refused is not None:
         raise unauthenticated("the account of this access token no longer exists")
-    await ratelimit.enforce_all(request, _budgets(request, f"user:{principal.user_id}"))
     return principal
 
 

@@ -65,6 +65,16 @@ BUDGETS: Final = (IP, API, ORDERS, LOGIN, LOGIN_ACCOUNT, REGISTER, OTP)
 
 
 @dataclass(frozen=True)
+class Guarded:
+    """What `Limiter.hit_all_unless` did: whether it counted the request (False: the guard key
+    held another value), the guard's value (None: absent, or Redis down), the verdicts."""
+
+    counted: bool
+    guard: str | None
+    verdicts: list[Verdict]
+
+
+@dataclass(frozen=True)
 class Verdict:
     """One budget's count after a request: whether it was let through, and what is left."""
 
@@ -94,13 +104,22 @@ class Verdict:
                             "retry_after": self.reset_seconds}}
 
 
-# KEYS: one moving-window list per budget; ARGV: now, then each key's limit and window (s).
+# KEYS: one moving-window list per budget, then the guard's key if there is one; ARGV: now,
+# the value the guard must hold ('' for no guard), then each budget's limit and window (s).
 # limits' acquire_entry and get_moving_window (limits.aio.storage.redis.bridge), the same list
 # of timestamps on the same keys, for several budgets at once and all or none: a request one
-# budget refuses is counted by none of them. Returns the index (from 1) of the first refusing
-# budget or 0, then each window's oldest timestamp (false when empty) and count.
+# budget refuses is counted by none of them. A guard key that holds another value counts
+# nothing. Returns the index (from 1) of the first refusing budget, 0, or -1 for a guard
+# holding another value; then the guard's value (false when absent or no guard); then each
+# window's oldest timestamp (false when empty) and count.
 _COUNT = """
 local now = tonumber(ARGV[1])
+local budgets, guard = #KEYS, false
+if ARGV[2] ~= '' then
+  budgets = budgets - 1
+  guard = redis.call('get', KEYS[#KEYS])
+  if guard and guard ~= ARGV[2] then return {-1, guard} end
+end
 local function oldest_entry(key, high, target)
   local low, result = 0, nil
   while low <= high do
@@ -111,22 +130,22 @@ local function oldest_entry(key, high, target)
   return result
 end
 local refused = 0
-for i = 1, #KEYS do
-  local limit, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+for i = 1, budgets do
+  local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
   local entry = redis.call('lindex', KEYS[i], limit - 1)
   if entry and tonumber(entry) >= now - expiry then refused = i; break end
 end
 if refused == 0 then
-  for i = 1, #KEYS do
-    local limit, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+  for i = 1, budgets do
+    local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
     redis.call('lpush', KEYS[i], ARGV[1])
     redis.call('ltrim', KEYS[i], 0, limit - 1)
     redis.call('expire', KEYS[i], expiry)
   end
 end
-local out = {refused}
-for i = 1, #KEYS do
-  local limit, expiry = tonumber(ARGV[2 * i]), tonumber(ARGV[2 * i + 1])
+local out = {refused, guard}
+for i = 1, budgets do
+  local limit, expiry = tonumber(ARGV[2 * i + 1]), tonumber(ARGV[2 * i + 2])
   local index = oldest_entry(KEYS[i], limit - 1, now - expiry)
   if index then
     out[#out + 1] = redis.call('lindex', KEYS[i], index)
@@ -174,20 +193,28 @@ class Limiter:
 
         If any budget fails closed, Redis being down raises 503.
         """
+        return (await self.hit_all_unless(budgets, None)).verdicts
+
+    async def hit_all_unless(self, budgets: Sequence[tuple[Budget, str]],
+                             guard: tuple[str, str] | None) -> Guarded:
+        """`hit_all`, in the same round trip reading the `guard` (key, value): a guard key
+        that holds another value counts nothing (api/auth/generations.py keeps one per user)."""
         items = [self._items[budget] for budget, _ in budgets]
         try:
-            refused, windows = await self._count([
+            refused, seen, windows = await self._count([
                 (item, f"{KEY_PREFIX}:{item.key_for(budget.name, key)}")
-                for item, (budget, key) in zip(items, budgets, strict=True)])
+                for item, (budget, key) in zip(items, budgets, strict=True)], guard)
         except (RedisError, OSError) as exc:
             names = ", ".join(budget.name for budget, _ in budgets)
             log.warning("rate limits unavailable (%s budget): %s", names, exc)
             closed = next((budget for budget, _ in budgets if not budget.fail_open), None)
             if closed is None:
-                return []
+                return Guarded(counted=True, guard=None, verdicts=[])
             raise ApiError(503, "requests of this kind cannot be metered right now; retry"
                                 " shortly", code="unavailable", details={"budget": closed.name},
                            headers={"Retry-After": "1"}) from None
+        if refused < 0:
+            return Guarded(counted=False, guard=seen, verdicts=[])
         now = time.time()
         verdicts = []
         for index, ((budget, _), item, (window_start, counted)) in enumerate(
@@ -197,25 +224,30 @@ class Limiter:
                 budget=budget.name, allowed=index != refused,
                 limit=item.amount, window_seconds=item.get_expiry(),
                 remaining=max(0, item.amount - counted), reset_seconds=reset))
-        return verdicts
+        return Guarded(counted=True, guard=seen, verdicts=verdicts)
 
-    async def _count(self, keyed: list[tuple[RateLimitItem, str]]
-                     ) -> tuple[int, list[tuple[float, int]]]:
+    async def _count(self, keyed: list[tuple[RateLimitItem, str]], guard: tuple[str, str] | None
+                     ) -> tuple[int, str | None, list[tuple[float, int]]]:
         now = time.time()
-        args: list[Any] = [now]
+        args: list[Any] = [now, guard[1] if guard else ""]
         for item, _ in keyed:
             args += [item.amount, item.get_expiry()]
-        keys = [key for _, key in keyed]
+        keys = [key for _, key in keyed] + ([guard[0]] if guard else [])
         try:
             answer = await self._redis.evalsha(self._script, len(keys), *keys, *args)
         except NoScriptError:  # a new or flushed Redis: load it, once
             await self._redis.script_load(_COUNT)
             answer = await self._redis.evalsha(self._script, len(keys), *keys, *args)
-        refused, flat = int(answer[0]), answer[1:]
+        refused, seen, flat = int(answer[0]), answer[1], answer[2:]
         # An empty window (nil from Lua) counts from now, as limits reads it.
         windows = [(float(flat[i]) if flat[i] is not None else now, int(flat[i + 1]))
                    for i in range(0, len(flat), 2)]
-        return refused, windows
+        return refused, seen.decode() if isinstance(seen, bytes) else seen, windows
+
+    @property
+    def redis(self) -> Redis:
+        """The client of the budgets' Redis (the token generations' mirror lives there too)."""
+        return self._redis
 
     async def aclose(self) -> None:
         """Close the connections to Redis."""
@@ -232,7 +264,12 @@ async def enforce_all(request: Request, budgets: Sequence[tuple[Budget, str]]) -
     """Count this request against each (budget, key) at once; 429 `rate_limited` naming the
     first budget that is spent (and then none of them counts the request)."""
     limiter: Limiter = request.app.state.limiter
-    verdicts = await limiter.hit_all(budgets)
+    record(request, await limiter.hit_all(budgets))
+
+
+def record(request: Request, verdicts: Sequence[Verdict]) -> None:
+    """Keep a request's verdicts for its RateLimit-* fields; 429 `rate_limited` naming the
+    first budget that refused it."""
     request.scope.setdefault("state", {}).setdefault(STATE_KEY, []).extend(verdicts)
     for verdict in verdicts:
         if not verdict.allowed:

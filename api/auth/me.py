@@ -56,7 +56,8 @@ async def patch_me(body: MeUpdate, principal: PrincipalDep, engine: EngineDep) -
                  409: {"description": "the password changed during this request; try again"},
                  429: {"description": "too many password checks for this account"
                                       " (`rate_limited`, the `login_account` budget)"},
-                 503: {"description": "password checks cannot be metered (Redis is down)"}})
+                 503: {"description": "password checks cannot be metered, or sessions ended"
+                                      " (Redis is down)"}})
 async def change_password(body: PasswordChange, request: Request, principal: PrincipalDep,
                           who: WhoDep, engine: EngineDep, settings: SettingsDep,
                           response: Response) -> TokenResponse:
@@ -65,7 +66,8 @@ async def change_password(body: PasswordChange, request: Request, principal: Pri
     user = await profile.current_user(engine, principal.user_id)
     # A stolen access token must not make this a password-guessing oracle.
     await ratelimit.enforce(request, ratelimit.LOGIN_ACCOUNT, ratelimit.subject_key(user.email))
-    pair = await profile.change_password(engine, settings, user, body, who)
+    pair = await profile.change_password(engine, settings, request.app.state.limiter.redis,
+                                         user, body, who)
     return no_store(response, tokens_of(pair))
 
 

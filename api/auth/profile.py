@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from api.audit import Who
@@ -54,8 +55,8 @@ async def current_user(engine: AsyncEngine, user_id: uuid.UUID) -> UserRow:
     return user
 
 
-async def change_password(engine: AsyncEngine, settings: Settings, user: UserRow,
-                          body: PasswordChange, who: Who) -> service.TokenPair:
+async def change_password(engine: AsyncEngine, settings: Settings, mirror: Redis,
+                          user: UserRow, body: PasswordChange, who: Who) -> service.TokenPair:
     """Check the current password, store the new one, end every session, start a new one.
 
     403 `invalid_credentials` for a wrong current password (audited as a failed login: a
@@ -75,6 +76,6 @@ async def change_password(engine: AsyncEngine, settings: Settings, user: UserRow
                                                  old_hash=user.password_hash, new_hash=new_hash):
             raise Conflict("the password changed while this request was checked; try again",
                            code="password_changed_meanwhile")
-        pair = await service.restart_sessions(conn, settings, user.id)
+        pair = await service.restart_sessions(conn, settings, mirror, user.id)
         await who.record(conn, Action.PASSWORD_CHANGED)
         return pair

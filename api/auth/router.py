@@ -164,13 +164,16 @@ async def logout(body: RefreshRequest, engine: EngineDep) -> Response:
     "/logout-all", status_code=204, response_class=Response,
     responses={401: {"description": "no valid access token"},
                403: {"description": "called with an API key (`login_required`; from outside"
-                                    " its allow-list: `ip_not_allowed`)"}},
+                                    " its allow-list: `ip_not_allowed`)"},
+               503: {"description": "Redis cannot take the user's new token generation;"
+                                    " nothing changed, retry"}},
     dependencies=[login_only()],
 )
 async def logout_all(request: Request, principal: PrincipalDep, engine: EngineDep) -> Response:
     """End every session: all refresh tokens revoked, every access token refused at once."""
     async with engine.begin() as conn:
-        revoked = await service.revoke_all_sessions(conn, principal.user_id)
+        revoked = await service.revoke_all_sessions(conn, request.app.state.limiter.redis,
+                                                    principal.user_id)
         await Who.of(request, principal).record(conn, Action.LOGOUT_ALL,
                                                 details={"sessions_ended": revoked})
     return Response(status_code=204)

@@ -13,10 +13,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from api.audit import Who
-from api.auth import passwords
+from api.auth import generations, passwords
 from api.errors import AuthCode, email_unverified, unauthenticated
 from api.security import issue_access_token
 from shared.db.repositories import tokens, users
@@ -161,23 +162,26 @@ async def logout(conn: AsyncConnection, refresh_token: str) -> None:
     await tokens.revoke_family_of(conn, hash_refresh_token(refresh_token), datetime.now(UTC))
 
 
-async def revoke_all_sessions(conn: AsyncConnection, user_id: uuid.UUID) -> int:
+async def revoke_all_sessions(conn: AsyncConnection, mirror: Redis, user_id: uuid.UUID) -> int:
     """End every session of the user: refresh tokens revoked, access tokens refused at once.
 
     For logout-all, and for a password change (which must also end the sessions of whoever
-    knew the old password). Returns how many refresh tokens were still live.
+    knew the old password). The new generation is mirrored in `mirror` (api/auth/generations)
+    before the caller commits; 503 if it cannot be. Returns how many refresh tokens were
+    still live.
     """
-    await users.advance_token_generation(conn, user_id)
+    generation = await users.advance_token_generation(conn, user_id)
+    await generations.raise_mirror(mirror, user_id, generation)
     revoked = await tokens.revoke_all_of_user(conn, user_id, datetime.now(UTC))
     log.info("security: every session of user %s ended (%d live refresh tokens)",
              user_id, revoked)
     return revoked
 
 
-async def restart_sessions(conn: AsyncConnection, settings: Settings,
+async def restart_sessions(conn: AsyncConnection, settings: Settings, mirror: Redis,
                            user_id: uuid.UUID) -> TokenPair:
     """End every session of the user and start a new one (after a password change)."""
-    await revoke_all_sessions(conn, user_id)
+    await revoke_all_sessions(conn, mirror, user_id)
     generation = await users.token_generation(conn, user_id)
     if generation is None:  # deleted meanwhile
         raise unauthenticated(ACCOUNT_GONE)
