@@ -242,7 +242,8 @@ def holds(step: dict[str, Any]) -> bool:
     none left unfilled, exactly once, and submit->FILLED p99 within CAPACITY_FILL_P99_MS."""
     statuses: dict[str, int] = step["statuses"]
     p99 = step["fills"]["submit_to_filled_ms"]["p99"]
-    return (set(statuses) <= {"202"} and not step["errors"] and step["not_terminal"] == 0
+    return (set(statuses) <= {"202"} and not any(step["errors"].values())
+            and step["not_terminal"] == 0
             and step["exactly_once"]["ok"]
             and step["accepted_per_s"] >= 0.95 * step["offered_rate"]
             and p99 is not None and p99 <= CAPACITY_FILL_P99_MS)
