@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any
@@ -203,10 +204,10 @@ async def get_ohlc(
     symbol = symbol.upper()
     async with engine.connect() as conn:
         exchange = await _exchange(conn, symbol)
-        rows = await ticks.ohlc(conn, symbol, STEP[interval],
-                                _origin(calendar, exchange, start), start, end)
-    return JSONResponse({"symbol": symbol, "interval": interval.value,
-                         "bars": [{k: json_value(v) for k, v in row.items()} for row in rows]})
+        bars = await ticks.ohlc_json(conn, symbol, STEP[interval],
+                                     _origin(calendar, exchange, start), start, end)
+    head = json.dumps({"symbol": symbol, "interval": interval.value})
+    return Response(f'{head[:-1]}, "bars": {bars}}}', media_type="application/json")
 
 
 def _origin(calendar: Calendar, exchange: str, start: datetime) -> datetime:
