@@ -32,6 +32,7 @@ from api.health.router import router as health_router
 from api.json_body import strict_json
 from api.market.router import router as market_router
 from api.market.service import InstrumentCache
+from api.market.trending import TrendingCache
 from api.metrics.middleware import Observe
 from api.metrics.router import router as metrics_router
 from api.middleware import (
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.autocommit_engine = app.state.engine.execution_options(
             isolation_level="AUTOCOMMIT")
         app.state.instruments = InstrumentCache(app.state.engine)
+        app.state.trending = TrendingCache()
         app.state.redis = Redis.from_url(
             settings.redis_url, socket_timeout=settings.publish_timeout_seconds,
             socket_connect_timeout=settings.publish_timeout_seconds,

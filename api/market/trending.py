@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import time
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
+from sqlalchemy import RowMapping
 
 from api.deps import CalendarDep, EngineDep, PrincipalDep
 from api.responses import READ
@@ -49,7 +52,7 @@ class TrendingList(BaseModel):
 @router.get("/trending", response_model=TrendingList, responses={**READ, 422: {
     "description": "an unknown `kind` or a bad `limit` (`details.field`)"}})
 async def list_trending(
-    _: PrincipalDep, engine: EngineDep, calendar: CalendarDep,
+    request: Request, _: PrincipalDep, engine: EngineDep, calendar: CalendarDep,
     kind: Annotated[Kind, Query(description="gainers and losers by `change_pct`, active by "
                                             "`volume`")],
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING, description="how many")] = 10,
@@ -58,13 +61,48 @@ async def list_trending(
     recorded ticks (the import's, or a replay's source): the change is from the previous
     close (the last tick before that day), else from the day's first tick."""
     zones = {name: hours.zone for name, hours in calendar.hours.items()}
+    lists: TrendingCache = request.app.state.trending
     async with engine.connect() as conn:
-        rows = await trending.trending(conn, kind, zones, limit)
-    return JSONResponse({"kind": kind.value, "items": [
+        # Read before the list, so that a list is never kept under a newer count than its own.
+        recorded = await trending.ticks_recorded(conn)
+        body = lists.get(kind, limit, recorded)
+        if body is None:
+            body = _body(kind, await trending.trending(conn, kind, zones, limit))
+            lists.put(kind, limit, recorded, body)
+    return Response(body, media_type="application/json")
+
+
+def _body(kind: Kind, rows: Sequence[RowMapping]) -> bytes:
+    return json.dumps({"kind": kind.value, "items": [
         {"symbol": row["symbol"], "name": row["name"], "exchange": row["exchange"],
          "currency": row["currency"], "day": row["day"].isoformat(),
          "last_tick_at": json_value(row["last_ts"]),
          **{name: json_value(row[name]) for name in ("last", "open", "previous_close",
                                                       "change", "change_pct", "volume",
                                                       "ticks")}}
-        for row in rows]})
+        for row in rows]}, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class TrendingCache:
+    """The lists this process last answered, per kind and length, each kept while no import
+    has added ticks since (`trending.ticks_recorded`) and for at most `ttl` seconds, which
+    bounds how long a renamed instrument keeps its old name here (as InstrumentCache does).
+
+    A list costs some 15 ms of PostgreSQL at data scale (a day of 1-minute bars per symbol),
+    and ticks arrive by the import only: between imports every request asked the same.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self._ttl = ttl
+        self._lists: dict[tuple[Kind, int], tuple[tuple[int, int], float, bytes]] = {}
+
+    def get(self, kind: Kind, limit: int, recorded: tuple[int, int]) -> bytes | None:
+        """The list's answer if it was made with these ticks recorded, recently enough."""
+        kept = self._lists.get((kind, limit))
+        if kept is None or kept[0] != recorded or time.monotonic() - kept[1] > self._ttl:
+            return None
+        return kept[2]
+
+    def put(self, kind: Kind, limit: int, recorded: tuple[int, int], body: bytes) -> None:
+        """Keep an answer made with these ticks recorded (at most MAX_TRENDING per kind)."""
+        self._lists[kind, limit] = (recorded, time.monotonic(), body)

@@ -93,6 +93,25 @@ async def test_losers_and_the_most_traded_rank_in_theirs(
     assert volumes[0] >= 1_000_000_000
 
 
+async def test_ticks_imported_after_a_list_was_answered_show_in_the_next_one(
+    client: httpx.AsyncClient, auth: dict[str, str], engine: AsyncEngine,
+    day: dict[str, str], tmp_path: Path,
+) -> None:
+    # The process keeps the lists it answered: an import must end that at once.
+    first = await _top(client, auth, "active")
+    assert {item["symbol"]: item["volume"] for item in first["items"]}[day["busy"]] == (
+        "1000000000")
+    path = tmp_path / "later.csv"
+    path.write_text(HEADER + _tick(day["busy"], "22", 2_000_000_000, "2026-06-02T16:00:00Z"),
+                    encoding="utf-8")
+    assert (await import_file(engine, path, Calendar())).inserted == 1
+
+    later = await _top(client, auth, "active")
+
+    busy = next(item for item in later["items"] if item["symbol"] == day["busy"])
+    assert (busy["volume"], busy["ticks"], busy["last"]) == ("3000000000", 3, "22")
+
+
 async def test_trending_refuses_an_unknown_kind_or_a_limit_past_the_cap(
     client: httpx.AsyncClient, auth: dict[str, str],
 ) -> None:

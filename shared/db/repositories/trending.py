@@ -89,3 +89,15 @@ async def trending(conn: AsyncConnection, kind: Kind, zones: Mapping[str, str],
     """The top `limit` symbols of `kind` on each one's latest day of ticks."""
     result = await conn.execute(text(trending_query(kind)), trending_params(zones, limit))
     return result.mappings().all()
+
+
+# Ticks only ever arrive by the import, which adds each new tick's count to tick_ranges in its
+# transaction (a re-import adds none): while this is unchanged, so are the trending lists.
+_TICKS_RECORDED = text("SELECT count(*), CAST(coalesce(sum(tick_count), 0) AS bigint)"
+                       " FROM tick_ranges")
+
+
+async def ticks_recorded(conn: AsyncConnection) -> tuple[int, int]:
+    """How many symbols have ticks and how many ticks there are, as the imports counted."""
+    symbols, count = (await conn.execute(_TICKS_RECORDED)).one()
+    return int(symbols), int(count)
