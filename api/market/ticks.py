@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from api.deps import CalendarDep, EngineDep, PrincipalDep
+from api.deps import AutocommitEngineDep, CalendarDep, EngineDep, PrincipalDep
 from api.market import cursors
 from api.query import IsoAwareDatetime, IsoDate
 from api.responses import READ, Responses
@@ -191,7 +191,7 @@ async def list_ticks(
                    "end, or a range longer than the interval allows (`range_too_long`: 7 days "
                    "of 1m, 31 of 5m and 15m, 92 of 1h, 366 of 1d)"}})
 async def get_ohlc(
-    _: PrincipalDep, engine: EngineDep, calendar: CalendarDep,
+    _: PrincipalDep, engine: AutocommitEngineDep, calendar: CalendarDep,
     symbol: Annotated[str, Query(min_length=1, max_length=MAX_SYMBOL)],
     interval: Annotated[Interval, Query(description="the length of a bar")],
     start: Annotated[IsoAwareDatetime, Query(description="from this instant (included)")],

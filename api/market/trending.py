@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import RowMapping
 
-from api.deps import CalendarDep, EngineDep, PrincipalDep
+from api.deps import AutocommitEngineDep, CalendarDep, PrincipalDep
 from api.responses import READ
 from shared.db.repositories import trending
 from shared.db.repositories.trending import Kind
@@ -52,7 +52,7 @@ class TrendingList(BaseModel):
 @router.get("/trending", response_model=TrendingList, responses={**READ, 422: {
     "description": "an unknown `kind` or a bad `limit` (`details.field`)"}})
 async def list_trending(
-    request: Request, _: PrincipalDep, engine: EngineDep, calendar: CalendarDep,
+    request: Request, _: PrincipalDep, engine: AutocommitEngineDep, calendar: CalendarDep,
     kind: Annotated[Kind, Query(description="gainers and losers by `change_pct`, active by "
                                             "`volume`")],
     limit: Annotated[int, Query(ge=1, le=MAX_TRENDING, description="how many")] = 10,
