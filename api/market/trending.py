@@ -61,15 +61,16 @@ async def list_trending(
     recorded ticks (the import's, or a replay's source): the change is from the previous
     close (the last tick before that day), else from the day's first tick."""
     zones = {name: hours.zone for name, hours in calendar.hours.items()}
-    lists: TrendingCache = request.app.state.trending
+    cache: TrendingCache = request.app.state.trending
     async with engine.connect() as conn:
-        # Read before the list, so that a list is never kept under a newer count than its own.
+        # Read before the lists, so that no list is kept under a newer count than its own.
         recorded = await trending.ticks_recorded(conn)
-        body = lists.get(kind, limit, recorded)
-        if body is None:
-            body = _body(kind, await trending.trending(conn, kind, zones, limit))
-            lists.put(kind, limit, recorded, body)
-    return Response(body, media_type="application/json")
+        bodies = cache.get(limit, recorded)
+        if bodies is None:
+            lists = await trending.trending(conn, zones, limit)
+            bodies = {each: _body(each, rows) for each, rows in lists.items()}
+            cache.put(limit, recorded, bodies)
+    return Response(bodies[kind], media_type="application/json")
 
 
 def _body(kind: Kind, rows: Sequence[RowMapping]) -> bytes:
@@ -84,25 +85,28 @@ def _body(kind: Kind, rows: Sequence[RowMapping]) -> bytes:
 
 
 class TrendingCache:
-    """The lists this process last answered, per kind and length, each kept while no import
-    has added ticks since (`trending.ticks_recorded`) and for at most `ttl` seconds, which
-    bounds how long a renamed instrument keeps its old name here (as InstrumentCache does).
+    """The lists this process last answered, per length, all three kinds made together and
+    kept while no import has added ticks since (`trending.ticks_recorded`) and for at most
+    `ttl` seconds, which bounds how long a renamed instrument keeps its old name here (as
+    InstrumentCache does).
 
-    A list costs some 15 ms of PostgreSQL at data scale (a day of 1-minute bars per symbol),
-    and ticks arrive by the import only: between imports every request asked the same.
+    The lists cost some 15 ms of PostgreSQL at data scale (a day of 1-minute bars per symbol,
+    shared by the three), and ticks arrive by the import only: between imports every request
+    asked the same.
     """
 
     def __init__(self, ttl: float = 60.0) -> None:
         self._ttl = ttl
-        self._lists: dict[tuple[Kind, int], tuple[tuple[int, int], float, bytes]] = {}
+        self._lists: dict[int, tuple[tuple[int, int], float, dict[Kind, bytes]]] = {}
 
-    def get(self, kind: Kind, limit: int, recorded: tuple[int, int]) -> bytes | None:
-        """The list's answer if it was made with these ticks recorded, recently enough."""
-        kept = self._lists.get((kind, limit))
+    def get(self, limit: int, recorded: tuple[int, int]) -> dict[Kind, bytes] | None:
+        """The answers of every kind if they were made with these ticks recorded, recently
+        enough."""
+        kept = self._lists.get(limit)
         if kept is None or kept[0] != recorded or time.monotonic() - kept[1] > self._ttl:
             return None
         return kept[2]
 
-    def put(self, kind: Kind, limit: int, recorded: tuple[int, int], body: bytes) -> None:
-        """Keep an answer made with these ticks recorded (at most MAX_TRENDING per kind)."""
-        self._lists[kind, limit] = (recorded, time.monotonic(), body)
+    def put(self, limit: int, recorded: tuple[int, int], bodies: dict[Kind, bytes]) -> None:
+        """Keep the answers made with these ticks recorded (at most MAX_TRENDING lengths)."""
+        self._lists[limit] = (recorded, time.monotonic(), bodies)

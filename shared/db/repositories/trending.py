@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -57,38 +57,42 @@ WITH days AS (
                / coalesce(previous_close, open), 2) AS change_pct
   FROM figures
 )
-SELECT symbol, name, exchange, currency, last_ts, day, last, open, previous_close,
-       last - reference AS change, change_pct, volume, ticks
-FROM ranked
-WHERE {where}
-ORDER BY {order}, symbol
-LIMIT :limit
+{lists}
 """
-_RANKS = {
+# Each list: its kind, which symbols it takes and in which order. The three share the figures
+# above (a CTE read by several lists is computed once), the part that costs.
+_LISTS = {
     Kind.GAINERS: ("change_pct > 0", "change_pct DESC"),
     Kind.LOSERS: ("change_pct < 0", "change_pct ASC"),
     Kind.ACTIVE: ("volume > 0", "volume DESC"),
 }
+_LIST = """(SELECT '{kind}' AS kind, symbol, name, exchange, currency, last_ts, day, last, open,
+        previous_close, last - reference AS change, change_pct, volume, ticks
+ FROM ranked WHERE {where} ORDER BY {order}, symbol LIMIT :limit)"""
 
 
-def trending_query(kind: Kind) -> str:
-    """The SQL of a trending list (shown by EXPLAIN in the tests)."""
-    where, order = _RANKS[kind]
-    return TRENDING_QUERY.format(where=where, order=order)
+def trending_query() -> str:
+    """The SQL of every trending list at once (shown by EXPLAIN in the tests)."""
+    return TRENDING_QUERY.format(lists="\nUNION ALL\n".join(
+        _LIST.format(kind=kind.value, where=where, order=order)
+        for kind, (where, order) in _LISTS.items()))
 
 
 def trending_params(zones: Mapping[str, str], limit: int) -> dict[str, Any]:
-    """The parameters of `trending_query`: each exchange's time zone, and the list's length."""
+    """The parameters of `trending_query`: each exchange's time zone, and the lists' length."""
     exchanges = sorted(zones)
     return {"exchanges": exchanges, "zones": [zones[name] for name in exchanges],
             "limit": limit}
 
 
-async def trending(conn: AsyncConnection, kind: Kind, zones: Mapping[str, str],
-                   limit: int) -> Sequence[RowMapping]:
-    """The top `limit` symbols of `kind` on each one's latest day of ticks."""
-    result = await conn.execute(text(trending_query(kind)), trending_params(zones, limit))
-    return result.mappings().all()
+async def trending(conn: AsyncConnection, zones: Mapping[str, str],
+                   limit: int) -> dict[Kind, list[RowMapping]]:
+    """Each kind's top `limit` symbols on each one's latest day of ticks, best first."""
+    lists: dict[Kind, list[RowMapping]] = {kind: [] for kind in Kind}
+    for row in (await conn.execute(text(trending_query()),
+                                   trending_params(zones, limit))).mappings():
+        lists[Kind(row["kind"])].append(row)
+    return lists
 
 
 # Ticks only ever arrive by the import, which adds each new tick's count to tick_ranges in its
