@@ -77,7 +77,7 @@ async def raise_mirror(redis: Redis, user_id: uuid.UUID, generation: int) -> Non
     """Mirror a user's new generation before it commits; 503 (nothing changes) if Redis
     cannot take it, since a mirror behind PostgreSQL would honour revoked tokens."""
     try:
-        await redis.eval(_RAISE, 1, mirror_key(user_id), generation, MIRROR_SECONDS)
+        await _raise(redis, user_id, generation)
     except (RedisError, OSError) as exc:
         log.warning("could not mirror the token generation of user %s: %s", user_id, exc)
         raise ApiError(503, "sessions cannot be ended right now; retry shortly",
@@ -86,6 +86,10 @@ async def raise_mirror(redis: Redis, user_id: uuid.UUID, generation: int) -> Non
 
 async def _remember(redis: Redis, user_id: uuid.UUID, generation: str) -> None:
     try:
-        await redis.eval(_RAISE, 1, mirror_key(user_id), generation, MIRROR_SECONDS)
+        await _raise(redis, user_id, generation)
     except (RedisError, OSError) as exc:  # the next request reads PostgreSQL again
         log.debug("token generation of user %s not mirrored: %s", user_id, exc)
+
+
+async def _raise(redis: Redis, user_id: uuid.UUID, generation: int | str) -> None:
+    await redis.eval(_RAISE, 1, mirror_key(user_id), generation, MIRROR_SECONDS)
