@@ -243,16 +243,23 @@ async def test_the_ticks_and_ohlc_queries_read_the_index_not_every_tick(
                   ticks.ticks_params(f"{tag}7", start, end, 500, None)),
         "next page": (ticks.ticks_query(after=True), ticks.ticks_params(
             f"{tag}7", start, end, 500, (start, 10, 1, 9, 1, 11, 1, 0))),
-        # Whole minutes from the rollup's key, the part-minutes at the ends from the ticks'.
+        # Whole minutes from the rollup's key, the part-minutes at the ends from the ticks':
+        # as they are (1m bars), and merged into longer bars (5m).
         "ohlc": ticks.ohlc_statement(f"{tag}7", minute, start, start + timedelta(seconds=30),
                                      end + timedelta(seconds=30)),
+        "ohlc of 5m": ticks.ohlc_statement(f"{tag}7", 5 * minute, start,
+                                           start + timedelta(seconds=30),
+                                           end + timedelta(seconds=30)),
         # Bins that cut minutes: every tick, by the ticks' index.
         "ohlc of 90s": ticks.ohlc_statement(f"{tag}7", timedelta(seconds=90), start, start,
                                             end),
     }
     indexes = {"ticks": {"uq_ticks_tick"}, "next page": {"uq_ticks_tick"},
-               "ohlc": {"uq_ticks_tick", "pk_tick_bars_1m"}, "ohlc of 90s": {"uq_ticks_tick"}}
-    assert queries["ohlc"][0] == ticks.OHLC_ROLLUP_QUERY
+               "ohlc": {"uq_ticks_tick", "pk_tick_bars_1m"},
+               "ohlc of 5m": {"uq_ticks_tick", "pk_tick_bars_1m"},
+               "ohlc of 90s": {"uq_ticks_tick"}}
+    assert queries["ohlc"][0] == ticks.OHLC_MINUTES_QUERY
+    assert queries["ohlc of 5m"][0] == ticks.OHLC_ROLLUP_QUERY
     assert queries["ohlc of 90s"][0] == ticks.OHLC_QUERY
     async with engine.connect() as conn:
         for name, (sql, params) in queries.items():
