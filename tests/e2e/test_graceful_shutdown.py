@@ -17,6 +17,8 @@ import httpx
 import pytest
 import redis
 import websockets
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 from websockets.asyncio.client import ClientConnection
 from websockets.frames import Close
 
@@ -32,7 +34,7 @@ from tests.e2e.conftest import (
     order_statuses,
     wait_for,
 )
-from tests.helpers import PASSWORD, place, register_and_login, set_quote
+from tests.helpers import PASSWORD, place, register_and_login, set_quote, user_id_of
 from tests.stubs.server import free_port
 
 pytestmark = pytest.mark.e2e
@@ -155,6 +157,15 @@ async def test_sigterm_closes_streams_with_1001_answers_the_request_in_flight_an
     assert process.returncode == (-signal.SIGTERM if workers == 1 else 0)
 
 
+async def _waiting_on_a_lock(engine: AsyncEngine) -> int:
+    """How many sessions of this database wait for a lock another holds."""
+    async with engine.connect() as conn:
+        waiting: int = (await conn.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND wait_event_type = 'Lock'"))).scalar_one()
+    return waiting
+
+
 def _queued_order_ids(redis_url: str) -> set[str]:
     """The orders that submit messages waiting in the orders queue carry."""
     client = redis.Redis.from_url(redis_url)
@@ -179,15 +190,22 @@ async def test_sigterm_to_a_worker_mid_batch_finishes_or_requeues_every_order(
     auth = await register_and_login(client)
     await set_quote(engine, "AAPL", "228.49", "228.51")
     ids = [await place(client, auth, **MARKET_BUY) for _ in range(80)]  # queued, no worker yet
-    # Small batches, so that SIGTERM finds orders still queued behind the one being worked.
-    first = worker_factory(redis_url, env={"WORKER_BATCH_ORDERS": "4"})
-    first.start()
+    # The account's row held, so that the worker's first batches wait on it mid-transaction:
+    # SIGTERM then finds them in flight, however fast the worker would have filled them all.
+    async with engine.connect() as holder:
+        await holder.execute(text("SELECT id FROM accounts WHERE user_id = :user_id"
+                                  " FOR UPDATE"), {"user_id": user_id_of(auth)})
+        # Small batches, so that most orders are still queued behind the ones in flight.
+        first = worker_factory(redis_url, env={"WORKER_BATCH_ORDERS": "4"})
+        first.start()
 
-    async def some_filled() -> bool:
-        return "FILLED" in (await order_statuses(engine, ids)).values()
+        async def batch_waiting() -> bool:
+            return await _waiting_on_a_lock(engine) > 0
 
-    await wait_for(some_filled, PATIENCE, "the first fills")
-    first.terminate()
+        await wait_for(batch_waiting, PATIENCE, "a batch to wait on the account's row")
+        first.terminate()
+        await asyncio.sleep(1)  # the worker takes the signal and stops taking messages
+        await holder.rollback()
     assert first.process is not None
     try:
         exit_code = first.process.wait(PATIENCE)
@@ -198,6 +216,7 @@ async def test_sigterm_to_a_worker_mid_batch_finishes_or_requeues_every_order(
 
     statuses = await order_statuses(engine, ids)
     waiting = {order_id for order_id, status in statuses.items() if status != "FILLED"}
+    assert "FILLED" in statuses.values(), "the batches in flight did not finish"
     assert waiting, "the worker filled every order before SIGTERM; nothing was in flight"
     assert {statuses[order_id] for order_id in waiting} == {"PENDING_NEW"}  # none half-done
     assert waiting <= _queued_order_ids(redis_url)  # back in the queue, not lost
