@@ -66,8 +66,11 @@ _LISTS = {
     Kind.LOSERS: ("change_pct < 0", "change_pct ASC"),
     Kind.ACTIVE: ("volume > 0", "volume DESC"),
 }
-_LIST = """(SELECT '{kind}' AS kind, symbol, name, exchange, currency, last_ts, day, last, open,
-        previous_close, last - reference AS change, change_pct, volume, ticks
+# A UNION keeps no branch's order of itself: each row carries its place, and the whole is
+# sorted by list and place.
+_LIST = """(SELECT '{kind}' AS kind, row_number() OVER (ORDER BY {order}, symbol) AS place,
+        symbol, name, exchange, currency, last_ts, day, last, open, previous_close,
+        last - reference AS change, change_pct, volume, ticks
  FROM ranked WHERE {where} ORDER BY {order}, symbol LIMIT :limit)"""
 
 
@@ -75,7 +78,7 @@ def trending_query() -> str:
     """The SQL of every trending list at once (shown by EXPLAIN in the tests)."""
     return TRENDING_QUERY.format(lists="\nUNION ALL\n".join(
         _LIST.format(kind=kind.value, where=where, order=order)
-        for kind, (where, order) in _LISTS.items()))
+        for kind, (where, order) in _LISTS.items()) + "\nORDER BY kind, place")
 
 
 def trending_params(zones: Mapping[str, str], limit: int) -> dict[str, Any]:
