@@ -13,16 +13,20 @@ import json
 import math
 import sys
 import uuid
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import uvicorn.main
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from api.errors import error_document
 from shared import logs
+from shared.heap import settle_heap
 from shared.settings import Settings, get_settings, settings_or_exit
 
-APP: Final = "api.main:create_app"
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+APP: Final = "api.server:served_app"
 PROTOCOL: Final = "api.server:HttpProtocol"
 # Twice what nginx buffers by default (4 × 8 KiB); an access token is about 400 bytes.
 MAX_HEADER_BYTES: Final = 32 * 1024
@@ -97,6 +101,15 @@ class HttpProtocol(HttpToolsProtocol):
             b"connection: close\r\n\r\n", body]))
         self.transport.close()
 
+
+
+def served_app() -> FastAPI:
+    """The app as each server process runs it: built, then its heap settled (shared/heap.py)."""
+    from api.main import create_app  # in the workers only: the supervisor never serves
+
+    app = create_app()
+    settle_heap()
+    return app
 
 
 def command(python: str, host: str, port: int, workers: int) -> list[str]:

@@ -12,6 +12,7 @@ from celery import Celery, Task, signals
 from redis import Redis as SyncRedis
 
 from shared import logs
+from shared.heap import settle_heap
 from shared.messaging import heartbeat, tasks
 from shared.settings import settings_or_exit
 from worker import runtime, telemetry
@@ -100,6 +101,7 @@ def _task_ended(**_: Any) -> None:
 def _fresh_runtime_after_fork(**_: Any) -> None:
     # Connections and loops must never cross a fork.
     runtime.reset_runtime()
+    settle_heap()
 
 
 @signals.worker_process_shutdown.connect
