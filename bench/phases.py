@@ -20,7 +20,7 @@ from typing import Any
 import asyncpg
 from redis.asyncio import Redis
 
-from bench import analysis, matching, procs, reference
+from bench import analysis, backlog, matching, procs, reference
 from bench.loadgen import Spec
 from bench.stack import HOST, ROOT, Stack
 from shared.messaging import tasks
@@ -177,8 +177,10 @@ async def order_phase(stack: Stack, pool: asyncpg.Pool, prefix: str, spec: Spec)
     """
     await wait_drained(stack)
     with CpuMeter(stack) as cpu:
-        result = await drive(spec)
+        async with backlog.sampled(stack.api_port) as queue:
+            result = await drive(spec)
         load_end = time.time()
+        result["listen_queue_peak"] = queue.value
         result["not_terminal"] = await analysis.wait_terminal(pool, prefix, TERMINAL_TIMEOUT_S)
     accepted = result.pop("accepted_ids")
     result["drain_s"] = round(time.time() - load_end, 2)

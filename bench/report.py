@@ -75,6 +75,7 @@ def _overload_rows(r: dict[str, Any]) -> list[Row]:
     shed = statuses.get("429", 0) + statuses.get("503", 0)
     other = sum(statuses.values()) - accepted - shed + sum(ov["errors"].values())
     p99 = ov["latency_ms"]["p99"]
+    queued = ov["listen_queue_peak"]
     return [
         Row(f"overload {ov['offered_rate']:.0f}/s: 202 / 429+503 / errors",
             f"{accepted} / {shed} / {other}", "sheds with Retry-After",
@@ -83,6 +84,8 @@ def _overload_rows(r: dict[str, Any]) -> list[Row]:
             f"{_ms(ov['latency_ms']['p50'])} / {_ms(p99)}",
             f"p99 < {MAX_OVERLOAD_P99_MS:.0f}",
             _verdict(p99 is not None and p99 < MAX_OVERLOAD_P99_MS)),
+        Row("  new connections waiting to be accepted, at most",
+            "n/a" if queued is None else str(queued), "(bench/backlog.py)", ""),
     ]
 
 
