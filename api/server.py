@@ -102,7 +102,6 @@ class HttpProtocol(HttpToolsProtocol):
         self.transport.close()
 
 
-
 def served_app() -> FastAPI:
     """The app as each server process runs it: built, then its heap settled (shared/heap.py)."""
     from api.main import create_app  # in the workers only: the supervisor never serves
