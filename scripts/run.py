@@ -339,11 +339,22 @@ def _run(migrate_only: bool, owner: bool) -> int:
     opts = Options.from_env()
     urls = devstack.start("run")
     env = _child_env(urls)
-    _step("migrate", [PY, "-m", "cli", "migrate"], env)
+    seed = _prepare(env, seed=not migrate_only)
     if migrate_only:
         return 0
-    seed = _step("seed demo data", [PY, "-m", "scripts.seed"], env)
     return _serve(opts, env, urls, seed)
+
+
+def _prepare(env: dict[str, str], *, seed: bool) -> str:
+    """Migrate, then seed the demo data if `seed`; return what the seed printed.
+
+    These one-off steps run without the served processes' metrics directory: what they count
+    is not the running system's, and on a checkout that has never run the directory does not
+    exist until `_serve` makes it (the seed's first request failed on it).
+    """
+    once = {name: value for name, value in env.items() if name != MULTIPROCESS_DIR_VARIABLE}
+    _step("migrate", [PY, "-m", "cli", "migrate"], once)
+    return _step("seed demo data", [PY, "-m", "scripts.seed"], once) if seed else ""
 
 
 def main(argv: list[str]) -> int:

@@ -5,8 +5,10 @@ tests, and the first start has no data of other tests)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,6 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from api.main import create_app
+from scripts import run
 from shared.settings import Settings
 from tests.helpers import get_ok
 from tests.integration.cli import ordergate
@@ -115,3 +118,16 @@ async def test_seeding_again_changes_nothing(engine: AsyncEngine,
 
     assert (again.returncode, again.stdout) == (0, seeded["stdout"])
     assert await _counts(engine) == before
+
+
+def test_make_run_seeds_a_checkout_that_has_never_run(seeded: dict[str, str], tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # `make run` migrates and seeds before it serves, and the served processes' metrics
+    # directory does not exist yet on a fresh checkout.
+    monkeypatch.setattr(run, "RUN_DIR", tmp_path / "run")
+    env = run._child_env({"DATABASE_URL": seeded["DATABASE_URL"],  # noqa: SLF001
+                          "REDIS_URL": os.environ["REDIS_URL"]})
+
+    printed = run._prepare(env, seed=True)  # noqa: SLF001
+
+    assert printed == seeded["stdout"]
