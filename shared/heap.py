@@ -4,7 +4,7 @@ processes), set once each has started.
 Measured on the bench's overload (issue 13's note has the run), per API process in 4.7 s:
 - CPython collects the youngest objects every 700 allocations net. With hundreds of requests
   in flight most of those objects are still alive, so each collection walked thousands: some
-  200 collections took 0.7-0.8 s. Every 10,000 allocations, 3 collections took 0.03-0.08 s.
+  200 collections took 0.5-0.8 s. Every 10,000 allocations, 3 collections took 0.03-0.08 s.
 - A full collection walks every object the collector tracks; a started API process holds some
   hundreds of thousands (its modules, the app, its routes and schemas, SQLAlchemy's tables).
   Each one held the event loop for 160-230 ms, every request in flight waiting behind it;

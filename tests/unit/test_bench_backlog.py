@@ -33,7 +33,7 @@ def test_a_port_no_socket_listens_on_has_no_queue() -> None:
     listener.close()
     for client in clients:
         client.close()
-    # A client's own port (not listening) and a closed listener's port are both absent.
+    # Once its listener has closed, nothing listens on the port: no row, so no queue.
     assert backlog.listen_queue(backlog.TCP_TABLE.read_text(), port) is None
 
 
